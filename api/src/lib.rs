@@ -1,0 +1,119 @@
+//! weelo-api: the HTTP API (poem + poem-openapi). Handlers are thin; the work lives in
+//! `weelo_shared`'s services.
+
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Route, Server, get, handler, web::Data};
+use poem_openapi::OpenApiService;
+use weelo_shared::auth::{MemorySms, SmsSender};
+use weelo_shared::cache::Cache;
+use weelo_shared::config::{Config, SmsSenderKind};
+use weelo_shared::shutdown::Shutdown;
+use weelo_shared::{db, ops};
+
+use crate::routes::{auth::AuthApi, me::MeApi};
+use crate::state::AppState;
+
+pub type Apis = (AuthApi, MeApi);
+
+/// The OpenAPI service; building it needs no database or Redis.
+pub fn api_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new((AuthApi, MeApi), "Weelo dispatch API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Truck dispatch: customers broadcast searches for trucks, transporters accept them. \
+             Errors are RFC 7807 `application/problem+json` with a stable `code`.",
+        )
+        .server("/")
+}
+
+/// The spec as JSON with sorted keys (what `just openapi` writes to `openapi/openapi.json`).
+pub fn spec_json() -> String {
+    let raw = api_service().spec();
+    let value: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits valid JSON");
+    let mut out = serde_json::to_string_pretty(&value).expect("serialise spec");
+    out.push('\n');
+    out
+}
+
+#[handler]
+fn live() -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(serde_json::json!({ "status": "ok" }))
+}
+
+#[handler]
+async fn ready(state: Data<&Arc<AppState>>) -> poem::Response {
+    ops::readiness_response(ops::readiness(&state.db, &state.cache).await)
+}
+
+#[handler]
+fn metrics() -> poem::Response {
+    ops::metrics_response()
+}
+
+/// The whole HTTP application over `state`.
+pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
+    let service = api_service();
+    let docs = service.swagger_ui();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .at("/health/live", get(live))
+        .at("/health/ready", get(ready))
+        .at("/metrics", get(metrics))
+        .catch_all_error(problem::from_poem_error)
+        .data(state)
+        .around(ops::observe)
+        .catch_all_error(problem::from_poem_error)
+        .map_to_response()
+}
+
+/// A running API server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
+pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let pool = db::connect(&config).await?;
+    if config.migrate_on_start {
+        db::migrate(&pool).await?;
+        tracing::info!("database migrated");
+    }
+    let cache = Cache::new(&config)?;
+    let sms: Arc<dyn SmsSender> = match (sms, config.sms_sender) {
+        (Some(s), _) => s,
+        (None, SmsSenderKind::Console) => Arc::new(weelo_shared::auth::sms::ConsoleSms),
+        (None, SmsSenderKind::Memory) => Arc::new(MemorySms::default()),
+    };
+    let acceptor = TcpListener::bind(config.http_addr)
+        .into_acceptor()
+        .await
+        .map_err(|e| anyhow::anyhow!("WEELO_HTTP_ADDR {}: cannot listen: {e}", config.http_addr))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| anyhow::anyhow!("listener has no TCP address"))?;
+    let grace = config.shutdown_timeout;
+    let state = AppState::new(config, pool, cache, sms);
+    let endpoint = app(state.clone());
+    let task = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(endpoint, async move { shutdown.wait().await }, Some(grace))
+            .await
+            .map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
+    });
+    tracing::info!(%addr, "weelo-api listening");
+    Ok(Running { addr, state, task })
+}
+

@@ -1,0 +1,16 @@
+//! The HTTP API, one module per area. Handlers parse into domain types, call one service
+//! function and map the result.
+
+pub mod auth;
+pub mod me;
+pub mod security;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Sign-in with a phone OTP, token refresh and sign-out.
+    Auth,
+    /// The signed-in user.
+    Me,
+}

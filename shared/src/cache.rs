@@ -1,0 +1,56 @@
+//! Redis: the connection pool and the one place every key name is built, so each deployment
+//! (and each test) lives under its own prefix.
+
+use deadpool_redis::{Pool, Runtime};
+
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct Cache {
+    pub pool: Pool,
+    pub keys: Keys,
+}
+
+/// Builds every Redis key we use from the configured prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into() }
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    /// An access token's jti, revoked by logout until the token would have expired anyway.
+    pub fn revoked_jti(&self, jti: &str) -> String {
+        format!("{}:auth:revoked:{jti}", self.prefix)
+    }
+    /// An apalis queue name.
+    pub fn queue(&self, name: &str) -> String {
+        format!("{}:jobs:{name}", self.prefix)
+    }
+}
+
+impl Cache {
+    /// Builds the pool lazily: nothing connects until the first command, so a Redis outage
+    /// shows in readiness instead of preventing start-up.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let pool = deadpool_redis::Config::from_url(config.redis_url.expose())
+            .builder()
+            .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?
+            .max_size(32)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(2)))
+            .create_timeout(Some(std::time::Duration::from_secs(2)))
+            .build()
+            .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+        Ok(Self { pool, keys: Keys::new(config.redis_prefix.clone()) })
+    }
+
+    pub async fn conn(&self) -> anyhow::Result<deadpool_redis::Connection> {
+        self.pool.get().await.map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
+    }
+}

@@ -1,0 +1,328 @@
+//! The one typed configuration both binaries start from: defaults that work on a developer's
+//! machine, then the environment, then (when `WEELO_SECRETS_ARN` is set) AWS Secrets Manager.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A value that must never reach a log line. `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsSenderKind {
+    /// Logs the code (development only; refused in production).
+    Console,
+    /// Keeps codes in memory for tests that run the API in-process.
+    Memory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub http_addr: SocketAddr,
+    pub worker_http_addr: SocketAddr,
+    pub database_url: Secret,
+    pub db_max_connections: u32,
+    pub redis_url: Secret,
+    /// Every Redis key and job queue of this deployment starts with this prefix.
+    pub redis_prefix: String,
+    pub jwt_secret: Secret,
+    /// Still accepted for verification while a rotated secret rolls out.
+    pub jwt_previous_secret: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub otp_ttl: Duration,
+    pub otp_max_attempts: i32,
+    pub otp_resend_cooldown: Duration,
+    pub sms_sender: SmsSenderKind,
+    pub log_format: LogFormat,
+    pub migrate_on_start: bool,
+    pub broadcast_timeout: Duration,
+    pub fcm_credentials: Option<Secret>,
+    pub fcm_base_url: String,
+    pub job_poll_interval: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var}: {reason}")]
+    Invalid { var: String, reason: String },
+    #[error("{var} must be set when WEELO_ENV=production")]
+    Missing { var: String },
+}
+
+const DEV_JWT_SECRET: &str = "weelo-development-only-jwt-secret-change-me";
+
+/// Names that Secrets Manager may supply; anything else in the secret is refused.
+pub const SECRET_KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "WEELO_JWT_SECRET",
+    "WEELO_JWT_PREVIOUS_SECRET",
+    "WEELO_FCM_CREDENTIALS",
+];
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn raw(&self, var: &str) -> Option<&str> {
+        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, var: &str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.raw(var) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: format!("cannot parse {raw:?}: {e}"),
+            }),
+        }
+    }
+
+    fn secs(&self, var: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
+        let v: u64 = self.parse(var, default)?;
+        if v < min {
+            return Err(ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: format!("must be at least {min}, got {v}"),
+            });
+        }
+        Ok(Duration::from_secs(v))
+    }
+
+    fn choice<T: Copy>(&self, var: &str, default: T, options: &[(&str, T)]) -> Result<T, ConfigError> {
+        let Some(raw) = self.raw(var) else { return Ok(default) };
+        options
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(raw.trim()))
+            .map(|(_, v)| *v)
+            .ok_or_else(|| ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: format!(
+                    "expected one of {}, got {raw:?}",
+                    options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+
+    fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
+        let value = self.raw(var).unwrap_or(default).trim().to_owned();
+        if !schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
+            // Never echo the value: URLs carry passwords.
+            return Err(ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: format!("must be a URL starting with {}", schemes.join(":// or ") + "://"),
+            });
+        }
+        Ok(Secret::new(value))
+    }
+}
+
+impl Config {
+    /// Reads the process environment. Secrets Manager is layered on by [`Config::load`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Environment first, then the secret named by `WEELO_SECRETS_ARN` (if any) on top.
+    pub async fn load() -> anyhow::Result<Self> {
+        let mut vars: HashMap<String, String> = std::env::vars().collect();
+        if let Some(arn) = vars.get("WEELO_SECRETS_ARN").filter(|v| !v.is_empty()).cloned() {
+            let endpoint = vars.get("WEELO_AWS_ENDPOINT_URL").cloned();
+            let secrets = crate::secrets::fetch(&arn, endpoint.as_deref()).await?;
+            tracing::info!(keys = ?secrets.keys().collect::<Vec<_>>(), "loaded secrets from Secrets Manager");
+            vars.extend(secrets);
+        }
+        Ok(Self::from_vars(&vars)?)
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let environment = v.choice(
+            "WEELO_ENV",
+            Environment::Development,
+            &[("development", Environment::Development), ("production", Environment::Production)],
+        )?;
+        let production = environment == Environment::Production;
+        let required = |var: &str| -> Result<(), ConfigError> {
+            if production && v.raw(var).is_none() {
+                return Err(ConfigError::Missing { var: var.to_owned() });
+            }
+            Ok(())
+        };
+        required("DATABASE_URL")?;
+        required("REDIS_URL")?;
+        required("WEELO_JWT_SECRET")?;
+
+        let jwt_secret = Secret::new(v.raw("WEELO_JWT_SECRET").unwrap_or(DEV_JWT_SECRET));
+        if jwt_secret.expose().len() < 32 {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_JWT_SECRET".into(),
+                reason: "must be at least 32 characters".into(),
+            });
+        }
+        let sms_sender = v.choice(
+            "WEELO_SMS_SENDER",
+            SmsSenderKind::Console,
+            &[("console", SmsSenderKind::Console), ("memory", SmsSenderKind::Memory)],
+        )?;
+        if production && sms_sender == SmsSenderKind::Console {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_SMS_SENDER".into(),
+                reason: "the console sender logs OTP codes and is refused when WEELO_ENV=production".into(),
+            });
+        }
+        let redis_prefix = v.raw("WEELO_REDIS_PREFIX").unwrap_or("weelo").trim().to_owned();
+        if !redis_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c)) {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_REDIS_PREFIX".into(),
+                reason: "may hold only letters, digits, '-', '_' and ':'".into(),
+            });
+        }
+        let db_max_connections: u32 = v.parse("WEELO_DB_MAX_CONNECTIONS", 20)?;
+        if db_max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_DB_MAX_CONNECTIONS".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            environment,
+            http_addr: v.parse("WEELO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            worker_http_addr: v.parse("WEELO_WORKER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 9090)))?,
+            database_url: v.url(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/weelo",
+                &["postgres", "postgresql"],
+            )?,
+            db_max_connections,
+            redis_url: v.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_prefix,
+            jwt_secret,
+            jwt_previous_secret: v.raw("WEELO_JWT_PREVIOUS_SECRET").map(Secret::new),
+            access_token_ttl: v.secs("WEELO_ACCESS_TOKEN_TTL_SECS", 900, 30)?,
+            refresh_token_ttl: v.secs("WEELO_REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600, 60)?,
+            otp_ttl: v.secs("WEELO_OTP_TTL_SECS", 300, 1)?,
+            otp_max_attempts: v.parse("WEELO_OTP_MAX_ATTEMPTS", 3)?,
+            otp_resend_cooldown: v.secs("WEELO_OTP_RESEND_COOLDOWN_SECS", 30, 0)?,
+            sms_sender,
+            log_format: v.choice(
+                "WEELO_LOG_FORMAT",
+                LogFormat::Pretty,
+                &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
+            )?,
+            migrate_on_start: v.parse("WEELO_MIGRATE", true)?,
+            broadcast_timeout: v.secs("BROADCAST_TIMEOUT_SECS", 7200, 60)?,
+            fcm_credentials: v.raw("WEELO_FCM_CREDENTIALS").map(Secret::new),
+            fcm_base_url: v
+                .raw("WEELO_FCM_BASE_URL")
+                .unwrap_or("https://fcm.googleapis.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            job_poll_interval: Duration::from_millis(v.parse("WEELO_JOB_POLL_INTERVAL_MS", 200)?),
+            shutdown_timeout: v.secs("WEELO_SHUTDOWN_TIMEOUT_SECS", 8, 1)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.http_addr.port(), 8080);
+        assert_eq!(c.worker_http_addr.port(), 9090);
+        assert_eq!(c.broadcast_timeout, Duration::from_secs(7200));
+        assert_eq!(c.redis_prefix, "weelo");
+        assert_eq!(c.environment, Environment::Development);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let cases = [
+            ("WEELO_HTTP_ADDR", "not-an-address"),
+            ("BROADCAST_TIMEOUT_SECS", "soon"),
+            ("BROADCAST_TIMEOUT_SECS", "5"),
+            ("WEELO_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://root@localhost/x"),
+            ("REDIS_URL", "localhost:6379"),
+            ("WEELO_JWT_SECRET", "short"),
+            ("WEELO_REDIS_PREFIX", "bad prefix"),
+            ("WEELO_MIGRATE", "maybe"),
+        ];
+        for (var, value) in cases {
+            let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_real_secrets_and_no_console_sms() {
+        let err = Config::from_vars(&vars(&[("WEELO_ENV", "production")])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { var: "DATABASE_URL".into() });
+        let full = vars(&[
+            ("WEELO_ENV", "production"),
+            ("DATABASE_URL", "postgres://u:p@db/weelo"),
+            ("REDIS_URL", "rediss://cache:6379"),
+            ("WEELO_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]);
+        let err = Config::from_vars(&full).unwrap_err();
+        assert!(err.to_string().starts_with("WEELO_SMS_SENDER"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@db/weelo")])).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains(DEV_JWT_SECRET));
+        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://u:hunter2@db")])).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

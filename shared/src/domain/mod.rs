@@ -1,0 +1,20 @@
+//! The pure domain: values that are valid once constructed. No I/O here.
+
+pub mod phone;
+pub mod role;
+
+pub use phone::Phone;
+pub use role::Role;
+
+/// One field's reason for refusal, reported together with the others in a 422.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,87 @@
+//! The one error type service functions return. A `Rejected` error is the caller's fault and
+//! carries the stable `code` the HTTP edge turns into an RFC 7807 problem; `Internal` is ours,
+//! logged in full and answered with a bare 500.
+
+use crate::domain::FieldError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra members of the problem body (e.g. `activeBroadcastId`, `attemptsLeft`).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{} {}: {}", .0.status, .0.code, .0.detail)]
+    Rejected(Rejection),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn rejected(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        Error::Rejected(Rejection {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: serde_json::Map::new(),
+            retry_after_secs: None,
+        })
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+        let mut e = Self::rejected(422, "VALIDATION_FAILED", detail);
+        if let Error::Rejected(r) = &mut e {
+            r.errors = errors;
+        }
+        e
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        if let Error::Rejected(r) = &mut self {
+            r.extra.insert(key.to_owned(), serde_json::to_value(value).unwrap_or(serde_json::Value::Null));
+        }
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let Error::Rejected(r) = &mut self {
+            r.retry_after_secs = Some(secs.max(1));
+            r.extra.insert("retryAfterSeconds".into(), secs.max(1).into());
+        }
+        self
+    }
+
+    /// The stable code, for tests and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Rejected(r) => r.code,
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        Error::Internal(e.into())
+    }
+}

@@ -1,0 +1,17 @@
+//! Weelo's shared library: the pure domain, the adapters around it (Postgres, Redis, jobs,
+//! secrets), and the configuration and telemetry both binaries start from.
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod ops;
+pub mod secrets;
+pub mod shutdown;
+pub mod telemetry;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;

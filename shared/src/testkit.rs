@@ -1,0 +1,121 @@
+//! Test support shared by every test crate: a fresh PostgreSQL database per test (cloned from a
+//! migrated template), a Redis key prefix per test, and configuration pointing at both.
+
+use std::collections::HashMap;
+
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// The server the tests use; `WEELO_TEST_DATABASE_URL` overrides it.
+pub fn server_url() -> String {
+    std::env::var("WEELO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("WEELO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Name of the migrated template; it changes whenever the migrations change.
+fn template_name() -> String {
+    let mut h = 0u64;
+    for m in crate::db::MIGRATOR.iter() {
+        for b in m.checksum.iter() {
+            h = h.wrapping_mul(31).wrapping_add(u64::from(*b));
+        }
+    }
+    format!("weelo_template_{h:016x}")
+}
+
+async fn admin() -> PgConnection {
+    PgConnection::connect(&format!("{}/postgres", server_url()))
+        .await
+        .expect("tests need PostgreSQL on 127.0.0.1:5432 (run scripts/services)")
+}
+
+/// Creates (once, under an advisory lock shared by all test processes) the migrated template.
+async fn ensure_template() -> String {
+    let name = template_name();
+    let mut conn = admin().await;
+    conn.execute("SELECT pg_advisory_lock(727274)").await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query pg_database");
+    if !exists {
+        let building = format!("{name}_building");
+        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str()).await.expect("drop");
+        conn.execute(format!("CREATE DATABASE {building}").as_str()).await.expect("create template");
+        let pool = PgPool::connect(&format!("{}/{building}", server_url())).await.expect("connect template");
+        crate::db::migrate(&pool).await.expect("migrate template");
+        pool.close().await;
+        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str()).await.expect("rename");
+    }
+    conn.execute("SELECT pg_advisory_unlock(727274)").await.expect("unlock");
+    name
+}
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let template = ensure_template().await;
+        let name = format!("weelo_t_{}", Uuid::new_v4().simple());
+        let mut conn = admin().await;
+        // CREATE DATABASE ... TEMPLATE fails if another session is connected to the template at
+        // that instant; retry briefly.
+        let mut tries = 0;
+        loop {
+            match conn.execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str()).await {
+                Ok(_) => break,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("create test database: {e}"),
+            }
+        }
+        let url = format!("{}/{name}", server_url());
+        Self { name, url }
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url).await.expect("connect test database")
+    }
+}
+
+/// A unique Redis key prefix for one test.
+pub fn redis_prefix() -> String {
+    format!("weelo-test:{}", Uuid::new_v4().simple())
+}
+
+/// Configuration for one test: its own database and Redis prefix, in-memory SMS, port 0.
+pub fn config(db: &TestDb, prefix: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("REDIS_URL".into(), redis_url()),
+        ("WEELO_REDIS_PREFIX".into(), prefix.to_owned()),
+        ("WEELO_HTTP_ADDR".into(), "127.0.0.1:0".into()),
+        ("WEELO_WORKER_HTTP_ADDR".into(), "127.0.0.1:0".into()),
+        ("WEELO_SMS_SENDER".into(), "memory".into()),
+        ("WEELO_DB_MAX_CONNECTIONS".into(), "30".into()),
+        ("WEELO_OTP_RESEND_COOLDOWN_SECS".into(), "0".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_vars(&vars).expect("test config")
+}
+
+/// A TCP port nothing listens on (bound then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
