@@ -1,0 +1,229 @@
+# The cluster and the two services. Both run the same image; the worker's task
+# definition swaps the command. Neither runs migrations at start
+# (WEELO_MIGRATE=false): the deploy workflow runs `weelo-api migrate` once, as a
+# one-off task, before it rolls either service (README.md, "Migrations").
+#
+# Terraform owns the task definitions' shape (CPU, memory, roles, environment,
+# secrets, logging, health check). The deploy workflow registers new revisions
+# from the latest one with only the image changed, so the services ignore
+# task_definition here; autoscaling owns desired_count.
+
+resource "aws_ecs_cluster" "main" {
+  name = local.prefix
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_cloudwatch_log_group" "service" {
+  for_each = toset(["api", "worker"])
+
+  name              = "/ecs/${local.prefix}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+locals {
+  image = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
+
+  # Plain configuration only: anything secret goes in `secrets` below.
+  common_environment = [
+    { name = "WEELO_LOG_FORMAT", value = "json" },
+    { name = "WEELO_MIGRATE", value = "false" },
+    { name = "WEELO_REDIS_PREFIX", value = var.redis_prefix },
+    { name = "BROADCAST_TIMEOUT_SECS", value = tostring(var.broadcast_timeout_secs) },
+  ]
+
+  common_secrets = [
+    for key, secret in aws_secretsmanager_secret.app : { name = key, valueFrom = secret.arn }
+  ]
+
+  # Fargate gives no writable root file system here; /tmp is task storage.
+  tmp_volume = "tmp"
+
+  container_base = {
+    image                  = local.image
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "65532:65532"
+    stopTimeout            = 120 # SIGTERM -> SIGKILL: time to finish in-flight requests and jobs
+    secrets                = local.common_secrets
+    mountPoints            = [{ sourceVolume = local.tmp_volume, containerPath = "/tmp", readOnly = false }]
+    linuxParameters        = { initProcessEnabled = true }
+    ulimits                = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }] # one socket per client
+  }
+}
+
+resource "aws_ecs_task_definition" "api" {
+  family                   = "${local.prefix}-api"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.api_cpu
+  memory                   = var.api_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task["api"].arn
+  skip_destroy             = true # revisions are retired by the runbook, not by Terraform
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = local.tmp_volume
+  }
+
+  container_definitions = jsonencode([
+    merge(local.container_base, {
+      name    = local.api_container
+      command = ["/usr/local/bin/weelo-api"]
+      portMappings = [
+        { containerPort = local.api_port, protocol = "tcp", name = "http" },
+      ]
+      environment = concat(local.common_environment, [
+        { name = "WEELO_HTTP_ADDR", value = "0.0.0.0:${local.api_port}" },
+      ])
+      healthCheck = {
+        command     = ["CMD", "/usr/local/bin/weelo-healthcheck", "127.0.0.1:${local.api_port}"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 30
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.service["api"].name
+          awslogs-region        = var.aws_region
+          awslogs-stream-prefix = "api"
+          mode                  = "non-blocking"
+          max-buffer-size       = "25m"
+        }
+      }
+    })
+  ])
+}
+
+resource "aws_ecs_task_definition" "worker" {
+  family                   = "${local.prefix}-worker"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.worker_cpu
+  memory                   = var.worker_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task["worker"].arn
+  skip_destroy             = true
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = local.tmp_volume
+  }
+
+  container_definitions = jsonencode([
+    merge(local.container_base, {
+      name    = local.worker_container
+      command = ["/usr/local/bin/weelo-worker"]
+      portMappings = [
+        { containerPort = local.worker_port, protocol = "tcp", name = "metrics" },
+      ]
+      environment = concat(local.common_environment, [
+        { name = "WEELO_WORKER_HTTP_ADDR", value = "0.0.0.0:${local.worker_port}" },
+      ])
+      healthCheck = {
+        command     = ["CMD", "/usr/local/bin/weelo-healthcheck", "127.0.0.1:${local.worker_port}"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 30
+      }
+      # The worker's JSON log lines carry the Weelo/QueueDepth metric in the
+      # CloudWatch embedded metric format; CloudWatch Logs extracts it from
+      # this log group, which is what autoscaling.tf scales on. Blocking mode:
+      # a dropped line could be a metric sample.
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.service["worker"].name
+          awslogs-region        = var.aws_region
+          awslogs-stream-prefix = "worker"
+        }
+      }
+    })
+  ])
+}
+
+resource "aws_ecs_service" "api" {
+  name             = "api"
+  cluster          = aws_ecs_cluster.main.id
+  task_definition  = aws_ecs_task_definition.api.arn
+  desired_count    = var.api_min_count
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = 60
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.api.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.api.arn
+    container_name   = local.api_container
+    container_port   = local.api_port
+  }
+
+  lifecycle {
+    ignore_changes = [task_definition, desired_count]
+  }
+
+  depends_on = [aws_lb_listener.https]
+}
+
+resource "aws_ecs_service" "worker" {
+  name             = "worker"
+  cluster          = aws_ecs_cluster.main.id
+  task_definition  = aws_ecs_task_definition.worker.arn
+  desired_count    = var.worker_min_count
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.worker.id]
+    assign_public_ip = false
+  }
+
+  lifecycle {
+    ignore_changes = [task_definition, desired_count]
+  }
+}

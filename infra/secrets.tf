@@ -1,0 +1,86 @@
+# The application's four secrets, one Secrets Manager secret each, injected into
+# the containers by the task definitions' `secrets` block (ecs.tf); the task
+# execution role may read exactly these four (iam.tf).
+#
+# Generated values (the database password, the JWT secret) go through
+# write-only arguments: they are in Secrets Manager and nowhere else, not in the
+# Terraform state, not in a plan, not in a task definition. The FCM service
+# account is put in by hand (README.md, "First deploy"). Each rotates on its own.
+
+locals {
+  app_secrets = {
+    DATABASE_URL          = "PostgreSQL connection URL the services use (written by Terraform; rotate with db_password_version)"
+    REDIS_URL             = "ElastiCache Serverless URL, rediss:// with protocol=resp3 (written by Terraform)"
+    WEELO_JWT_SECRET      = "HMAC secret signing the API's JWTs (written by Terraform; rotate with jwt_secret_version)"
+    WEELO_FCM_CREDENTIALS = "FCM HTTP v1 service-account JSON (put in by hand; see infra/README.md)"
+  }
+}
+
+resource "aws_secretsmanager_secret" "app" {
+  # checkov:skip=CKV2_AWS_57: no Lambda rotation; each secret rotates through the runbook in infra/README.md (a Terraform version bump or put-secret-value, then a redeploy), because the services read them only at start.
+  for_each = local.app_secrets
+
+  name                    = "${local.prefix}/${each.key}"
+  description             = each.value
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 30
+}
+
+# ---- database password -------------------------------------------------------------
+# Generated once per db_password_version and stored first in its own secret (read
+# by operators only, not by the tasks); RDS and DATABASE_URL are then set from
+# the stored value, so an apply that fails half-way is retried with the same
+# password rather than a new one.
+
+ephemeral "random_password" "db" {
+  length  = 40
+  special = false # it goes into a URL
+}
+
+resource "aws_secretsmanager_secret" "db_password" {
+  # checkov:skip=CKV2_AWS_57: rotated with db_password_version (README.md runbook); a rotation Lambda would change the password under the DATABASE_URL the running tasks hold.
+  name                    = "${local.prefix}/db-master-password"
+  description             = "PostgreSQL master password (operators only; the services read DATABASE_URL)"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret_version" "db_password" {
+  secret_id                = aws_secretsmanager_secret.db_password.id
+  secret_string_wo         = ephemeral.random_password.db.result
+  secret_string_wo_version = var.db_password_version
+}
+
+ephemeral "aws_secretsmanager_secret_version" "db_password" {
+  secret_id  = aws_secretsmanager_secret.db_password.id
+  version_id = aws_secretsmanager_secret_version.db_password.version_id
+}
+
+resource "aws_secretsmanager_secret_version" "database_url" {
+  secret_id                = aws_secretsmanager_secret.app["DATABASE_URL"].id
+  secret_string_wo         = "postgres://${var.db_username}:${ephemeral.aws_secretsmanager_secret_version.db_password.secret_string}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${var.db_name}?sslmode=require"
+  secret_string_wo_version = var.db_password_version
+}
+
+# ---- Redis -------------------------------------------------------------------------
+# Not secret today (the cache is reached only from the task security groups,
+# over TLS); kept in Secrets Manager so credentials can be added to it without
+# touching the task definitions.
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id     = aws_secretsmanager_secret.app["REDIS_URL"].id
+  secret_string = "rediss://${aws_elasticache_serverless_cache.main.endpoint[0].address}:${aws_elasticache_serverless_cache.main.endpoint[0].port}/?protocol=resp3"
+}
+
+# ---- JWT ---------------------------------------------------------------------------
+
+ephemeral "random_password" "jwt" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret_version" "jwt" {
+  secret_id                = aws_secretsmanager_secret.app["WEELO_JWT_SECRET"].id
+  secret_string_wo         = ephemeral.random_password.jwt.result
+  secret_string_wo_version = var.jwt_secret_version
+}

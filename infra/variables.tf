@@ -1,0 +1,252 @@
+# ---- where and what ----------------------------------------------------------
+
+variable "aws_region" {
+  description = "AWS region for every resource (also the GitHub repository variable AWS_REGION)."
+  type        = string
+  default     = "ap-south-1"
+}
+
+variable "name" {
+  description = "Name prefix for every resource."
+  type        = string
+  default     = "weelo"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, used in resource names and tags (e.g. production, staging)."
+  type        = string
+  default     = "production"
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose main branch may assume the deploy role."
+  type        = string
+  default     = "weelo/weelo-backend"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like owner/name."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of an existing token.actions.githubusercontent.com OIDC provider in this account (an account holds at most one). Null creates it."
+  type        = string
+  default     = null
+}
+
+# ---- network (an existing VPC) -------------------------------------------------
+
+variable "vpc_id" {
+  description = "VPC to run in."
+  type        = string
+}
+
+variable "public_subnet_ids" {
+  description = "Public subnets (at least two AZs) for the load balancer."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2
+    error_message = "The load balancer needs subnets in at least two availability zones."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (at least two AZs) for the tasks, RDS and ElastiCache. They need a route to ECR, Secrets Manager, CloudWatch Logs and FCM (NAT gateway or VPC endpoints plus NAT for FCM)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2
+    error_message = "Multi-AZ RDS and the services need subnets in at least two availability zones."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN for the HTTPS listener (the API's public host name)."
+  type        = string
+}
+
+variable "alb_ssl_policy" {
+  description = "TLS policy of the HTTPS listener."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "alb_idle_timeout" {
+  description = "Seconds the load balancer keeps an idle connection open. Socket.IO pings every 25 s, so WebSockets stay up; the margin covers slow mobile networks."
+  type        = number
+  default     = 300
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes from one IP before the WAF blocks it."
+  type        = number
+  default     = 3000
+}
+
+# ---- image and services ----------------------------------------------------------
+
+variable "image_tag" {
+  description = "Image tag (a commit SHA) of the task definition revisions Terraform registers. The deploy workflow registers newer revisions from these with its own tag; see README.md."
+  type        = string
+}
+
+variable "api_cpu" {
+  description = "API task CPU units (1024 = 1 vCPU)."
+  type        = number
+  default     = 1024
+}
+
+variable "api_memory" {
+  description = "API task memory, MiB."
+  type        = number
+  default     = 2048
+}
+
+variable "api_min_count" {
+  description = "Fewest API tasks (autoscaling floor; also the initial desired count)."
+  type        = number
+  default     = 2
+}
+
+variable "api_max_count" {
+  description = "Most API tasks (autoscaling ceiling)."
+  type        = number
+  default     = 10
+}
+
+variable "api_cpu_target" {
+  description = "Average CPU utilisation (%) the API's target tracking aims at."
+  type        = number
+  default     = 60
+}
+
+variable "api_requests_per_target" {
+  description = "ALB requests per minute per API task that the request-count target tracking aims at."
+  type        = number
+  default     = 1000
+}
+
+variable "worker_cpu" {
+  description = "Worker task CPU units (1024 = 1 vCPU)."
+  type        = number
+  default     = 512
+}
+
+variable "worker_memory" {
+  description = "Worker task memory, MiB."
+  type        = number
+  default     = 1024
+}
+
+variable "worker_min_count" {
+  description = "Fewest worker tasks (autoscaling floor; also the initial desired count)."
+  type        = number
+  default     = 1
+}
+
+variable "worker_max_count" {
+  description = "Most worker tasks (autoscaling ceiling)."
+  type        = number
+  default     = 6
+}
+
+variable "worker_scale_out_queue_depth" {
+  description = "Queue depth (Weelo/QueueDepth, Service=worker) at or above which the worker scales out by one task; twice this adds two."
+  type        = number
+  default     = 200
+}
+
+variable "worker_scale_in_queue_depth" {
+  description = "Queue depth at or below which, for 10 minutes, the worker scales in by one task."
+  type        = number
+  default     = 20
+}
+
+variable "redis_prefix" {
+  description = "WEELO_REDIS_PREFIX: namespace of every Redis key."
+  type        = string
+  default     = "weelo"
+}
+
+variable "broadcast_timeout_secs" {
+  description = "BROADCAST_TIMEOUT_SECS: how long a broadcast stays open."
+  type        = number
+  default     = 7200
+}
+
+variable "log_retention_days" {
+  description = "Retention of the CloudWatch log groups."
+  type        = number
+  default     = 365
+}
+
+# ---- data stores -------------------------------------------------------------------
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.m7g.large"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version (minor versions upgrade automatically in the maintenance window)."
+  type        = string
+  default     = "17"
+}
+
+variable "db_allocated_storage" {
+  description = "Initial gp3 storage, GiB."
+  type        = number
+  default     = 50
+}
+
+variable "db_max_allocated_storage" {
+  description = "Storage autoscaling ceiling, GiB."
+  type        = number
+  default     = 500
+}
+
+variable "db_name" {
+  description = "Database name."
+  type        = string
+  default     = "weelo"
+}
+
+variable "db_username" {
+  description = "Master user name; the application connects as this user (it owns the schema and runs the migrations)."
+  type        = string
+  default     = "weelo"
+}
+
+variable "redis_max_data_gb" {
+  description = "ElastiCache Serverless data storage ceiling, GB."
+  type        = number
+  default     = 10
+}
+
+variable "redis_max_ecpu_per_second" {
+  description = "ElastiCache Serverless ECPU/s ceiling."
+  type        = number
+  default     = 50000
+}
+
+# ---- secret rotation (see README.md, "Rotation runbook") -----------------------------
+
+variable "db_password_version" {
+  description = "Bump to generate a new database password: Terraform writes it to RDS and to the DATABASE_URL secret in the same apply (write-only, never in state)."
+  type        = number
+  default     = 1
+}
+
+variable "jwt_secret_version" {
+  description = "Bump to generate a new WEELO_JWT_SECRET (write-only, never in state). Every issued token stops verifying once the services restart."
+  type        = number
+  default     = 1
+}
