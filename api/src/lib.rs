@@ -84,6 +84,7 @@ pub struct Running {
 
 /// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
 pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
+    weelo_shared::telemetry::metrics();
     let pool = db::connect(&config).await?;
     if config.migrate_on_start {
         db::migrate(&pool).await?;

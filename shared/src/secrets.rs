@@ -30,8 +30,12 @@ pub async fn fetch(arn: &str, endpoint_url: Option<&str>) -> Result<HashMap<Stri
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let sdk_config = loader.load().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
+    fetch_with(arn, &loader.load().await).await
+}
+
+/// Like [`fetch`], with an SDK configuration built by the caller (tests: static credentials).
+pub async fn fetch_with(arn: &str, sdk_config: &aws_config::SdkConfig) -> Result<HashMap<String, String>, SecretsError> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk_config);
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|err| {
         let code = err.code().unwrap_or_default().to_owned();
         match code.as_str() {

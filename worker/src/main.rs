@@ -1,1 +1,30 @@
-fn main(){}
+//! weelo-worker entry point.
+
+use std::process::ExitCode;
+
+use weelo_shared::config::Config;
+use weelo_shared::shutdown::Shutdown;
+use weelo_shared::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let format = Config::from_env().map(|c| c.log_format).unwrap_or(weelo_shared::config::LogFormat::Pretty);
+    telemetry::init_logging(format);
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("weelo-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let config = Config::load().await?;
+    let running = weelo_worker::start(config, Shutdown::on_signals()).await?;
+    tracing::info!(ops = %format!("http://{}", running.addr), "ready");
+    running.task.await??;
+    tracing::info!("weelo-worker stopped");
+    Ok(())
+}

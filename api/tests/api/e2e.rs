@@ -1,0 +1,106 @@
+//! End to end: the real `weelo-api` binary on a free port, signed in over HTTP the way a phone
+//! would, then stopped with SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use weelo_shared::testkit::{self, TestDb};
+
+#[tokio::test]
+async fn binary_serves_login_over_http_and_stops_on_sigterm() {
+    let db = TestDb::new().await;
+    let port = testkit::closed_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", testkit::redis_url())
+        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
+        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("WEELO_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weelo-api");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+
+    // Wait for readiness.
+    let mut ready = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
+            if r.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "weelo-api never became ready");
+
+    let r = client
+        .post(format!("{base}/v1/auth/otp/request"))
+        .json(&json!({ "phone": "9812345678", "role": "transporter" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // The development (console) sender logs the code; read it from the JSON log lines.
+    let code = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if let Some(code) = v["otp"].as_str() {
+                    return code.to_owned();
+                }
+            }
+        }
+        panic!("log ended without an OTP line");
+    })
+    .await
+    .expect("OTP logged");
+    let r = client
+        .post(format!("{base}/v1/auth/otp/verify"))
+        .json(&json!({ "phone": "9812345678", "role": "transporter", "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(tokens["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "transporter");
+    assert_eq!(me["phone"], "+919812345678");
+
+    // Graceful stop within 10 s on SIGTERM.
+    let pid = child.id().expect("pid") as i32;
+    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[tokio::test]
+async fn binary_refuses_to_start_on_a_bad_value_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
+        .env_clear()
+        .env("BROADCAST_TIMEOUT_SECS", "soon")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BROADCAST_TIMEOUT_SECS"), "{stderr}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests for weelo-api: real PostgreSQL (a fresh database per test) and real Redis
+//! (a key prefix per test), driven over HTTP.
+
+mod auth;
+mod e2e;
+mod health;
+mod helpers;
+mod spec;
