@@ -37,7 +37,14 @@ pub async fn fetch(arn: &str, endpoint_url: Option<&str>) -> Result<HashMap<Stri
 pub async fn fetch_with(arn: &str, sdk_config: &aws_config::SdkConfig) -> Result<HashMap<String, String>, SecretsError> {
     let client = aws_sdk_secretsmanager::Client::new(sdk_config);
     let out = client.get_secret_value().secret_id(arn).send().await.map_err(|err| {
-        let code = err.code().unwrap_or_default().to_owned();
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_owned).unwrap_or_else(|| match status {
+            Some(s) => format!("HTTP {s}"),
+            None => "no response".to_owned(),
+        });
+        if status == Some(403) && !code.starts_with("ResourceNotFound") {
+            return SecretsError::AccessDenied { arn: arn.to_owned(), code };
+        }
         match code.as_str() {
             "ResourceNotFoundException" => SecretsError::NotFound { arn: arn.to_owned() },
             "AccessDeniedException"

@@ -119,3 +119,35 @@ pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
 }
+
+/// A moto Secrets Manager emulator (PyPI `moto[server]`) on a free port, killed on drop.
+pub struct Moto {
+    pub url: String,
+    _child: tokio::process::Child,
+}
+
+/// Starts `moto_server` (or `$WEELO_MOTO_SERVER`); `no_auth_actions` turns on moto's IAM checks
+/// after that many calls.
+pub async fn moto(no_auth_actions: Option<u32>) -> Moto {
+    let port = closed_port();
+    let bin = std::env::var("WEELO_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let mut cmd = tokio::process::Command::new(&bin);
+    cmd.arg("-p")
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(n) = no_auth_actions {
+        cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run `scripts/pytools` and put its bin dir on PATH (just test does)"));
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Moto { url: format!("http://127.0.0.1:{port}"), _child: child };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("moto_server did not start on port {port}");
+}

@@ -104,3 +104,60 @@ async fn binary_refuses_to_start_on_a_bad_value_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("BROADCAST_TIMEOUT_SECS"), "{stderr}");
 }
+
+#[tokio::test]
+async fn binary_takes_its_database_url_from_secrets_manager() {
+    let db = TestDb::new().await;
+    let moto = testkit::moto(None).await;
+    let secret = json!({ "DATABASE_URL": db.url, "WEELO_JWT_SECRET": "jwt-secret-from-secrets-manager-0123456789" });
+    let created: Value = reqwest::Client::new()
+        .post(&moto.url)
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/ap-south-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x")
+        .body(json!({ "Name": "weelo/e2e", "SecretString": secret.to_string() }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let arn = created["ARN"].as_str().expect("ARN").to_owned();
+    let port = testkit::closed_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
+        .env_clear()
+        // The environment's own DATABASE_URL points nowhere: only the secret's value works.
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("REDIS_URL", testkit::redis_url())
+        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
+        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("WEELO_SECRETS_ARN", &arn)
+        .env("WEELO_AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "ap-south-1")
+        .env("WEELO_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weelo-api");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..150 {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await {
+            ready = r.status() == 200;
+            if ready {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status().await;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.expect("stops").unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(ready, "never ready: {logs}");
+    assert!(logs.contains("loaded secrets from Secrets Manager"), "{logs}");
+    assert!(!logs.contains("jwt-secret-from-secrets-manager"), "a secret reached the logs");
+    assert!(!logs.contains(&db.url), "the database URL reached the logs");
+}
