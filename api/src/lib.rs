@@ -24,18 +24,23 @@ pub type Apis = (AuthApi, MeApi);
 
 /// The OpenAPI service; building it needs no database or Redis.
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((AuthApi, MeApi), "Weelo dispatch API", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Truck dispatch: customers broadcast searches for trucks, transporters accept them. \
+    OpenApiService::new(
+        (AuthApi, MeApi),
+        "Weelo dispatch API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Truck dispatch: customers broadcast searches for trucks, transporters accept them. \
              Errors are RFC 7807 `application/problem+json` with a stable `code`.",
-        )
-        .server("/")
+    )
+    .server("/")
 }
 
 /// The spec as JSON with sorted keys (what `just openapi` writes to `openapi/openapi.json`).
 pub fn spec_json() -> String {
     let raw = api_service().spec();
-    let value: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits valid JSON");
+    let value: serde_json::Value =
+        serde_json::from_str(&raw).expect("poem-openapi emits valid JSON");
     let mut out = serde_json::to_string_pretty(&value).expect("serialise spec");
     out.push('\n');
     out
@@ -83,7 +88,11 @@ pub struct Running {
 }
 
 /// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
-pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
+pub async fn start(
+    config: Config,
+    sms: Option<Arc<dyn SmsSender>>,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
     let pool = db::connect(&config).await?;
     if config.migrate_on_start {
@@ -117,4 +126,3 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
     tracing::info!(%addr, "weelo-api listening");
     Ok(Running { addr, state, task })
 }
-

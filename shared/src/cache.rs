@@ -19,7 +19,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -47,10 +49,16 @@ impl Cache {
             .create_timeout(Some(std::time::Duration::from_secs(2)))
             .build()
             .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
-        Ok(Self { pool, keys: Keys::new(config.redis_prefix.clone()) })
+        Ok(Self {
+            pool,
+            keys: Keys::new(config.redis_prefix.clone()),
+        })
     }
 
     pub async fn conn(&self) -> anyhow::Result<deadpool_redis::Connection> {
-        self.pool.get().await.map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
     }
 }

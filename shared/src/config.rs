@@ -103,7 +103,10 @@ struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
     fn raw(&self, var: &str) -> Option<&str> {
-        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn parse<T: FromStr>(&self, var: &str, default: T) -> Result<T, ConfigError>
@@ -112,10 +115,13 @@ impl Vars<'_> {
     {
         match self.raw(var) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                var: var.to_owned(),
-                reason: format!("cannot parse {raw:?}: {e}"),
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    var: var.to_owned(),
+                    reason: format!("cannot parse {raw:?}: {e}"),
+                }),
         }
     }
 
@@ -130,8 +136,15 @@ impl Vars<'_> {
         Ok(Duration::from_secs(v))
     }
 
-    fn choice<T: Copy>(&self, var: &str, default: T, options: &[(&str, T)]) -> Result<T, ConfigError> {
-        let Some(raw) = self.raw(var) else { return Ok(default) };
+    fn choice<T: Copy>(
+        &self,
+        var: &str,
+        default: T,
+        options: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = self.raw(var) else {
+            return Ok(default);
+        };
         options
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(raw.trim()))
@@ -140,18 +153,28 @@ impl Vars<'_> {
                 var: var.to_owned(),
                 reason: format!(
                     "expected one of {}, got {raw:?}",
-                    options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                    options
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })
     }
 
     fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
         let value = self.raw(var).unwrap_or(default).trim().to_owned();
-        if !schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
+        if !schemes
+            .iter()
+            .any(|s| value.starts_with(&format!("{s}://")))
+        {
             // Never echo the value: URLs carry passwords.
             return Err(ConfigError::Invalid {
                 var: var.to_owned(),
-                reason: format!("must be a URL starting with {}", schemes.join(":// or ") + "://"),
+                reason: format!(
+                    "must be a URL starting with {}",
+                    schemes.join(":// or ") + "://"
+                ),
             });
         }
         Ok(Secret::new(value))
@@ -167,7 +190,11 @@ impl Config {
     /// Environment first, then the secret named by `WEELO_SECRETS_ARN` (if any) on top.
     pub async fn load() -> anyhow::Result<Self> {
         let mut vars: HashMap<String, String> = std::env::vars().collect();
-        if let Some(arn) = vars.get("WEELO_SECRETS_ARN").filter(|v| !v.is_empty()).cloned() {
+        if let Some(arn) = vars
+            .get("WEELO_SECRETS_ARN")
+            .filter(|v| !v.is_empty())
+            .cloned()
+        {
             let endpoint = vars.get("WEELO_AWS_ENDPOINT_URL").cloned();
             let secrets = crate::secrets::fetch(&arn, endpoint.as_deref()).await?;
             tracing::info!(keys = ?secrets.keys().collect::<Vec<_>>(), "loaded secrets from Secrets Manager");
@@ -181,12 +208,17 @@ impl Config {
         let environment = v.choice(
             "WEELO_ENV",
             Environment::Development,
-            &[("development", Environment::Development), ("production", Environment::Production)],
+            &[
+                ("development", Environment::Development),
+                ("production", Environment::Production),
+            ],
         )?;
         let production = environment == Environment::Production;
         let required = |var: &str| -> Result<(), ConfigError> {
             if production && v.raw(var).is_none() {
-                return Err(ConfigError::Missing { var: var.to_owned() });
+                return Err(ConfigError::Missing {
+                    var: var.to_owned(),
+                });
             }
             Ok(())
         };
@@ -204,16 +236,28 @@ impl Config {
         let sms_sender = v.choice(
             "WEELO_SMS_SENDER",
             SmsSenderKind::Console,
-            &[("console", SmsSenderKind::Console), ("memory", SmsSenderKind::Memory)],
+            &[
+                ("console", SmsSenderKind::Console),
+                ("memory", SmsSenderKind::Memory),
+            ],
         )?;
         if production && sms_sender == SmsSenderKind::Console {
             return Err(ConfigError::Invalid {
                 var: "WEELO_SMS_SENDER".into(),
-                reason: "the console sender logs OTP codes and is refused when WEELO_ENV=production".into(),
+                reason:
+                    "the console sender logs OTP codes and is refused when WEELO_ENV=production"
+                        .into(),
             });
         }
-        let redis_prefix = v.raw("WEELO_REDIS_PREFIX").unwrap_or("weelo").trim().to_owned();
-        if !redis_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c)) {
+        let redis_prefix = v
+            .raw("WEELO_REDIS_PREFIX")
+            .unwrap_or("weelo")
+            .trim()
+            .to_owned();
+        if !redis_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
+        {
             return Err(ConfigError::Invalid {
                 var: "WEELO_REDIS_PREFIX".into(),
                 reason: "may hold only letters, digits, '-', '_' and ':'".into(),
@@ -229,7 +273,10 @@ impl Config {
         Ok(Self {
             environment,
             http_addr: v.parse("WEELO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
-            worker_http_addr: v.parse("WEELO_WORKER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 9090)))?,
+            worker_http_addr: v.parse(
+                "WEELO_WORKER_HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 9090)),
+            )?,
             database_url: v.url(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/weelo",
@@ -270,7 +317,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -305,7 +355,12 @@ mod tests {
     #[test]
     fn production_requires_real_secrets_and_no_console_sms() {
         let err = Config::from_vars(&vars(&[("WEELO_ENV", "production")])).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { var: "DATABASE_URL".into() });
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                var: "DATABASE_URL".into()
+            }
+        );
         let full = vars(&[
             ("WEELO_ENV", "production"),
             ("DATABASE_URL", "postgres://u:p@db/weelo"),
@@ -318,11 +373,13 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@db/weelo")])).unwrap();
+        let c =
+            Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@db/weelo")])).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains(DEV_JWT_SECRET));
-        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://u:hunter2@db")])).unwrap_err();
+        let err =
+            Config::from_vars(&vars(&[("DATABASE_URL", "mysql://u:hunter2@db")])).unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
     }
 }

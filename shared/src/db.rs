@@ -33,7 +33,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
 /// Applies pending migrations. sqlx holds a PostgreSQL advisory lock while migrating, so
 /// several API tasks starting at once apply each migration exactly once.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.map_err(|e| anyhow::anyhow!("migrating the database failed: {e}"))?;
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the database failed: {e}"))?;
     Ok(())
 }
 

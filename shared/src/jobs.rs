@@ -46,7 +46,9 @@ pub fn storage<J: Job>(conn: ConnectionManager, keys: &Keys) -> RedisStorage<J> 
 /// Pushes one job now.
 pub async fn push<J: Job>(conn: ConnectionManager, keys: &Keys, job: J) -> anyhow::Result<()> {
     let mut s = storage::<J>(conn, keys);
-    s.push(job).await.map_err(|e| anyhow::anyhow!("pushing {} job: {e}", J::QUEUE))?;
+    s.push(job)
+        .await
+        .map_err(|e| anyhow::anyhow!("pushing {} job: {e}", J::QUEUE))?;
     Ok(())
 }
 

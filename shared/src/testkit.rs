@@ -10,7 +10,8 @@ use crate::config::Config;
 
 /// The server the tests use; `WEELO_TEST_DATABASE_URL` overrides it.
 pub fn server_url() -> String {
-    std::env::var("WEELO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("WEELO_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub fn redis_url() -> String {
@@ -38,22 +39,35 @@ async fn admin() -> PgConnection {
 async fn ensure_template() -> String {
     let name = template_name();
     let mut conn = admin().await;
-    conn.execute("SELECT pg_advisory_lock(727274)").await.expect("lock");
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut conn)
+    conn.execute("SELECT pg_advisory_lock(727274)")
         .await
-        .expect("query pg_database");
+        .expect("lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query pg_database");
     if !exists {
         let building = format!("{name}_building");
-        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str()).await.expect("drop");
-        conn.execute(format!("CREATE DATABASE {building}").as_str()).await.expect("create template");
-        let pool = PgPool::connect(&format!("{}/{building}", server_url())).await.expect("connect template");
+        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str())
+            .await
+            .expect("drop");
+        conn.execute(format!("CREATE DATABASE {building}").as_str())
+            .await
+            .expect("create template");
+        let pool = PgPool::connect(&format!("{}/{building}", server_url()))
+            .await
+            .expect("connect template");
         crate::db::migrate(&pool).await.expect("migrate template");
         pool.close().await;
-        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str()).await.expect("rename");
+        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
+            .await
+            .expect("rename");
     }
-    conn.execute("SELECT pg_advisory_unlock(727274)").await.expect("unlock");
+    conn.execute("SELECT pg_advisory_unlock(727274)")
+        .await
+        .expect("unlock");
     name
 }
 
@@ -72,7 +86,10 @@ impl TestDb {
         // that instant; retry briefly.
         let mut tries = 0;
         loop {
-            match conn.execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str()).await {
+            match conn
+                .execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str())
+                .await
+            {
                 Ok(_) => break,
                 Err(e) if tries < 50 => {
                     tries += 1;
@@ -87,7 +104,9 @@ impl TestDb {
     }
 
     pub async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url).await.expect("connect test database")
+        PgPool::connect(&self.url)
+            .await
+            .expect("connect test database")
     }
 }
 
@@ -144,8 +163,14 @@ pub async fn moto(no_auth_actions: Option<u32>) -> Moto {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run `scripts/pytools` and put its bin dir on PATH (just test does)"));
     for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Moto { url: format!("http://127.0.0.1:{port}"), _child: child };
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Moto {
+                url: format!("http://127.0.0.1:{port}"),
+                _child: child,
+            };
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

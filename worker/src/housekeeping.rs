@@ -21,9 +21,11 @@ pub async fn prune_auth(job: PruneAuth, state: Data<WorkerState>) -> Result<(), 
 /// Pushes this hour's prune job; every replica pushes the same idempotency key, so it runs once.
 pub async fn schedule_prune(conn: ConnectionManager, keys: &Keys) {
     let hour = chrono::Utc::now().timestamp() / 3600;
-    let task = TaskBuilder::new(PruneAuth { older_than_secs: 24 * 3600 })
-        .idempotency_key(format!("prune_auth:{hour}"))
-        .build();
+    let task = TaskBuilder::new(PruneAuth {
+        older_than_secs: 24 * 3600,
+    })
+    .idempotency_key(format!("prune_auth:{hour}"))
+    .build();
     let mut storage = jobs::storage::<PruneAuth>(conn, keys);
     if let Err(e) = storage.push_task(task).await {
         tracing::warn!(error = %e, queue = PruneAuth::QUEUE, "could not schedule housekeeping");

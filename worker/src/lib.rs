@@ -43,7 +43,11 @@ fn metrics() -> poem::Response {
 /// A worker name unique per process (apalis refuses a name reused within minutes).
 fn worker_name(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-    format!("{queue}@{host}:{}:{}", std::process::id(), ulid::Ulid::new())
+    format!(
+        "{queue}@{host}:{}:{}",
+        std::process::id(),
+        ulid::Ulid::new()
+    )
 }
 
 pub struct Running {
@@ -58,12 +62,20 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let pool = db::connect(&config).await?;
     let cache = Cache::new(&config)?;
     let conn = jobs::connect(config.redis_url.expose()).await?;
-    let state = WorkerState { db: pool, cache: cache.clone() };
+    let state = WorkerState {
+        db: pool,
+        cache: cache.clone(),
+    };
 
     let acceptor = TcpListener::bind(config.worker_http_addr)
         .into_acceptor()
         .await
-        .map_err(|e| anyhow::anyhow!("WEELO_WORKER_HTTP_ADDR {}: cannot listen: {e}", config.worker_http_addr))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "WEELO_WORKER_HTTP_ADDR {}: cannot listen: {e}",
+                config.worker_http_addr
+            )
+        })?;
     let addr = acceptor
         .local_addr()
         .first()
@@ -94,7 +106,10 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         })
         .register(move |_| {
             WorkerBuilder::new(worker_name(PruneAuth::QUEUE))
-                .backend(jobs::storage::<PruneAuth>(prune_conn.clone(), &prune_keys).poll_with_interval(poll))
+                .backend(
+                    jobs::storage::<PruneAuth>(prune_conn.clone(), &prune_keys)
+                        .poll_with_interval(poll),
+                )
                 .data(prune_state.clone())
                 .concurrency(PruneAuth::CONCURRENCY)
                 .retry(RetryPolicy::retries(PruneAuth::RETRIES))

@@ -57,7 +57,10 @@ pub struct OtpRequest {
 
 impl Example for OtpRequest {
     fn example() -> Self {
-        OtpRequest { phone: "+919876543210".into(), role: RoleDto::Customer }
+        OtpRequest {
+            phone: "+919876543210".into(),
+            role: RoleDto::Customer,
+        }
     }
 }
 
@@ -81,7 +84,11 @@ pub struct OtpVerify {
 
 impl Example for OtpVerify {
     fn example() -> Self {
-        OtpVerify { phone: "+919876543210".into(), role: RoleDto::Customer, code: "123456".into() }
+        OtpVerify {
+            phone: "+919876543210".into(),
+            role: RoleDto::Customer,
+            code: "123456".into(),
+        }
     }
 }
 
@@ -192,7 +199,9 @@ error_set!(LogoutErrors {
 });
 
 fn parse_phone(raw: &str, errors: &mut Vec<FieldError>) -> Option<Phone> {
-    Phone::parse(raw).map_err(|m| errors.push(FieldError::new("phone", m))).ok()
+    Phone::parse(raw)
+        .map_err(|m| errors.push(FieldError::new("phone", m)))
+        .ok()
 }
 
 pub struct AuthApi;
@@ -211,7 +220,9 @@ impl AuthApi {
     ) -> Result<OtpRequested, ApiError<OtpRequestErrors>> {
         let mut errors = Vec::new();
         let phone = parse_phone(&body.phone, &mut errors);
-        let Some(phone) = phone else { return Err(Error::validation(errors).into()) };
+        let Some(phone) = phone else {
+            return Err(Error::validation(errors).into());
+        };
         let sent = state.auth.request_otp(&phone, body.role.into()).await?;
         Ok(OtpRequested::Sent(Json(OtpSentBody {
             sent_to: sent.sent_to,
@@ -235,8 +246,13 @@ impl AuthApi {
         if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
             errors.push(FieldError::new("code", "must be 6 digits"));
         }
-        let Some(phone) = phone.filter(|_| errors.is_empty()) else { return Err(Error::validation(errors).into()) };
-        let pair = state.auth.verify_otp(&phone, body.role.into(), code).await?;
+        let Some(phone) = phone.filter(|_| errors.is_empty()) else {
+            return Err(Error::validation(errors).into());
+        };
+        let pair = state
+            .auth
+            .verify_otp(&phone, body.role.into(), code)
+            .await?;
         Ok(Json(pair.into()))
     }
 
@@ -245,10 +261,18 @@ impl AuthApi {
     /// Returns a new pair; the presented refresh token stops working. Presenting an already
     /// rotated token revokes the whole session (`REFRESH_TOKEN_REUSED`).
     #[oai(path = "/refresh", method = "post", operation_id = "refreshTokens")]
-    async fn refresh(&self, state: Data<&Arc<AppState>>, body: Json<RefreshRequest>) -> Result<Json<TokenBody>, ApiError<RefreshErrors>> {
+    async fn refresh(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: Json<RefreshRequest>,
+    ) -> Result<Json<TokenBody>, ApiError<RefreshErrors>> {
         let token = body.refresh_token.trim();
         if token.is_empty() || token.len() > 256 {
-            return Err(Error::field("refreshToken", "must be the refresh token returned at sign-in").into());
+            return Err(Error::field(
+                "refreshToken",
+                "must be the refresh token returned at sign-in",
+            )
+            .into());
         }
         Ok(Json(state.auth.refresh(token).await?.into()))
     }
@@ -261,7 +285,10 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<LogoutRequest>,
     ) -> Result<LoggedOut, ApiError<LogoutErrors>> {
-        state.auth.logout(&auth.0, body.refresh_token.as_deref()).await?;
+        state
+            .auth
+            .logout(&auth.0, body.refresh_token.as_deref())
+            .await?;
         Ok(LoggedOut::Done)
     }
 }

@@ -9,6 +9,22 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use weelo_shared::testkit::{self, TestDb};
 
+/// Polls `/health/ready` for up to 15 s.
+async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
+    for _ in 0..150 {
+        let ok = client
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ok {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     let db = TestDb::new().await;
@@ -31,17 +47,7 @@ async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
 
-    // Wait for readiness.
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await {
-            if r.status() == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = wait_ready(&client, &base).await;
     assert!(ready, "weelo-api never became ready");
 
     let r = client
@@ -54,10 +60,9 @@ async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     // The development (console) sender logs the code; read it from the JSON log lines.
     let code = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(code) = v["otp"].as_str() {
-                    return code.to_owned();
-                }
+            let parsed = serde_json::from_str::<Value>(&line).ok();
+            if let Some(code) = parsed.as_ref().and_then(|v| v["otp"].as_str()) {
+                return code.to_owned();
             }
         }
         panic!("log ended without an OTP line");
@@ -86,9 +91,17 @@ async fn binary_serves_login_over_http_and_stops_on_sigterm() {
 
     // Graceful stop within 10 s on SIGTERM.
     let pid = child.id().expect("pid") as i32;
-    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
     assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stopped within 10 s")
+        .unwrap();
     assert!(exit.success(), "exit status {exit}");
 }
 
@@ -124,7 +137,7 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
         .unwrap();
     let arn = created["ARN"].as_str().expect("ARN").to_owned();
     let port = testkit::closed_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
+    let child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
         .env_clear()
         // The environment's own DATABASE_URL points nowhere: only the secret's value works.
         .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
@@ -143,21 +156,29 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
         .spawn()
         .expect("spawn weelo-api");
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..150 {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/health/ready")).send().await {
-            ready = r.status() == 200;
-            if ready {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status().await;
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.expect("stops").unwrap();
-    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let ready = wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().unwrap().to_string())
+        .status()
+        .await;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("stops")
+        .unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(ready, "never ready: {logs}");
-    assert!(logs.contains("loaded secrets from Secrets Manager"), "{logs}");
-    assert!(!logs.contains("jwt-secret-from-secrets-manager"), "a secret reached the logs");
+    assert!(
+        logs.contains("loaded secrets from Secrets Manager"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("jwt-secret-from-secrets-manager"),
+        "a secret reached the logs"
+    );
     assert!(!logs.contains(&db.url), "the database URL reached the logs");
 }

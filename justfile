@@ -1,0 +1,83 @@
+# Every developer command. README's two commands are `just dev` and `just test`.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Build cache outside the clone, shared between runs (never `cargo clean` it in CI).
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/weelo-target")
+export DATABASE_URL := env_var_or_default("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/weelo")
+export REDIS_URL := env_var_or_default("REDIS_URL", "redis://127.0.0.1:6379")
+
+bin := CARGO_TARGET_DIR / "debug"
+
+default:
+    @just --list
+
+# Start local PostgreSQL and Redis when none answers (see scripts/services).
+services:
+    scripts/services
+
+# Build both binaries.
+build:
+    cargo build --locked -p weelo-api -p weelo-worker
+
+# Create the dev database if missing and apply migrations.
+migrate: services build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    db="${DATABASE_URL##*/}"; db="${db%%\?*}"
+    server="${DATABASE_URL%/*}"
+    if ! psql "$server/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+      psql "$server/postgres" -qc "CREATE DATABASE \"$db\"" && echo "created database $db"
+    fi
+    "{{bin}}/weelo-api" migrate
+
+# Run the API and the worker together, with prefixed logs. Ctrl-C stops both.
+dev: migrate
+    #!/usr/bin/env bash
+    set -euo pipefail
+    trap 'kill 0 2>/dev/null' EXIT INT TERM
+    api="${WEELO_HTTP_ADDR:-127.0.0.1:8080}"
+    worker="${WEELO_WORKER_HTTP_ADDR:-127.0.0.1:9090}"
+    WEELO_HTTP_ADDR="$api" "{{bin}}/weelo-api" 2>&1 | sed -u 's/^/[api]    /' &
+    WEELO_WORKER_HTTP_ADDR="$worker" "{{bin}}/weelo-worker" 2>&1 | sed -u 's/^/[worker] /' &
+    for _ in $(seq 1 100); do curl -sf "http://$api/health/ready" >/dev/null && break; sleep 0.1; done
+    echo
+    echo "  API        http://$api          (ready: http://$api/health/ready)"
+    echo "  Docs       http://$api/docs     (spec: http://$api/openapi.json)"
+    echo "  Socket.IO  ws://$api/socket.io  (arrives with the Realtime issue)"
+    echo "  Worker     http://$worker/health/ready  http://$worker/metrics"
+    echo "  OTP codes are printed in the [api] log (development SMS sender)."
+    echo
+    wait
+
+# The whole test suite against real PostgreSQL and Redis (started if needed), plus the static checks.
+test: services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    started=$(date +%s)
+    tools="$(scripts/pytools | tail -1)"
+    export PATH="$tools:$PATH"
+    scripts/test-db-clean
+    cargo test --locked --workspace --no-fail-fast
+    scripts/check-infra
+    echo "just test: passed in $(( $(date +%s) - started )) s"
+
+# cargo fmt --check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+
+# Write openapi/openapi.json from the code (no database or Redis needed).
+openapi:
+    cargo run --locked -q -p weelo-api -- openapi > openapi/openapi.json
+
+# Fail if openapi/openapi.json differs from what the code generates.
+openapi-check:
+    cargo run --locked -q -p weelo-api -- openapi | diff -u openapi/openapi.json - && echo "openapi.json is up to date"
+
+# Terraform fmt, checkov and actionlint.
+check-infra:
+    scripts/check-infra
+
+fmt:
+    cargo fmt --all
