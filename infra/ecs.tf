@@ -29,11 +29,16 @@ locals {
   image = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
 
   # Plain configuration only: anything secret goes in `secrets` below.
+  # WEELO_ENV=production makes the services refuse to start without their
+  # secrets (no development fallbacks).
   common_environment = [
-    { name = "WEELO_LOG_FORMAT", value = "json" },
-    { name = "WEELO_MIGRATE", value = "false" },
-    { name = "WEELO_REDIS_PREFIX", value = var.redis_prefix },
-    { name = "BROADCAST_TIMEOUT_SECS", value = tostring(var.broadcast_timeout_secs) },
+    for name, value in merge(var.app_environment, {
+      WEELO_ENV              = "production"
+      WEELO_LOG_FORMAT       = "json"
+      WEELO_MIGRATE          = "false"
+      WEELO_REDIS_PREFIX     = var.redis_prefix
+      BROADCAST_TIMEOUT_SECS = tostring(var.broadcast_timeout_secs)
+    }) : { name = name, value = value }
   ]
 
   common_secrets = [

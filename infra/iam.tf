@@ -1,5 +1,5 @@
 # Roles of the ECS tasks. The execution role (used by ECS to start a task) pulls
-# the image, writes logs and reads exactly the four application secrets. The
+# the image, writes logs and reads exactly the application's secrets (secrets.tf). The
 # task roles (the application's own AWS identity) hold no permission at all:
 # secrets arrive as environment variables through the execution role, and the
 # worker's queue-depth metric is published through its logs (CloudWatch
@@ -31,7 +31,7 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
 
 resource "aws_iam_role" "execution" {
   name               = "${local.prefix}-ecs-execution"
-  description        = "ECS starts Weelo tasks with it: image pull, logs, the four app secrets"
+  description        = "ECS starts Weelo tasks with it: image pull, logs, the app secrets"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 

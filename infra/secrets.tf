@@ -1,6 +1,6 @@
-# The application's four secrets, one Secrets Manager secret each, injected into
-# the containers by the task definitions' `secrets` block (ecs.tf); the task
-# execution role may read exactly these four (iam.tf).
+# The application's secrets, one Secrets Manager secret each, injected into the
+# containers by the task definitions' `secrets` block (ecs.tf); the task
+# execution role may read exactly these (iam.tf).
 #
 # Generated values (the database password, the JWT secret) go through
 # write-only arguments: they are in Secrets Manager and nowhere else, not in the
@@ -9,10 +9,11 @@
 
 locals {
   app_secrets = {
-    DATABASE_URL          = "PostgreSQL connection URL the services use (written by Terraform; rotate with db_password_version)"
-    REDIS_URL             = "ElastiCache Serverless URL, rediss:// with protocol=resp3 (written by Terraform)"
-    WEELO_JWT_SECRET      = "HMAC secret signing the API's JWTs (written by Terraform; rotate with jwt_secret_version)"
-    WEELO_FCM_CREDENTIALS = "FCM HTTP v1 service-account JSON (put in by hand; see infra/README.md)"
+    DATABASE_URL              = "PostgreSQL connection URL the services use (written by Terraform; rotate with db_password_version)"
+    REDIS_URL                 = "ElastiCache Serverless URL, rediss:// with protocol=resp3 (written by Terraform)"
+    WEELO_JWT_SECRET          = "HMAC secret signing the API's JWTs (written by Terraform; rotate with jwt_secret_version)"
+    WEELO_JWT_PREVIOUS_SECRET = "The JWT secret before the last rotation, still accepted (blank: none; set by hand, see infra/README.md)"
+    WEELO_FCM_CREDENTIALS     = "FCM HTTP v1 service-account JSON (put in by hand; see infra/README.md)"
   }
 }
 
@@ -73,6 +74,8 @@ resource "aws_secretsmanager_secret_version" "redis_url" {
 }
 
 # ---- JWT ---------------------------------------------------------------------------
+# WEELO_JWT_SECRET signs; WEELO_JWT_PREVIOUS_SECRET, when not blank, is still
+# accepted for verification, so a routine rotation logs nobody out (runbook).
 
 ephemeral "random_password" "jwt" {
   length  = 64
@@ -83,4 +86,15 @@ resource "aws_secretsmanager_secret_version" "jwt" {
   secret_id                = aws_secretsmanager_secret.app["WEELO_JWT_SECRET"].id
   secret_string_wo         = ephemeral.random_password.jwt.result
   secret_string_wo_version = var.jwt_secret_version
+}
+
+# Starts blank (the application reads a blank value as unset; ECS needs a value
+# to start a task). Operators set it during a rotation; Terraform leaves it be.
+resource "aws_secretsmanager_secret_version" "jwt_previous" {
+  secret_id     = aws_secretsmanager_secret.app["WEELO_JWT_PREVIOUS_SECRET"].id
+  secret_string = " "
+
+  lifecycle {
+    ignore_changes = [secret_string, version_stages]
+  }
 }

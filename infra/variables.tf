@@ -181,6 +181,17 @@ variable "broadcast_timeout_secs" {
   default     = 7200
 }
 
+variable "app_environment" {
+  description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_SMS_SENDER or WEELO_DB_MAX_CONNECTIONS. Never a secret: those belong in Secrets Manager (secrets.tf)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.app_environment) : !can(regex("SECRET|PASSWORD|CREDENTIAL|_TOKEN$|_KEY$|^DATABASE_URL$|^REDIS_URL$", name))])
+    error_message = "app_environment is for plain configuration; secrets go through Secrets Manager (secrets.tf)."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the CloudWatch log groups."
   type        = number
