@@ -66,12 +66,20 @@ async fn a_pushed_job_runs_on_the_worker_and_shutdown_is_clean() {
         .unwrap();
     assert_eq!(fresh, "+919876543211");
 
-    let metrics = reqwest::get(format!("http://{}/metrics", running.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The handler records its metric right after the delete commits.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(format!("http://{}/metrics", running.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("auth_records_pruned_total") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(metrics.contains("auth_records_pruned_total"), "{metrics}");
 
     shutdown.trigger();
