@@ -200,7 +200,7 @@ resource "aws_ecs_service" "api" {
     ignore_changes = [task_definition, desired_count]
   }
 
-  depends_on = [aws_lb_listener.https]
+  depends_on = [aws_lb_listener.https, terraform_data.secrets_written]
 }
 
 resource "aws_ecs_service" "worker" {
@@ -231,4 +231,18 @@ resource "aws_ecs_service" "worker" {
   lifecycle {
     ignore_changes = [task_definition, desired_count]
   }
+
+  depends_on = [terraform_data.secrets_written]
+}
+
+# A task cannot start while one of its secrets has no value: the services are
+# created only once Terraform has written its secrets (the FCM one is put in by
+# hand before; README.md, "First deploy").
+resource "terraform_data" "secrets_written" {
+  depends_on = [
+    aws_secretsmanager_secret_version.database_url,
+    aws_secretsmanager_secret_version.redis_url,
+    aws_secretsmanager_secret_version.jwt,
+    aws_secretsmanager_secret_version.jwt_previous,
+  ]
 }
