@@ -1,10 +1,16 @@
-//! The pure domain: values that are valid once constructed. No I/O here.
+//! The pure domain: values that are valid once constructed, and the broadcast state machine.
+//! No I/O here.
 
+pub mod geo;
+pub mod lifecycle;
 pub mod phone;
 pub mod role;
+pub mod vehicle;
 
+pub use geo::LatLng;
 pub use phone::Phone;
 pub use role::Role;
+pub use vehicle::{RegistrationNumber, VehicleType};
 
 /// One field's reason for refusal, reported together with the others in a 422.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -15,9 +21,6 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
