@@ -17,15 +17,15 @@ use weelo_shared::config::{Config, SmsSenderKind};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
 
-use crate::routes::{auth::AuthApi, me::MeApi};
+use crate::routes::{auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi};
 use crate::state::AppState;
 
-pub type Apis = (AuthApi, MeApi);
+pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi);
 
 /// The OpenAPI service; building it needs no database or Redis.
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, MeApi),
+        (AuthApi, MeApi, BroadcastApi, FleetApi),
         "Weelo dispatch API",
         env!("CARGO_PKG_VERSION"),
     )

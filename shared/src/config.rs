@@ -74,6 +74,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub migrate_on_start: bool,
     pub broadcast_timeout: Duration,
+    /// Distinct broadcast creates allowed per customer per minute.
+    pub create_rate_limit_per_min: u32,
     pub fcm_credentials: Option<Secret>,
     pub fcm_base_url: String,
     pub job_poll_interval: Duration,
@@ -300,6 +302,7 @@ impl Config {
             )?,
             migrate_on_start: v.parse("WEELO_MIGRATE", true)?,
             broadcast_timeout: v.secs("BROADCAST_TIMEOUT_SECS", 7200, 60)?,
+            create_rate_limit_per_min: v.parse("WEELO_CREATE_RATE_LIMIT_PER_MIN", 5)?,
             fcm_credentials: v.raw("WEELO_FCM_CREDENTIALS").map(Secret::new),
             fcm_base_url: v
                 .raw("WEELO_FCM_BASE_URL")

@@ -2,6 +2,8 @@
 //! function and map the result.
 
 pub mod auth;
+pub mod broadcasts;
+pub mod fleet;
 pub mod me;
 pub mod security;
 
@@ -13,4 +15,8 @@ pub enum ApiTags {
     Auth,
     /// The signed-in user.
     Me,
+    /// Searches for trucks: created by customers, accepted or declined by transporters.
+    Broadcasts,
+    /// A transporter's vehicles and drivers.
+    Fleet,
 }

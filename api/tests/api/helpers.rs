@@ -9,6 +9,7 @@ use weelo_shared::shutdown::Shutdown;
 use weelo_shared::testkit::{self, TestDb};
 
 pub struct TestApp {
+    pub config: weelo_shared::config::Config,
     pub base: String,
     pub client: reqwest::Client,
     pub sms: MemorySms,
@@ -33,10 +34,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let config = testkit::config(&db, &prefix, extra);
     let sms = MemorySms::default();
     let shutdown = Shutdown::new();
-    let running = weelo_api::start(config, Some(Arc::new(sms.clone())), shutdown.clone())
+    let running = weelo_api::start(config.clone(), Some(Arc::new(sms.clone())), shutdown.clone())
         .await
         .expect("start api");
     TestApp {
+        config,
         base: format!("http://{}", running.addr),
         client: reqwest::Client::new(),
         sms,
@@ -148,4 +150,114 @@ pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
         assert!(body[member].is_string(), "problem lacks {member}: {body}");
     }
     body
+}
+
+/// Where a broadcast test starts: Mumbai to Pune.
+pub fn broadcast_body(lines: &[(&str, i64, i64)]) -> Value {
+    json!({
+        "pickup": { "lat": 19.076, "lng": 72.8777, "address": "Bhiwandi warehouse 4", "city": "Mumbai" },
+        "drop": { "lat": 18.5204, "lng": 73.8567, "address": "Chakan MIDC gate 2" },
+        "vehicles": lines.iter().map(|(t, count, price)| json!({
+            "type": t, "subtype": format!("{t}_std"), "count": count, "pricePerTruck": price
+        })).collect::<Vec<_>>(),
+    })
+}
+
+impl TestApp {
+    /// A user created directly (test setup) with a signed access token.
+    pub async fn user(&self, role: &str) -> (uuid::Uuid, String) {
+        let id = uuid::Uuid::now_v7();
+        let phone = format!("+919{:09}", next_number());
+        sqlx::query("INSERT INTO users (id, phone, role) VALUES ($1, $2, $3::user_role)")
+            .bind(id)
+            .bind(&phone)
+            .bind(role)
+            .execute(&self.db)
+            .await
+            .expect("insert user");
+        let role: weelo_shared::domain::Role = role.parse().unwrap();
+        let (token, _) = weelo_shared::auth::TokenSigner::new(&self.config).issue(id, role, None).unwrap();
+        (id, token)
+    }
+
+    /// Many transporters at once, each with one available vehicle of `vehicle_type`.
+    pub async fn transporters_with_vehicles(&self, n: usize, vehicle_type: &str) -> Vec<(uuid::Uuid, String, uuid::Uuid)> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (id, token) = self.user("transporter").await;
+            let vehicle = self.vehicle_for(id, vehicle_type).await;
+            out.push((id, token, vehicle));
+        }
+        out
+    }
+
+    /// A new available vehicle for `transporter` (test setup, bypassing the API).
+    pub async fn vehicle_for(&self, transporter: uuid::Uuid, vehicle_type: &str) -> uuid::Uuid {
+        let id = uuid::Uuid::now_v7();
+        let n = next_number();
+        let reg = format!("MH{:02}AB{:04}", (n / 10000) % 100, n % 10000);
+        sqlx::query(
+            "INSERT INTO vehicles (id, transporter_id, registration_number, vehicle_type, vehicle_subtype)
+             VALUES ($1, $2, $3, $4::vehicle_type, $5)",
+        )
+        .bind(id)
+        .bind(transporter)
+        .bind(&reg)
+        .bind(vehicle_type)
+        .bind(format!("{vehicle_type}_std"))
+        .execute(&self.db)
+        .await
+        .expect("insert vehicle");
+        id
+    }
+
+    /// Records that the matching worker told `transporters` about `broadcast`.
+    pub async fn notify(&self, broadcast: &str, transporters: &[uuid::Uuid]) {
+        sqlx::query(
+            "INSERT INTO broadcast_notifications (broadcast_id, transporter_id, radius_step, distance_km)
+             SELECT $1, t, 0, 3.5 FROM unnest($2::uuid[]) AS t ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid::Uuid::parse_str(broadcast).unwrap())
+        .bind(transporters)
+        .execute(&self.db)
+        .await
+        .expect("notify");
+    }
+
+    pub async fn create_broadcast(&self, token: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/v1/broadcasts"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a broadcast and returns its id (asserting 201).
+    pub async fn open_broadcast(&self, token: &str, lines: &[(&str, i64, i64)]) -> String {
+        let r = self.create_broadcast(token, &uuid::Uuid::new_v4().to_string(), &broadcast_body(lines)).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
+        let b: Value = r.json().await.unwrap();
+        b["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn accept(&self, token: &str, broadcast: &str, vehicle_type: &str, vehicle: uuid::Uuid, key: impl AsRef<str>) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/broadcasts/{broadcast}/accept")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key.as_ref())
+            .json(&json!({ "vehicleType": vehicle_type, "vehicleId": vehicle }))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Unique within this test process (each test has its own database).
+fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -2,6 +2,9 @@
 //! (a key prefix per test), driven over HTTP.
 
 mod auth;
+mod broadcasts;
+mod fleet;
+mod races;
 mod e2e;
 mod health;
 mod helpers;

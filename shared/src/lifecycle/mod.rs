@@ -1,0 +1,730 @@
+//! The broadcast lifecycle against PostgreSQL: create, accept, decline, cancel, assign a
+//! driver, expire. Each command locks the broadcast row, asks the pure state machine
+//! (`domain::lifecycle`) what happens, writes the answer with guarded statements, logs the
+//! transition and enqueues the outbox row, all in the caller's transaction.
+
+pub mod views;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::db::violated_constraint;
+use crate::domain::VehicleType;
+use crate::domain::lifecycle::{
+    Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason,
+};
+use crate::error::{Error, Result};
+use crate::outbox::{self, BroadcastClosed, kind};
+
+/// Who did something, for the transition log.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub id: Option<Uuid>,
+    pub role: &'static str,
+}
+
+impl Actor {
+    pub fn customer(id: Uuid) -> Self {
+        Self {
+            id: Some(id),
+            role: "customer",
+        }
+    }
+    pub fn transporter(id: Uuid) -> Self {
+        Self {
+            id: Some(id),
+            role: "transporter",
+        }
+    }
+    pub fn system() -> Self {
+        Self {
+            id: None,
+            role: "system",
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn log(
+    conn: &mut PgConnection,
+    broadcast: Uuid,
+    truck_request: Option<Uuid>,
+    from: Option<&str>,
+    to: &str,
+    actor: Actor,
+    why: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO broadcast_transitions (broadcast_id, truck_request_id, from_status, to_status, actor_id, actor_role, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(broadcast)
+    .bind(truck_request)
+    .bind(from)
+    .bind(to)
+    .bind(actor.id)
+    .bind(actor.role)
+    .bind(why)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn closed(status: BroadcastStatus) -> Error {
+    Error::rejected(
+        409,
+        "BROADCAST_CLOSED",
+        format!("this broadcast is {}", status.as_str()),
+    )
+    .with("state", status.as_str())
+}
+
+fn filled() -> Error {
+    Error::rejected(
+        409,
+        "BROADCAST_FILLED",
+        "every truck of this broadcast is taken",
+    )
+    .with("state", "fully_filled")
+}
+
+fn refusal(r: Refusal, vehicle_type: Option<VehicleType>) -> Error {
+    match r {
+        Refusal::Filled => filled(),
+        Refusal::Closed(s) => closed(s),
+        Refusal::LineFilled => Error::rejected(
+            409,
+            "VEHICLE_TYPE_FILLED",
+            format!(
+                "every {} truck of this broadcast is taken",
+                vehicle_type.map(|t| t.as_str()).unwrap_or("requested")
+            ),
+        ),
+        Refusal::NoSuchLine => Error::rejected(
+            422,
+            "VEHICLE_TYPE_MISMATCH",
+            format!(
+                "this broadcast needs no {} truck",
+                vehicle_type.map(|t| t.as_str()).unwrap_or("such")
+            ),
+        ),
+    }
+}
+
+/// The locked broadcast: its state machine and deadline.
+struct Locked {
+    customer: Uuid,
+    machine: Broadcast,
+    /// The machine's line index for each vehicle type.
+    types: Vec<VehicleType>,
+    overdue: bool,
+}
+
+/// Locks the broadcast row (every command takes this lock first, so they never deadlock).
+async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
+    let row: Option<(Uuid, BroadcastStatus, bool)> = sqlx::query_as(
+        "SELECT customer_id, status, expires_at <= now() FROM broadcasts WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
+    let counts: Vec<(VehicleType, i64, i64)> = sqlx::query_as(
+        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
+         FROM truck_requests WHERE broadcast_id = $1 GROUP BY vehicle_type ORDER BY vehicle_type",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let types = counts.iter().map(|c| c.0).collect();
+    let lines = counts
+        .iter()
+        .map(|c| LineState {
+            needed: c.1 as u32,
+            filled: c.2 as u32,
+        })
+        .collect();
+    Ok(Locked {
+        customer,
+        machine: Broadcast { status, lines },
+        types,
+        overdue,
+    })
+}
+
+/// Writes a broadcast transition the machine allowed; the guard makes a lost lock impossible to miss.
+async fn write_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: BroadcastStatus,
+    next: &Broadcast,
+    terminal_reason: Option<&str>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE broadcasts SET status = $3, trucks_filled = $4, terminal_reason = $5, updated_at = now(),
+                closed_at = CASE WHEN $5::text IS NULL THEN NULL ELSE now() END
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(next.status)
+    .bind(next.filled() as i32)
+    .bind(terminal_reason)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(anyhow::anyhow!("broadcast {id} changed under its lock").into());
+    }
+    Ok(())
+}
+
+/// Ends an open broadcast: releases searching trucks, logs, and tells the worker.
+async fn close(
+    conn: &mut PgConnection,
+    id: Uuid,
+    locked: &Locked,
+    next: &Broadcast,
+    why: &str,
+    actor: Actor,
+) -> Result<()> {
+    write_status(conn, id, locked.machine.status, next, Some(why)).await?;
+    let released = match next.status {
+        BroadcastStatus::Expired => TruckRequestStatus::Expired,
+        _ => TruckRequestStatus::Cancelled,
+    };
+    if next.status != BroadcastStatus::FullyFilled {
+        sqlx::query("UPDATE truck_requests SET status = $2, updated_at = now() WHERE broadcast_id = $1 AND status = 'searching'")
+            .bind(id)
+            .bind(released)
+            .execute(&mut *conn)
+            .await?;
+    }
+    log(
+        conn,
+        id,
+        None,
+        Some(locked.machine.status.as_str()),
+        next.status.as_str(),
+        actor,
+        why,
+    )
+    .await?;
+    let payload = BroadcastClosed {
+        broadcast_id: id,
+        status: next.status.as_str(),
+        reason: why,
+    };
+    outbox::enqueue(conn, kind::BROADCAST_CLOSED, &payload, None).await?;
+    Ok(())
+}
+
+/// Creates a broadcast (invariant 1: one open broadcast per customer; `replace_active` cancels
+/// the open one in the same transaction).
+pub async fn create(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    draft: &Draft,
+    replace_active: bool,
+    timeout: Duration,
+) -> Result<Uuid> {
+    if replace_active {
+        let open: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled') FOR UPDATE",
+        )
+        .bind(customer)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(old) = open {
+            let locked = lock(conn, old).await?;
+            if let Ok(next) = locked.machine.cancel() {
+                close(
+                    conn,
+                    old,
+                    &locked,
+                    &next,
+                    reason::REPLACED_BY_NEW,
+                    Actor::customer(customer),
+                )
+                .await?;
+            }
+        }
+    }
+    let id = Uuid::now_v7();
+    sqlx::query("SAVEPOINT create_broadcast")
+        .execute(&mut *conn)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, pickup_city,
+                                 drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(draft.pickup.at.lat)
+    .bind(draft.pickup.at.lng)
+    .bind(&draft.pickup.address)
+    .bind(&draft.pickup.city)
+    .bind(draft.drop.at.lat)
+    .bind(draft.drop.at.lng)
+    .bind(&draft.drop.address)
+    .bind(&draft.drop.city)
+    .bind(draft.distance_km)
+    .bind(draft.trucks_needed() as i32)
+    .bind(timeout.as_secs_f64())
+    .execute(&mut *conn)
+    .await;
+    if let Err(e) = inserted {
+        if violated_constraint(&e) == Some("broadcasts_one_open_per_customer") {
+            sqlx::query("ROLLBACK TO SAVEPOINT create_broadcast")
+                .execute(&mut *conn)
+                .await?;
+            let open: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')")
+                    .bind(customer)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            return Err(Error::rejected(
+                409,
+                "ACTIVE_BROADCAST_EXISTS",
+                "you already have an open broadcast; cancel it or send replaceActive: true",
+            )
+            .with("activeBroadcastId", open));
+        }
+        return Err(e.into());
+    }
+    // One row per truck; a line is a run of rows with the same line_no.
+    let (mut line_nos, mut seqs, mut types, mut subtypes, mut prices) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut seq = 0i32;
+    for (line_no, line) in draft.lines.iter().enumerate() {
+        for _ in 0..line.count {
+            line_nos.push(line_no as i32);
+            seqs.push(seq);
+            types.push(line.vehicle_type);
+            subtypes.push(line.vehicle_subtype.clone());
+            prices.push(line.price_per_truck as i32);
+            seq += 1;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO truck_requests (id, broadcast_id, line_no, seq, vehicle_type, vehicle_subtype, price_per_truck)
+         SELECT gen_random_uuid(), $1, l, s, t, st, p
+         FROM unnest($2::int[], $3::int[], $4::vehicle_type[], $5::text[], $6::int[]) AS u(l, s, t, st, p)",
+    )
+    .bind(id)
+    .bind(&line_nos)
+    .bind(&seqs)
+    .bind(&types)
+    .bind(&subtypes)
+    .bind(&prices)
+    .execute(&mut *conn)
+    .await?;
+    log(
+        conn,
+        id,
+        None,
+        None,
+        BroadcastStatus::Active.as_str(),
+        Actor::customer(customer),
+        "CREATED",
+    )
+    .await?;
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM broadcasts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    outbox::enqueue(
+        conn,
+        kind::BROADCAST_CREATED,
+        &json!({ "broadcastId": id, "expiresAt": expires_at }),
+        None,
+    )
+    .await?;
+    Ok(id)
+}
+
+/// What an accept produced.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, poem_openapi::Object, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub truck_request_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub status: TruckRequestStatus,
+    pub broadcast_status: BroadcastStatus,
+    pub vehicle_type: VehicleType,
+    pub vehicle_id: Uuid,
+    pub driver_id: Option<Uuid>,
+    pub trucks_remaining: i32,
+}
+
+/// Where the transporter stands with a broadcast; refuses when it was never told of it.
+async fn transporter_access(
+    conn: &mut PgConnection,
+    broadcast: Uuid,
+    transporter: Uuid,
+) -> Result<()> {
+    let (notified, declined): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2),
+                EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2)",
+    )
+    .bind(broadcast)
+    .bind(transporter)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !notified {
+        return Err(views::not_found());
+    }
+    if declined {
+        return Err(Error::rejected(
+            409,
+            "BROADCAST_DECLINED",
+            "you declined this broadcast",
+        ));
+    }
+    Ok(())
+}
+
+async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) -> Result<()> {
+    let ok: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2)")
+        .bind(driver)
+        .bind(transporter)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !ok {
+        return Err(Error::rejected(
+            404,
+            "DRIVER_NOT_FOUND",
+            "no such driver in your fleet",
+        ));
+    }
+    Ok(())
+}
+
+/// Claims one searching truck of `vehicle_type` with the transporter's `vehicle` (invariant 3:
+/// one conditional claim; the broadcast's count and status move in the same transaction).
+pub async fn accept(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    broadcast: Uuid,
+    vehicle_type: VehicleType,
+    vehicle: Uuid,
+    driver: Option<Uuid>,
+) -> Result<Accepted> {
+    transporter_access(conn, broadcast, transporter).await?;
+    // Cheap refusal before queueing on the lock: most losers of a race stop here.
+    let status: BroadcastStatus = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+        .bind(broadcast)
+        .fetch_one(&mut *conn)
+        .await?;
+    match status {
+        BroadcastStatus::FullyFilled => return Err(filled()),
+        s if !s.is_open() => return Err(closed(s)),
+        _ => {}
+    }
+    if let Some(d) = driver {
+        check_driver(conn, transporter, d).await?;
+    }
+
+    let locked = lock(conn, broadcast).await?;
+    if locked.overdue && locked.machine.status.is_open() {
+        return Err(closed(BroadcastStatus::Expired));
+    }
+    let line = locked
+        .types
+        .iter()
+        .position(|t| *t == vehicle_type)
+        .unwrap_or(usize::MAX);
+    let next = locked
+        .machine
+        .accept(line)
+        .map_err(|r| refusal(r, Some(vehicle_type)))?;
+
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned'))",
+    )
+    .bind(broadcast)
+    .bind(vehicle)
+    .fetch_one(&mut *conn)
+    .await?;
+    if already {
+        return Err(Error::rejected(
+            409,
+            "ALREADY_ACCEPTED",
+            "this vehicle already holds a truck of this broadcast",
+        ));
+    }
+    // The vehicle must be the caller's, of the right type and free; it goes on the trip.
+    let subtype: Option<String> = sqlx::query_scalar(
+        "UPDATE vehicles SET status = 'on_trip', updated_at = now()
+         WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND status = 'available' RETURNING vehicle_subtype",
+    )
+    .bind(vehicle)
+    .bind(transporter)
+    .bind(vehicle_type)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(subtype) = subtype else {
+        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> = sqlx::query_as(
+            "SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2",
+        )
+        .bind(vehicle)
+        .bind(transporter)
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Err(match found {
+            None => Error::rejected(404, "VEHICLE_NOT_FOUND", "no such vehicle in your fleet"),
+            Some((t, _)) if t != vehicle_type => Error::rejected(
+                422,
+                "VEHICLE_TYPE_MISMATCH",
+                format!("this vehicle is a {t}, not a {vehicle_type}"),
+            ),
+            Some((_, s)) => Error::rejected(
+                409,
+                "VEHICLE_UNAVAILABLE",
+                format!(
+                    "this vehicle is {}",
+                    serde_json::to_value(s)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("busy")
+                ),
+            ),
+        });
+    };
+    let new_status = if driver.is_some() {
+        TruckRequestStatus::Assigned
+    } else {
+        TruckRequestStatus::Accepted
+    };
+    // The claim: one searching truck of this type (the vehicle's own subtype first).
+    let claimed: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
+                accepted_at = now(), assigned_at = CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, updated_at = now()
+         WHERE id = (SELECT id FROM truck_requests
+                     WHERE broadcast_id = $1 AND vehicle_type = $2 AND status = 'searching'
+                     ORDER BY (vehicle_subtype = $7) DESC, seq LIMIT 1 FOR UPDATE)
+           AND status = 'searching'
+         RETURNING id",
+    )
+    .bind(broadcast)
+    .bind(vehicle_type)
+    .bind(transporter)
+    .bind(vehicle)
+    .bind(new_status)
+    .bind(driver)
+    .bind(&subtype)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let truck_request = claimed.ok_or_else(|| {
+        anyhow::anyhow!(
+            "machine allowed an accept but no searching truck request of {vehicle_type} was left"
+        )
+    })?;
+    let actor = Actor::transporter(transporter);
+    log(
+        conn,
+        broadcast,
+        Some(truck_request),
+        Some("searching"),
+        new_status.as_str(),
+        actor,
+        "ACCEPTED",
+    )
+    .await?;
+    if next.status == BroadcastStatus::FullyFilled {
+        close(conn, broadcast, &locked, &next, reason::FULLY_FILLED, actor).await?;
+    } else {
+        write_status(conn, broadcast, locked.machine.status, &next, None).await?;
+        if next.status != locked.machine.status {
+            log(
+                conn,
+                broadcast,
+                None,
+                Some(locked.machine.status.as_str()),
+                next.status.as_str(),
+                actor,
+                "ACCEPTED",
+            )
+            .await?;
+        }
+    }
+    let remaining = (next.needed() - next.filled()) as i32;
+    let accepted = Accepted {
+        truck_request_id: truck_request,
+        broadcast_id: broadcast,
+        status: new_status,
+        broadcast_status: next.status,
+        vehicle_type,
+        vehicle_id: vehicle,
+        driver_id: driver,
+        trucks_remaining: remaining,
+    };
+    outbox::enqueue(
+        conn,
+        kind::TRUCK_ACCEPTED,
+        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "transporterId": transporter,
+                 "customerId": locked.customer, "broadcastStatus": next.status, "trucksRemaining": remaining }),
+        None,
+    )
+    .await?;
+    Ok(accepted)
+}
+
+/// The customer cancels (invariant 4: whichever of cancel and accept commits first wins).
+pub async fn cancel(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    id: Uuid,
+    note: Option<&str>,
+) -> Result<()> {
+    let locked = lock(conn, id).await?;
+    if locked.customer != customer {
+        return Err(views::not_found());
+    }
+    if locked.overdue && locked.machine.status.is_open() {
+        return Err(closed(BroadcastStatus::Expired));
+    }
+    let next = locked.machine.cancel().map_err(|r| refusal(r, None))?;
+    close(
+        conn,
+        id,
+        &locked,
+        &next,
+        reason::CUSTOMER_CANCELLED,
+        Actor::customer(customer),
+    )
+    .await?;
+    if let Some(note) = note {
+        sqlx::query("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1")
+            .bind(id)
+            .bind(note)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Expires an open broadcast whose deadline passed. Returns false (and changes nothing) when it
+/// is already terminal or not yet due, so running it twice is harmless.
+pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
+    let locked = match lock(conn, id).await {
+        Ok(l) => l,
+        Err(Error::Rejected(r)) if r.status == 404 => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !locked.overdue {
+        return Ok(false);
+    }
+    let notified: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Ok((next, why)) = locked.machine.expire(notified) else {
+        return Ok(false);
+    };
+    close(conn, id, &locked, &next, why, Actor::system()).await?;
+    Ok(true)
+}
+
+/// A notified transporter declines; it stops seeing the broadcast.
+pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
+    transporter_access(conn, id, transporter)
+        .await
+        .or_else(|e| {
+            if e.code() == "BROADCAST_DECLINED" {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+    let status: BroadcastStatus = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !status.is_open() {
+        return Err(if status == BroadcastStatus::FullyFilled {
+            filled()
+        } else {
+            closed(status)
+        });
+    }
+    sqlx::query("INSERT INTO broadcast_declines (broadcast_id, transporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(id)
+        .bind(transporter)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Assigns or changes the driver of a truck the transporter holds (accepted -> assigned).
+pub async fn assign_driver(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    truck_request: Uuid,
+    driver: Uuid,
+) -> Result<Uuid> {
+    let row: Option<(Uuid, TruckRequestStatus)> = sqlx::query_as(
+        "SELECT broadcast_id, status FROM truck_requests WHERE id = $1 AND transporter_id = $2",
+    )
+    .bind(truck_request)
+    .bind(transporter)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (broadcast, _) = row.ok_or_else(|| {
+        Error::rejected(
+            404,
+            "TRUCK_REQUEST_NOT_FOUND",
+            "no such truck request of yours",
+        )
+    })?;
+    check_driver(conn, transporter, driver).await?;
+    let _ = lock(conn, broadcast).await?;
+    let from: Option<TruckRequestStatus> = sqlx::query_scalar(
+        "WITH prev AS (SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE)
+         UPDATE truck_requests SET status = 'assigned', driver_id = $2, assigned_at = now(), updated_at = now()
+         WHERE id = $1 AND status IN ('accepted', 'assigned') RETURNING (SELECT status FROM prev)",
+    )
+    .bind(truck_request)
+    .bind(driver)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(from) = from else {
+        let state: TruckRequestStatus =
+            sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1")
+                .bind(truck_request)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Err(Error::rejected(
+            409,
+            "TRUCK_REQUEST_NOT_ASSIGNABLE",
+            format!("this truck request is {}", state.as_str()),
+        )
+        .with("state", state.as_str()));
+    };
+    log(
+        conn,
+        broadcast,
+        Some(truck_request),
+        Some(from.as_str()),
+        "assigned",
+        Actor::transporter(transporter),
+        "DRIVER_ASSIGNED",
+    )
+    .await?;
+    outbox::enqueue(
+        conn,
+        kind::TRUCK_ASSIGNED,
+        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "driverId": driver, "transporterId": transporter }),
+        None,
+    )
+    .await?;
+    Ok(broadcast)
+}

@@ -1,0 +1,525 @@
+//! What the apps see of broadcasts, truck requests and fleets: the response bodies of the HTTP
+//! API (and, later, of socket events), and the queries that build them.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::VehicleType;
+use crate::domain::lifecycle::{BroadcastStatus, TruckRequestStatus};
+use crate::domain::vehicle::VehicleStatus;
+use crate::error::{Error, Result};
+
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceBody {
+    pub lat: f64,
+    pub lng: f64,
+    pub address: String,
+    pub city: Option<String>,
+}
+
+/// One line of a broadcast: trucks of one kind.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LineBody {
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+    pub price_per_truck: i32,
+    pub needed: i32,
+    pub filled: i32,
+    pub remaining: i32,
+}
+
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct PartyBody {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub phone: String,
+}
+
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct VehicleRef {
+    pub id: Uuid,
+    pub registration_number: String,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+}
+
+/// A truck a transporter has taken.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedTruckBody {
+    pub truck_request_id: Uuid,
+    pub status: TruckRequestStatus,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+    pub price_per_truck: i32,
+    pub accepted_at: DateTime<Utc>,
+    pub transporter: PartyBody,
+    pub vehicle: VehicleRef,
+    pub driver: Option<PartyBody>,
+}
+
+/// A broadcast as its customer sees it.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct BroadcastBody {
+    pub id: Uuid,
+    pub status: BroadcastStatus,
+    pub pickup: PlaceBody,
+    pub drop: PlaceBody,
+    pub distance_km: f64,
+    pub trucks_needed: i32,
+    pub trucks_filled: i32,
+    pub lines: Vec<LineBody>,
+    pub accepted_trucks: Vec<AcceptedTruckBody>,
+    /// Clients count down to this; the server sends no ticks.
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS.
+    pub terminal_reason: Option<String>,
+    pub radius_step: i32,
+}
+
+/// A broadcast in the customer's history.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct BroadcastSummary {
+    pub id: Uuid,
+    pub status: BroadcastStatus,
+    pub pickup: PlaceBody,
+    pub drop: PlaceBody,
+    pub trucks_needed: i32,
+    pub trucks_filled: i32,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub terminal_reason: Option<String>,
+}
+
+/// An open broadcast as a notified transporter sees it.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct OpenBroadcastBody {
+    pub id: Uuid,
+    pub status: BroadcastStatus,
+    pub pickup: PlaceBody,
+    pub drop: PlaceBody,
+    pub distance_km: f64,
+    /// From the transporter's position when it was notified.
+    pub distance_to_pickup_km: Option<f64>,
+    pub lines: Vec<LineBody>,
+    pub trucks_remaining: i32,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A truck request a transporter holds.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentBody {
+    pub truck_request_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub status: TruckRequestStatus,
+    pub broadcast_status: BroadcastStatus,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+    pub price_per_truck: i32,
+    pub pickup: PlaceBody,
+    pub drop: PlaceBody,
+    pub vehicle: VehicleRef,
+    pub driver: Option<PartyBody>,
+    pub accepted_at: DateTime<Utc>,
+}
+
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct VehicleBody {
+    pub id: Uuid,
+    pub registration_number: String,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+    pub status: VehicleStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct DriverBody {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub phone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct BroadcastRow {
+    id: Uuid,
+    status: BroadcastStatus,
+    pickup_lat: f64,
+    pickup_lng: f64,
+    pickup_address: String,
+    pickup_city: Option<String>,
+    drop_lat: f64,
+    drop_lng: f64,
+    drop_address: String,
+    drop_city: Option<String>,
+    distance_km: f64,
+    trucks_needed: i32,
+    trucks_filled: i32,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    terminal_reason: Option<String>,
+    radius_step: i32,
+}
+
+impl BroadcastRow {
+    fn pickup(&self) -> PlaceBody {
+        PlaceBody {
+            lat: self.pickup_lat,
+            lng: self.pickup_lng,
+            address: self.pickup_address.clone(),
+            city: self.pickup_city.clone(),
+        }
+    }
+    fn drop(&self) -> PlaceBody {
+        PlaceBody {
+            lat: self.drop_lat,
+            lng: self.drop_lng,
+            address: self.drop_address.clone(),
+            city: self.drop_city.clone(),
+        }
+    }
+    fn summary(&self) -> BroadcastSummary {
+        BroadcastSummary {
+            id: self.id,
+            status: self.status,
+            pickup: self.pickup(),
+            drop: self.drop(),
+            trucks_needed: self.trucks_needed,
+            trucks_filled: self.trucks_filled,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            terminal_reason: self.terminal_reason.clone(),
+        }
+    }
+}
+
+const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_address, pickup_city, drop_lat, drop_lng, drop_address, \
+     drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
+
+async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
+    let rows: Vec<(VehicleType, String, i32, i64, i64)> = sqlx::query_as(
+        "SELECT vehicle_type, vehicle_subtype, price_per_truck, count(*),
+                count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
+         FROM truck_requests WHERE broadcast_id = $1
+         GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no",
+    )
+    .bind(broadcast)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(vehicle_type, vehicle_subtype, price_per_truck, needed, filled)| LineBody {
+                vehicle_type,
+                vehicle_subtype,
+                price_per_truck,
+                needed: needed as i32,
+                filled: filled as i32,
+                remaining: (needed - filled) as i32,
+            },
+        )
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TakenRow {
+    id: Uuid,
+    broadcast_id: Uuid,
+    status: TruckRequestStatus,
+    vehicle_type: VehicleType,
+    vehicle_subtype: String,
+    price_per_truck: i32,
+    accepted_at: DateTime<Utc>,
+    transporter_id: Uuid,
+    transporter_name: Option<String>,
+    transporter_phone: String,
+    vehicle_id: Uuid,
+    registration_number: String,
+    v_type: VehicleType,
+    v_subtype: String,
+    driver_id: Option<Uuid>,
+    driver_name: Option<String>,
+    driver_phone: Option<String>,
+}
+
+const TAKEN_SELECT: &str = "SELECT tr.id, tr.broadcast_id, tr.status, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
+        t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
+        v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
+        d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone
+     FROM truck_requests tr
+     JOIN users t ON t.id = tr.transporter_id
+     JOIN vehicles v ON v.id = tr.vehicle_id
+     LEFT JOIN users d ON d.id = tr.driver_id";
+
+impl TakenRow {
+    fn vehicle(&self) -> VehicleRef {
+        VehicleRef {
+            id: self.vehicle_id,
+            registration_number: self.registration_number.clone(),
+            vehicle_type: self.v_type,
+            vehicle_subtype: self.v_subtype.clone(),
+        }
+    }
+    fn driver(&self) -> Option<PartyBody> {
+        Some(PartyBody {
+            id: self.driver_id?,
+            name: self.driver_name.clone(),
+            phone: self.driver_phone.clone()?,
+        })
+    }
+}
+
+/// The customer's view of one broadcast.
+pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBody> {
+    let row: BroadcastRow = sqlx::query_as(&format!(
+        "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_found)?;
+    let lines = lines(conn, id).await?;
+    let taken: Vec<TakenRow> = sqlx::query_as(&format!(
+        "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned') ORDER BY tr.accepted_at, tr.seq"
+    ))
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let accepted_trucks = taken
+        .iter()
+        .map(|t| AcceptedTruckBody {
+            truck_request_id: t.id,
+            status: t.status,
+            vehicle_type: t.vehicle_type,
+            vehicle_subtype: t.vehicle_subtype.clone(),
+            price_per_truck: t.price_per_truck,
+            accepted_at: t.accepted_at,
+            transporter: PartyBody {
+                id: t.transporter_id,
+                name: t.transporter_name.clone(),
+                phone: t.transporter_phone.clone(),
+            },
+            vehicle: t.vehicle(),
+            driver: t.driver(),
+        })
+        .collect();
+    Ok(BroadcastBody {
+        id: row.id,
+        status: row.status,
+        pickup: row.pickup(),
+        drop: row.drop(),
+        distance_km: row.distance_km,
+        trucks_needed: row.trucks_needed,
+        trucks_filled: row.trucks_filled,
+        lines,
+        accepted_trucks,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+        closed_at: row.closed_at,
+        terminal_reason: row.terminal_reason,
+        radius_step: row.radius_step,
+    })
+}
+
+pub fn not_found() -> Error {
+    Error::rejected(404, "BROADCAST_NOT_FOUND", "no such broadcast")
+}
+
+/// The customer's broadcast `id`, or 404 when it is someone else's.
+pub async fn customer_broadcast(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    id: Uuid,
+) -> Result<BroadcastBody> {
+    let owned: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)",
+    )
+    .bind(id)
+    .bind(customer)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !owned {
+        return Err(not_found());
+    }
+    broadcast(conn, id).await
+}
+
+pub async fn active_for_customer(
+    conn: &mut PgConnection,
+    customer: Uuid,
+) -> Result<Option<BroadcastBody>> {
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')")
+        .bind(customer)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match id {
+        Some(id) => Ok(Some(broadcast(conn, id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// An opaque position in a newest-first list: the last item's creation time and id.
+pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
+}
+
+pub fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid)> {
+    let bad = || Error::field("cursor", "is not a cursor returned by this API");
+    let (micros, id) = raw.split_once('_').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
+pub async fn history(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    status: Option<BroadcastStatus>,
+    cursor: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<BroadcastSummary>, Option<String>)> {
+    let rows: Vec<BroadcastRow> = sqlx::query_as(&format!(
+        "SELECT {BROADCAST_COLUMNS} FROM broadcasts
+         WHERE customer_id = $1 AND ($2::broadcast_status IS NULL OR status = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    ))
+    .bind(customer)
+    .bind(status)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(limit + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<BroadcastSummary> = rows
+        .iter()
+        .take(limit as usize)
+        .map(BroadcastRow::summary)
+        .collect();
+    let next = if more {
+        items.last().map(|b| encode_cursor(b.created_at, b.id))
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// Open broadcasts this transporter was notified of and has not declined.
+pub async fn open_for_transporter(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+) -> Result<Vec<OpenBroadcastBody>> {
+    let rows: Vec<(Uuid, Option<f64>)> = sqlx::query_as(
+        "SELECT b.id, n.distance_km FROM broadcast_notifications n
+         JOIN broadcasts b ON b.id = n.broadcast_id
+         WHERE n.transporter_id = $1 AND b.status IN ('active', 'partially_filled') AND b.expires_at > now()
+           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
+         ORDER BY b.created_at DESC LIMIT 100",
+    )
+    .bind(transporter)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, distance_to_pickup_km) in rows {
+        let b: BroadcastRow = sqlx::query_as(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let lines = lines(conn, id).await?;
+        out.push(OpenBroadcastBody {
+            id,
+            status: b.status,
+            pickup: b.pickup(),
+            drop: b.drop(),
+            distance_km: b.distance_km,
+            distance_to_pickup_km,
+            trucks_remaining: lines.iter().map(|l| l.remaining).sum(),
+            lines,
+            expires_at: b.expires_at,
+            created_at: b.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The truck requests a transporter holds, newest first.
+pub async fn assignments(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    cursor: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<AssignmentBody>, Option<String>)> {
+    let taken: Vec<TakenRow> = sqlx::query_as(&format!(
+        "{TAKEN_SELECT} WHERE tr.transporter_id = $1 AND ($2::timestamptz IS NULL OR (tr.accepted_at, tr.id) < ($2, $3))
+         ORDER BY tr.accepted_at DESC, tr.id DESC LIMIT $4"
+    ))
+    .bind(transporter)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(limit + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let more = taken.len() as i64 > limit;
+    let mut out = Vec::new();
+    for t in taken.iter().take(limit as usize) {
+        let b: BroadcastRow = sqlx::query_as(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
+        ))
+        .bind(t.broadcast_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        out.push(AssignmentBody {
+            truck_request_id: t.id,
+            broadcast_id: t.broadcast_id,
+            status: t.status,
+            broadcast_status: b.status,
+            vehicle_type: t.vehicle_type,
+            vehicle_subtype: t.vehicle_subtype.clone(),
+            price_per_truck: t.price_per_truck,
+            pickup: b.pickup(),
+            drop: b.drop(),
+            vehicle: t.vehicle(),
+            driver: t.driver(),
+            accepted_at: t.accepted_at,
+        });
+    }
+    let next = if more {
+        out.last()
+            .map(|a| encode_cursor(a.accepted_at, a.truck_request_id))
+    } else {
+        None
+    };
+    Ok((out, next))
+}

@@ -1,0 +1,42 @@
+//! The transactional outbox: every state change writes what the worker must do next in the
+//! same transaction, so a crash between commit and dispatch loses nothing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Kinds of outbox rows, and their payloads.
+pub mod kind {
+    /// `{broadcastId, expiresAt}`: start radius expansion and schedule expiry.
+    pub const BROADCAST_CREATED: &str = "broadcast_created";
+    /// `{broadcastId, truckRequestId, transporterId, broadcastStatus, trucksRemaining}`.
+    pub const TRUCK_ACCEPTED: &str = "truck_accepted";
+    /// `{broadcastId, status, reason}`: notify and clean up after a terminal transition.
+    pub const BROADCAST_CLOSED: &str = "broadcast_closed";
+    /// `{broadcastId, truckRequestId, driverId}`.
+    pub const TRUCK_ASSIGNED: &str = "truck_assigned";
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BroadcastClosed<'a> {
+    pub broadcast_id: Uuid,
+    pub status: &'a str,
+    pub reason: &'a str,
+}
+
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    kind: &str,
+    payload: &impl Serialize,
+    available_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<i64> {
+    let payload = serde_json::to_value(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query_scalar("INSERT INTO outbox (kind, payload, available_at) VALUES ($1, $2, COALESCE($3, now())) RETURNING id")
+        .bind(kind)
+        .bind(payload)
+        .bind(available_at)
+        .fetch_one(conn)
+        .await
+}
