@@ -34,9 +34,13 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let config = testkit::config(&db, &prefix, extra);
     let sms = MemorySms::default();
     let shutdown = Shutdown::new();
-    let running = weelo_api::start(config.clone(), Some(Arc::new(sms.clone())), shutdown.clone())
-        .await
-        .expect("start api");
+    let running = weelo_api::start(
+        config.clone(),
+        Some(Arc::new(sms.clone())),
+        shutdown.clone(),
+    )
+    .await
+    .expect("start api");
     TestApp {
         config,
         base: format!("http://{}", running.addr),
@@ -176,12 +180,18 @@ impl TestApp {
             .await
             .expect("insert user");
         let role: weelo_shared::domain::Role = role.parse().unwrap();
-        let (token, _) = weelo_shared::auth::TokenSigner::new(&self.config).issue(id, role, None).unwrap();
+        let (token, _) = weelo_shared::auth::TokenSigner::new(&self.config)
+            .issue(id, role, None)
+            .unwrap();
         (id, token)
     }
 
     /// Many transporters at once, each with one available vehicle of `vehicle_type`.
-    pub async fn transporters_with_vehicles(&self, n: usize, vehicle_type: &str) -> Vec<(uuid::Uuid, String, uuid::Uuid)> {
+    pub async fn transporters_with_vehicles(
+        &self,
+        n: usize,
+        vehicle_type: &str,
+    ) -> Vec<(uuid::Uuid, String, uuid::Uuid)> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let (id, token) = self.user("transporter").await;
@@ -237,13 +247,31 @@ impl TestApp {
 
     /// Creates a broadcast and returns its id (asserting 201).
     pub async fn open_broadcast(&self, token: &str, lines: &[(&str, i64, i64)]) -> String {
-        let r = self.create_broadcast(token, &uuid::Uuid::new_v4().to_string(), &broadcast_body(lines)).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
+        let r = self
+            .create_broadcast(
+                token,
+                &uuid::Uuid::new_v4().to_string(),
+                &broadcast_body(lines),
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
         let b: Value = r.json().await.unwrap();
         b["id"].as_str().unwrap().to_owned()
     }
 
-    pub async fn accept(&self, token: &str, broadcast: &str, vehicle_type: &str, vehicle: uuid::Uuid, key: impl AsRef<str>) -> Response {
+    pub async fn accept(
+        &self,
+        token: &str,
+        broadcast: &str,
+        vehicle_type: &str,
+        vehicle: uuid::Uuid,
+        key: impl AsRef<str>,
+    ) -> Response {
         self.client
             .post(self.url(&format!("/v1/broadcasts/{broadcast}/accept")))
             .bearer_auth(token)

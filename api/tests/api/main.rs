@@ -3,9 +3,9 @@
 
 mod auth;
 mod broadcasts;
-mod fleet;
-mod races;
 mod e2e;
+mod fleet;
 mod health;
 mod helpers;
+mod races;
 mod spec;

@@ -308,15 +308,17 @@ impl Draft {
                     format!("must be 1 to {MAX_TRUCKS_PER_LINE}"),
                 ));
             }
-            if let Some(t) = vehicle_type {
-                if raw.price_per_truck < i64::from(t.price_floor())
-                    || raw.price_per_truck > 10_000_000
-                {
-                    errors.push(FieldError::new(
-                        f("pricePerTruck"),
-                        format!("must be at least {} for {t}", t.price_floor()),
-                    ));
-                }
+            if let Some(t) = vehicle_type
+                && (raw.price_per_truck < i64::from(t.price_floor())
+                    || raw.price_per_truck > 10_000_000)
+            {
+                errors.push(FieldError::new(
+                    f("pricePerTruck"),
+                    format!(
+                        "must be at least {} (and at most 10000000) for {t}",
+                        t.price_floor()
+                    ),
+                ));
             }
             if let (Some(vehicle_type), Some(vehicle_subtype)) = (vehicle_type, subtype) {
                 parsed.push(Line {

@@ -537,6 +537,15 @@ pub async fn accept(
         "ACCEPTED",
     )
     .await?;
+    let remaining = (next.needed() - next.filled()) as i32;
+    outbox::enqueue(
+        conn,
+        kind::TRUCK_ACCEPTED,
+        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "transporterId": transporter,
+                 "customerId": locked.customer, "broadcastStatus": next.status, "trucksRemaining": remaining }),
+        None,
+    )
+    .await?;
     if next.status == BroadcastStatus::FullyFilled {
         close(conn, broadcast, &locked, &next, reason::FULLY_FILLED, actor).await?;
     } else {
@@ -554,7 +563,6 @@ pub async fn accept(
             .await?;
         }
     }
-    let remaining = (next.needed() - next.filled()) as i32;
     let accepted = Accepted {
         truck_request_id: truck_request,
         broadcast_id: broadcast,
@@ -565,14 +573,6 @@ pub async fn accept(
         driver_id: driver,
         trucks_remaining: remaining,
     };
-    outbox::enqueue(
-        conn,
-        kind::TRUCK_ACCEPTED,
-        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "transporterId": transporter,
-                 "customerId": locked.customer, "broadcastStatus": next.status, "trucksRemaining": remaining }),
-        None,
-    )
-    .await?;
     Ok(accepted)
 }
 
@@ -687,28 +687,30 @@ pub async fn assign_driver(
     })?;
     check_driver(conn, transporter, driver).await?;
     let _ = lock(conn, broadcast).await?;
-    let from: Option<TruckRequestStatus> = sqlx::query_scalar(
-        "WITH prev AS (SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE)
-         UPDATE truck_requests SET status = 'assigned', driver_id = $2, assigned_at = now(), updated_at = now()
-         WHERE id = $1 AND status IN ('accepted', 'assigned') RETURNING (SELECT status FROM prev)",
-    )
-    .bind(truck_request)
-    .bind(driver)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(from) = from else {
-        let state: TruckRequestStatus =
-            sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1")
-                .bind(truck_request)
-                .fetch_one(&mut *conn)
-                .await?;
+    let from: TruckRequestStatus =
+        sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE")
+            .bind(truck_request)
+            .fetch_one(&mut *conn)
+            .await?;
+    if !matches!(
+        from,
+        TruckRequestStatus::Accepted | TruckRequestStatus::Assigned
+    ) {
         return Err(Error::rejected(
             409,
             "TRUCK_REQUEST_NOT_ASSIGNABLE",
-            format!("this truck request is {}", state.as_str()),
+            format!("this truck request is {}", from.as_str()),
         )
-        .with("state", state.as_str()));
-    };
+        .with("state", from.as_str()));
+    }
+    sqlx::query(
+        "UPDATE truck_requests SET status = 'assigned', driver_id = $2, assigned_at = now(), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(truck_request)
+    .bind(driver)
+    .execute(&mut *conn)
+    .await?;
     log(
         conn,
         broadcast,
