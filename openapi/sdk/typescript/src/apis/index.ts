@@ -1,0 +1,6 @@
+/* tslint:disable */
+/* eslint-disable */
+export * from './AuthApi';
+export * from './BroadcastsApi';
+export * from './FleetApi';
+export * from './MeApi';
