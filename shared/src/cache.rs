@@ -30,6 +30,36 @@ impl Keys {
     pub fn revoked_jti(&self, jti: &str) -> String {
         format!("{}:auth:revoked:{jti}", self.prefix)
     }
+    /// Online transporters with an available vehicle of this type (a Redis geo set).
+    pub fn geo(&self, vehicle_type: crate::domain::VehicleType) -> String {
+        format!("{}:geo:{vehicle_type}", self.prefix)
+    }
+    /// Present while the transporter's heartbeats keep coming; holds "lat,lng".
+    pub fn presence(&self, transporter: uuid::Uuid) -> String {
+        format!("{}:presence:{transporter}", self.prefix)
+    }
+    /// Set while a transporter has toggled itself online.
+    pub fn online(&self, transporter: uuid::Uuid) -> String {
+        format!("{}:online:{transporter}", self.prefix)
+    }
+    pub fn driver_online(&self, driver: uuid::Uuid) -> String {
+        format!("{}:driver-online:{driver}", self.prefix)
+    }
+    pub fn availability_throttle(&self, user: uuid::Uuid) -> String {
+        format!("{}:throttle:availability:{user}", self.prefix)
+    }
+    /// Every key of one broadcast starts with this (cleanup deletes them all).
+    pub fn broadcast_scope(&self, broadcast: uuid::Uuid) -> String {
+        format!("{}:bc:{broadcast}:", self.prefix)
+    }
+    /// Transporters already told about a broadcast (mirrors broadcast_notifications).
+    pub fn notified(&self, broadcast: uuid::Uuid) -> String {
+        format!("{}notified", self.broadcast_scope(broadcast))
+    }
+    /// A lock that makes one cron tick run once across worker replicas.
+    pub fn cron_lock(&self, name: &str, tick: i64) -> String {
+        format!("{}:cron:{name}:{tick}", self.prefix)
+    }
     /// An apalis queue name.
     pub fn queue(&self, name: &str) -> String {
         format!("{}:jobs:{name}", self.prefix)

@@ -80,6 +80,18 @@ pub struct Config {
     pub fcm_base_url: String,
     pub job_poll_interval: Duration,
     pub shutdown_timeout: Duration,
+    /// Radius steps in km; after the last one comes a fallback to every online transporter.
+    pub radius_steps_km: Vec<f64>,
+    pub radius_step_interval: Duration,
+    /// New transporters notified per step per line.
+    pub max_new_per_step: usize,
+    /// A transporter drops out of matching this long after its last heartbeat.
+    pub presence_ttl: Duration,
+    /// Minimum time between two availability toggles.
+    pub availability_throttle: Duration,
+    pub sweep_interval: Duration,
+    /// Fetches from the outbox when no notification arrives.
+    pub outbox_poll_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -265,6 +277,24 @@ impl Config {
                 reason: "may hold only letters, digits, '-', '_' and ':'".into(),
             });
         }
+        let radius_steps_km = parse_steps(v.raw("WEELO_RADIUS_STEPS_KM").unwrap_or("10,25,50,75"))?;
+        let radius_step_interval =
+            Duration::from_millis(v.parse("WEELO_RADIUS_STEP_INTERVAL_MS", 15_000)?);
+        let broadcast_timeout = v.secs("BROADCAST_TIMEOUT_SECS", 7200, 2)?;
+        // Every step and the fallback must run before the broadcast can expire.
+        let steps_take = radius_step_interval * radius_steps_km.len() as u32;
+        if steps_take >= broadcast_timeout {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_RADIUS_STEP_INTERVAL_MS".into(),
+                reason: format!(
+                    "{} steps x {} ms = {} s do not fit inside BROADCAST_TIMEOUT_SECS={}",
+                    radius_steps_km.len(),
+                    radius_step_interval.as_millis(),
+                    steps_take.as_secs_f64(),
+                    broadcast_timeout.as_secs()
+                ),
+            });
+        }
         let db_max_connections: u32 = v.parse("WEELO_DB_MAX_CONNECTIONS", 20)?;
         if db_max_connections == 0 {
             return Err(ConfigError::Invalid {
@@ -301,7 +331,7 @@ impl Config {
                 &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
             )?,
             migrate_on_start: v.parse("WEELO_MIGRATE", true)?,
-            broadcast_timeout: v.secs("BROADCAST_TIMEOUT_SECS", 7200, 60)?,
+            broadcast_timeout,
             create_rate_limit_per_min: v.parse("WEELO_CREATE_RATE_LIMIT_PER_MIN", 5)?,
             fcm_credentials: v.raw("WEELO_FCM_CREDENTIALS").map(Secret::new),
             fcm_base_url: v
@@ -311,8 +341,41 @@ impl Config {
                 .to_owned(),
             job_poll_interval: Duration::from_millis(v.parse("WEELO_JOB_POLL_INTERVAL_MS", 200)?),
             shutdown_timeout: v.secs("WEELO_SHUTDOWN_TIMEOUT_SECS", 8, 1)?,
+            radius_steps_km,
+            radius_step_interval,
+            max_new_per_step: v.parse("WEELO_MAX_NEW_PER_STEP", 20)?,
+            presence_ttl: v.secs("WEELO_PRESENCE_TTL_SECS", 60, 5)?,
+            availability_throttle: Duration::from_millis(
+                v.parse("WEELO_AVAILABILITY_THROTTLE_MS", 5000)?,
+            ),
+            sweep_interval: v.secs("WEELO_SWEEP_INTERVAL_SECS", 30, 1)?,
+            outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),
         })
     }
+}
+
+fn parse_steps(raw: &str) -> Result<Vec<f64>, ConfigError> {
+    let bad = |reason: String| ConfigError::Invalid {
+        var: "WEELO_RADIUS_STEPS_KM".into(),
+        reason,
+    };
+    let steps = raw
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| bad(format!("{s:?} is not a number of km")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty()
+        || steps.iter().any(|s| !(0.1..=5000.0).contains(s))
+        || steps.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(bad(
+            "must be increasing distances in km, e.g. 10,25,50,75".into()
+        ));
+    }
+    Ok(steps)
 }
 
 #[cfg(test)]
@@ -341,7 +404,9 @@ mod tests {
         let cases = [
             ("WEELO_HTTP_ADDR", "not-an-address"),
             ("BROADCAST_TIMEOUT_SECS", "soon"),
-            ("BROADCAST_TIMEOUT_SECS", "5"),
+            ("BROADCAST_TIMEOUT_SECS", "1"),
+            ("WEELO_RADIUS_STEPS_KM", "10,5"),
+            ("WEELO_RADIUS_STEPS_KM", "ten"),
             ("WEELO_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://root@localhost/x"),
             ("REDIS_URL", "localhost:6379"),
@@ -353,6 +418,17 @@ mod tests {
             let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
             assert!(err.to_string().starts_with(var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn radius_steps_must_fit_inside_the_timeout() {
+        let err = Config::from_vars(&vars(&[("BROADCAST_TIMEOUT_SECS", "60")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("WEELO_RADIUS_STEP_INTERVAL_MS"),
+            "{err}"
+        );
+        let ok = Config::from_vars(&vars(&[("BROADCAST_TIMEOUT_SECS", "61")])).unwrap();
+        assert_eq!(ok.radius_steps_km, vec![10.0, 25.0, 50.0, 75.0]);
     }
 
     #[test]

@@ -14,8 +14,12 @@ pub mod kind {
     pub const TRUCK_ACCEPTED: &str = "truck_accepted";
     /// `{broadcastId, status, reason}`: notify and clean up after a terminal transition.
     pub const BROADCAST_CLOSED: &str = "broadcast_closed";
-    /// `{broadcastId, truckRequestId, driverId}`.
+    /// `{broadcastId, truckRequestId, driverId, transporterId}`.
     pub const TRUCK_ASSIGNED: &str = "truck_assigned";
+    /// `{transporterId}`: send it the open broadcasts in reach.
+    pub const TRANSPORTER_ONLINE: &str = "transporter_online";
+    /// `{driverId, transporterId, online}`.
+    pub const DRIVER_STATUS_CHANGED: &str = "driver_status_changed";
 }
 
 #[derive(Debug, Serialize)]
@@ -26,6 +30,9 @@ pub struct BroadcastClosed<'a> {
     pub reason: &'a str,
 }
 
+/// The PostgreSQL channel the worker's relay listens on; a NOTIFY is delivered at commit.
+pub const CHANNEL: &str = "weelo_outbox";
+
 pub async fn enqueue(
     conn: &mut PgConnection,
     kind: &str,
@@ -33,10 +40,18 @@ pub async fn enqueue(
     available_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<i64> {
     let payload = serde_json::to_value(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query_scalar("INSERT INTO outbox (kind, payload, available_at) VALUES ($1, $2, COALESCE($3, now())) RETURNING id")
-        .bind(kind)
-        .bind(payload)
-        .bind(available_at)
-        .fetch_one(conn)
-        .await
+    let id = sqlx::query_scalar(
+        "INSERT INTO outbox (kind, payload, available_at) VALUES ($1, $2, COALESCE($3, now())) RETURNING id",
+    )
+    .bind(kind)
+    .bind(payload)
+    .bind(available_at)
+    .fetch_one(&mut *conn)
+    .await?;
+    // Wakes the relay the moment this transaction commits (and never if it rolls back).
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(conn)
+        .await?;
+    Ok(id)
 }

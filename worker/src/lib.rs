@@ -1,28 +1,45 @@
-//! weelo-worker: runs every durable job on apalis-redis, and serves live/ready/metrics on its
-//! own port. Job handlers are thin: they re-read the database and call one service function.
+//! weelo-worker: runs every durable job on apalis-redis (radius steps, expiry, cleanup,
+//! notifications, push, rebroadcast, the sweep), relays the outbox into jobs, and serves
+//! live/ready/metrics on its own port. Handlers are thin: they re-read the database and call
+//! one function.
 
-pub mod housekeeping;
+pub mod expiry;
+pub mod matching;
+pub mod notify;
+pub mod relay;
+pub mod runtime;
+pub mod sweep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use apalis::prelude::*;
+use apalis_redis::ConnectionManager;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Data as PoemData;
 use poem::{EndpointExt, Route, Server, get, handler};
 use sqlx::PgPool;
 use weelo_shared::cache::Cache;
 use weelo_shared::config::Config;
-use weelo_shared::jobs::{self, Job, PruneAuth};
+use weelo_shared::jobs::{
+    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Sweep,
+};
+use weelo_shared::push::Fcm;
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
 
 /// What job handlers can reach.
 #[derive(Clone)]
 pub struct WorkerState {
+    /// This process, for logs and the sweep record.
+    pub name: String,
+    pub config: Arc<Config>,
     pub db: PgPool,
     pub cache: Cache,
+    /// apalis' own Redis connection, for pushing follow-up jobs.
+    pub jobs: ConnectionManager,
+    pub fcm: Option<Arc<Fcm>>,
 }
 
 #[handler]
@@ -50,30 +67,82 @@ fn worker_name(queue: &str) -> String {
     )
 }
 
+macro_rules! handlers {
+    ($($name:ident: $job:ty => $f:path;)*) => {
+        $(
+            async fn $name(job: $job, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
+                runtime::run(&job, &attempt, $f(&state, &job)).await
+            }
+        )*
+    };
+}
+
+handlers! {
+    on_expand: ExpandRadius => matching::expand;
+    on_rebroadcast: Rebroadcast => matching::rebroadcast;
+    on_expire: ExpireBroadcast => expiry::expire;
+    on_cleanup: CleanupBroadcast => expiry::cleanup;
+    on_notify: Notify => notify::notify;
+    on_push: Push => notify::push;
+    on_sweep: Sweep => sweep::sweep;
+}
+
+/// Registers one job type's worker on the monitor.
+macro_rules! register {
+    ($monitor:expr, $state:expr, $job:ty, $handler:expr) => {{
+        let state = $state.clone();
+        let poll = state.config.job_poll_interval;
+        $monitor.register(move |_| {
+            WorkerBuilder::new(worker_name(<$job as Job>::QUEUE))
+                .backend(
+                    jobs::storage::<$job>(state.jobs.clone(), &state.cache.keys)
+                        .poll_with_interval(poll),
+                )
+                .data(state.clone())
+                .concurrency(<$job as Job>::CONCURRENCY)
+                .enable_tracing()
+                .build($handler)
+        })
+    }};
+}
+
 pub struct Running {
     pub addr: SocketAddr,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Connects, starts the job monitor and the ops server, and runs until `shutdown` fires.
-/// The task ends with an error when any job worker dies, so the process exits non-zero.
+/// Connects, starts the job monitor, the outbox relay, the sweep ticker and the ops server, and
+/// runs until `shutdown` fires. The task ends with an error when any job worker dies, so the
+/// process exits non-zero.
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
     let pool = db::connect(&config).await?;
     let cache = Cache::new(&config)?;
     let conn = jobs::connect(config.redis_url.expose()).await?;
+    let fcm = match &config.fcm_credentials {
+        Some(creds) => Some(Arc::new(Fcm::new(creds.expose(), &config.fcm_base_url)?)),
+        None => {
+            tracing::warn!("WEELO_FCM_CREDENTIALS is not set: push notifications are skipped");
+            None
+        }
+    };
+    let name = worker_name("worker");
     let state = WorkerState {
+        name,
+        config: Arc::new(config),
         db: pool,
-        cache: cache.clone(),
+        cache,
+        jobs: conn,
+        fcm,
     };
 
-    let acceptor = TcpListener::bind(config.worker_http_addr)
+    let acceptor = TcpListener::bind(state.config.worker_http_addr)
         .into_acceptor()
         .await
         .map_err(|e| {
             anyhow::anyhow!(
                 "WEELO_WORKER_HTTP_ADDR {}: cannot listen: {e}",
-                config.worker_http_addr
+                state.config.worker_http_addr
             )
         })?;
     let addr = acceptor
@@ -87,40 +156,29 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         .at("/metrics", get(metrics))
         .data(state.clone());
 
-    let poll = config.job_poll_interval;
-    let keys = cache.keys.clone();
     let failed = Arc::new(AtomicBool::new(false));
     let failed_flag = failed.clone();
-    let prune_state = state.clone();
-    let prune_conn = conn.clone();
-    let prune_keys = keys.clone();
     let monitor = Monitor::new()
-        .shutdown_timeout(config.shutdown_timeout)
+        .shutdown_timeout(state.config.shutdown_timeout)
         .on_event(move |ctx, event| match event {
-            Event::Error(e) => tracing::warn!(worker = %ctx.name(), error = %e, "job failed"),
+            Event::Error(e) => tracing::debug!(worker = %ctx.name(), error = %e, "job error"),
             Event::Exit if !ctx.is_shutting_down() => {
                 tracing::error!(worker = %ctx.name(), "job worker exited unexpectedly");
                 failed_flag.store(true, Ordering::SeqCst);
             }
             _ => {}
-        })
-        .register(move |_| {
-            WorkerBuilder::new(worker_name(PruneAuth::QUEUE))
-                .backend(
-                    jobs::storage::<PruneAuth>(prune_conn.clone(), &prune_keys)
-                        .poll_with_interval(poll),
-                )
-                .data(prune_state.clone())
-                .concurrency(PruneAuth::CONCURRENCY)
-                .retry(RetryPolicy::retries(PruneAuth::RETRIES))
-                .enable_tracing()
-                .build(housekeeping::prune_auth)
         });
+    let monitor = register!(monitor, state, ExpandRadius, on_expand);
+    let monitor = register!(monitor, state, Rebroadcast, on_rebroadcast);
+    let monitor = register!(monitor, state, ExpireBroadcast, on_expire);
+    let monitor = register!(monitor, state, CleanupBroadcast, on_cleanup);
+    let monitor = register!(monitor, state, Notify, on_notify);
+    let monitor = register!(monitor, state, Push, on_push);
+    let monitor = register!(monitor, state, Sweep, on_sweep);
 
-    // Housekeeping once an hour, deduplicated across worker replicas by its idempotency key.
-    housekeeping::schedule_prune(conn.clone(), &keys).await;
-
-    let grace = config.shutdown_timeout;
+    let grace = state.config.shutdown_timeout;
+    let relay = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
+    let ticks = tokio::spawn(sweep::tick_loop(state.clone(), shutdown.clone()));
     let task = tokio::spawn(async move {
         let http_shutdown = shutdown.clone();
         let http = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -134,6 +192,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             Ok(())
         });
         let (http, jobs) = tokio::join!(http, jobs);
+        let _ = tokio::join!(relay, ticks);
         http.map_err(|e| anyhow::anyhow!("ops server failed: {e}"))?;
         jobs.map_err(|e| anyhow::anyhow!("job monitor failed: {e}"))?;
         if failed.load(Ordering::SeqCst) {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod broadcasts;
 pub mod fleet;
 pub mod me;
+pub mod presence;
 pub mod security;
 
 use poem_openapi::Tags;
@@ -19,4 +20,6 @@ pub enum ApiTags {
     Broadcasts,
     /// A transporter's vehicles and drivers.
     Fleet,
+    /// Availability, heartbeats and push-notification devices.
+    Presence,
 }

@@ -226,7 +226,7 @@ impl BroadcastRow {
 const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_address, pickup_city, drop_lat, drop_lng, drop_address, \
      drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
 
-async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
+pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
     let rows: Vec<(VehicleType, String, i32, i64, i64)> = sqlx::query_as(
         "SELECT vehicle_type, vehicle_subtype, price_per_truck, count(*),
                 count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
@@ -451,27 +451,37 @@ pub async fn open_for_transporter(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, distance_to_pickup_km) in rows {
-        let b: BroadcastRow = sqlx::query_as(&format!(
-            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let lines = lines(conn, id).await?;
-        out.push(OpenBroadcastBody {
-            id,
-            status: b.status,
-            pickup: b.pickup(),
-            drop: b.drop(),
-            distance_km: b.distance_km,
-            distance_to_pickup_km,
-            trucks_remaining: lines.iter().map(|l| l.remaining).sum(),
-            lines,
-            expires_at: b.expires_at,
-            created_at: b.created_at,
-        });
+        out.push(open_broadcast(conn, id, distance_to_pickup_km).await?);
     }
     Ok(out)
+}
+
+/// One broadcast as a transporter sees it (also the `new_broadcast` event's payload).
+pub async fn open_broadcast(
+    conn: &mut PgConnection,
+    id: Uuid,
+    distance_to_pickup_km: Option<f64>,
+) -> Result<OpenBroadcastBody> {
+    let b: BroadcastRow = sqlx::query_as(&format!(
+        "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_found)?;
+    let lines = lines(conn, id).await?;
+    Ok(OpenBroadcastBody {
+        id,
+        status: b.status,
+        pickup: b.pickup(),
+        drop: b.drop(),
+        distance_km: b.distance_km,
+        distance_to_pickup_km,
+        trucks_remaining: lines.iter().map(|l| l.remaining).sum(),
+        lines,
+        expires_at: b.expires_at,
+        created_at: b.created_at,
+    })
 }
 
 /// The truck requests a transporter holds, newest first.

@@ -1,0 +1,231 @@
+//! Presence and devices: transporters go online and send heartbeats; drivers toggle their
+//! availability; every user registers push tokens.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::json;
+use weelo_shared::domain::{LatLng, Role, VehicleType};
+use weelo_shared::error::Error;
+use weelo_shared::outbox::{self, kind};
+use weelo_shared::presence;
+
+use super::ApiTags;
+use super::security::BearerAuth;
+use crate::error_set;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Object, Debug)]
+pub struct Availability {
+    pub online: bool,
+}
+
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct AvailabilityBody {
+    pub online: bool,
+}
+
+#[derive(Object, Debug)]
+pub struct Heartbeat {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct HeartbeatBody {
+    /// Send the next heartbeat well before this many seconds pass (every ~12 s).
+    pub presence_expires_in: u64,
+    /// The vehicle types you are matched for (those with an available vehicle).
+    pub matching_vehicle_types: Vec<VehicleType>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct DeviceRegistration {
+    pub fcm_token: String,
+    pub platform: Platform,
+}
+
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct DeviceRemoval {
+    pub fcm_token: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    #[oai(status = 204)]
+    Done,
+}
+
+error_set!(AvailabilityErrors {
+    401 => "UNAUTHORIZED",
+    403 => "ROLE_FORBIDDEN",
+    422 => "VALIDATION_FAILED",
+    429 => "AVAILABILITY_THROTTLED: toggled less than 5 s ago (see Retry-After)",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
+
+error_set!(HeartbeatErrors {
+    401 => "UNAUTHORIZED",
+    403 => "ROLE_FORBIDDEN: transporters only",
+    409 => "TRANSPORTER_OFFLINE: go online first",
+    422 => "VALIDATION_FAILED: coordinates outside India",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
+
+error_set!(DeviceErrors {
+    401 => "UNAUTHORIZED",
+    422 => "VALIDATION_FAILED",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
+
+pub struct PresenceApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Presence")]
+impl PresenceApi {
+    /// Go online or offline for broadcasts.
+    ///
+    /// Online transporters are matched once their heartbeats give a position. Going online also
+    /// sends you the open broadcasts already in reach. At most one toggle per 5 s.
+    #[oai(
+        path = "/transporters/me/availability",
+        method = "put",
+        operation_id = "setTransporterAvailability"
+    )]
+    async fn transporter_availability(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<Availability>,
+    ) -> Result<Json<AvailabilityBody>, ApiError<AvailabilityErrors>> {
+        let me = auth.require(&[Role::Transporter])?.sub;
+        presence::throttle_toggle(&state.cache, me, state.config.availability_throttle).await?;
+        let came_online = presence::set_online(&state.cache, me, body.online).await?;
+        if came_online {
+            let mut conn = state.db.acquire().await?;
+            outbox::enqueue(
+                &mut conn,
+                kind::TRANSPORTER_ONLINE,
+                &json!({ "transporterId": me }),
+                None,
+            )
+            .await?;
+        }
+        tracing::info!(transporter_id = %me, online = body.online, "availability");
+        Ok(Json(AvailabilityBody {
+            online: body.online,
+        }))
+    }
+
+    /// Report your position (every ~12 s while online).
+    #[oai(
+        path = "/transporters/me/heartbeat",
+        method = "post",
+        operation_id = "transporterHeartbeat"
+    )]
+    async fn heartbeat(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<Heartbeat>,
+    ) -> Result<Json<HeartbeatBody>, ApiError<HeartbeatErrors>> {
+        let me = auth.require(&[Role::Transporter])?.sub;
+        let at = LatLng::parse(body.lat, body.lng).map_err(|m| Error::field("lat", m))?;
+        let ttl = state.config.presence_ttl;
+        let types = presence::heartbeat(&state.cache, &state.db, me, at, ttl).await?;
+        if types.is_empty() {
+            tracing::debug!(transporter_id = %me, "online without an available vehicle: not matched");
+        }
+        Ok(Json(HeartbeatBody {
+            presence_expires_in: ttl.as_secs(),
+            matching_vehicle_types: types,
+        }))
+    }
+
+    /// A driver tells its transporter whether it is available.
+    #[oai(
+        path = "/drivers/me/availability",
+        method = "put",
+        operation_id = "setDriverAvailability"
+    )]
+    async fn driver_availability(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<Availability>,
+    ) -> Result<Json<AvailabilityBody>, ApiError<AvailabilityErrors>> {
+        let claims = auth.require(&[Role::Driver])?;
+        let (me, transporter) = (claims.sub, claims.tid);
+        presence::throttle_toggle(&state.cache, me, state.config.availability_throttle).await?;
+        let changed = presence::set_driver_online(&state.cache, me, body.online).await?;
+        if changed && let Some(t) = transporter {
+            let mut conn = state.db.acquire().await?;
+            let payload = json!({ "driverId": me, "transporterId": t, "online": body.online });
+            outbox::enqueue(&mut conn, kind::DRIVER_STATUS_CHANGED, &payload, None).await?;
+        }
+        Ok(Json(AvailabilityBody {
+            online: body.online,
+        }))
+    }
+
+    /// Register this device's FCM token for push notifications.
+    #[oai(path = "/devices/me", method = "put", operation_id = "registerDevice")]
+    async fn register_device(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<DeviceRegistration>,
+    ) -> Result<Done, ApiError<DeviceErrors>> {
+        let token = body.fcm_token.trim();
+        if token.is_empty() || token.len() > 4096 {
+            return Err(Error::field("fcmToken", "must be 1-4096 characters").into());
+        }
+        let platform = match body.platform {
+            Platform::Android => "android",
+            Platform::Ios => "ios",
+            Platform::Web => "web",
+        };
+        // A token moves with the device: the latest user to register it owns it.
+        sqlx::query(
+            "INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
+             ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(auth.0.sub)
+        .bind(token)
+        .bind(platform)
+        .execute(&state.db)
+        .await?;
+        Ok(Done::Done)
+    }
+
+    /// Stop push notifications to this device.
+    #[oai(path = "/devices/me", method = "delete", operation_id = "removeDevice")]
+    async fn remove_device(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<DeviceRemoval>,
+    ) -> Result<Done, ApiError<DeviceErrors>> {
+        sqlx::query("DELETE FROM device_tokens WHERE token = $1 AND user_id = $2")
+            .bind(body.fcm_token.trim())
+            .bind(auth.0.sub)
+            .execute(&state.db)
+            .await?;
+        Ok(Done::Done)
+    }
+}

@@ -1,0 +1,238 @@
+//! Matching: radius expansion step by step, then a fallback to every online transporter with a
+//! matching vehicle; and the rebroadcast a transporter gets when it comes online.
+
+use std::collections::HashSet;
+
+use redis::AsyncCommands;
+use serde_json::json;
+use uuid::Uuid;
+use weelo_shared::domain::{LatLng, VehicleType};
+use weelo_shared::jobs::{self, ExpandRadius, Notify, Rebroadcast, Schedule};
+use weelo_shared::lifecycle::views;
+use weelo_shared::presence;
+
+use crate::WorkerState;
+
+/// The radius of `step`: a configured step, or the fallback (all of India) after the last one.
+fn radius(state: &WorkerState, step: usize) -> Option<f64> {
+    let steps = &state.config.radius_steps_km;
+    match step {
+        s if s < steps.len() => Some(steps[s]),
+        s if s == steps.len() => Some(5000.0),
+        _ => None,
+    }
+}
+
+/// Records notifications; returns only the transporters not notified before.
+async fn record(
+    state: &WorkerState,
+    broadcast: Uuid,
+    step: usize,
+    found: &[(Uuid, f64)],
+) -> anyhow::Result<Vec<(Uuid, f64)>> {
+    if found.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
+    let dists: Vec<f64> = found.iter().map(|f| f.1).collect();
+    let fresh: Vec<Uuid> = sqlx::query_scalar(
+        "INSERT INTO broadcast_notifications (broadcast_id, transporter_id, radius_step, distance_km)
+         SELECT $1, t, $2, d FROM unnest($3::uuid[], $4::float8[]) AS u(t, d)
+         ON CONFLICT DO NOTHING RETURNING transporter_id",
+    )
+    .bind(broadcast)
+    .bind(step as i32)
+    .bind(&ids)
+    .bind(&dists)
+    .fetch_all(&state.db)
+    .await?;
+    let mut c = state.cache.conn().await?;
+    let _: () = c
+        .sadd(
+            state.cache.keys.notified(broadcast),
+            ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+        )
+        .await?;
+    Ok(found
+        .iter()
+        .filter(|f| fresh.contains(&f.0))
+        .copied()
+        .collect())
+}
+
+/// Sends `new_broadcast` to each newly notified transporter (its own distance in the payload).
+async fn announce(
+    state: &WorkerState,
+    broadcast: Uuid,
+    step: usize,
+    fresh: &[(Uuid, f64)],
+) -> anyhow::Result<()> {
+    let mut conn = state.db.acquire().await?;
+    for (transporter, km) in fresh {
+        let body = views::open_broadcast(&mut conn, broadcast, Some((km * 10.0).round() / 10.0))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut payload = serde_json::to_value(&body)?;
+        payload["broadcastId"] = json!(broadcast);
+        payload["radiusStep"] = json!(step);
+        let id = format!("new:{broadcast}:{transporter}");
+        let job = Notify {
+            id: id.clone(),
+            recipients: vec![*transporter],
+            event: "new_broadcast".into(),
+            payload,
+            push: true,
+        };
+        jobs::push(
+            state.jobs.clone(),
+            &state.cache.keys,
+            job,
+            Schedule {
+                run_at: None,
+                idempotency_key: Some(&id),
+            },
+        )
+        .await?;
+    }
+    metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
+    Ok(())
+}
+
+/// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
+pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<()> {
+    let row: Option<(bool, f64, f64)> = sqlx::query_as(
+        "SELECT status IN ('active', 'partially_filled') AND expires_at > now(), pickup_lat, pickup_lng FROM broadcasts WHERE id = $1",
+    )
+    .bind(job.broadcast_id)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((true, lat, lng)) = row else {
+        return Ok(());
+    };
+    let Some(radius_km) = radius(state, job.step) else {
+        return Ok(());
+    };
+    let pickup = LatLng { lat, lng };
+    let open_types: Vec<VehicleType> = sqlx::query_scalar(
+        "SELECT DISTINCT vehicle_type FROM truck_requests WHERE broadcast_id = $1 AND status = 'searching'",
+    )
+    .bind(job.broadcast_id)
+    .fetch_all(&state.db)
+    .await?;
+    if open_types.is_empty() {
+        return Ok(());
+    }
+    let excluded: HashSet<Uuid> = sqlx::query_scalar(
+        "SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1
+         UNION SELECT transporter_id FROM broadcast_declines WHERE broadcast_id = $1",
+    )
+    .bind(job.broadcast_id)
+    .fetch_all(&state.db)
+    .await?
+    .into_iter()
+    .collect();
+    let cap = state.config.max_new_per_step;
+    let mut chosen: Vec<(Uuid, f64)> = Vec::new();
+    for vehicle_type in open_types {
+        let nearby = presence::nearby(
+            &state.cache,
+            vehicle_type,
+            pickup,
+            radius_km,
+            cap * 10 + excluded.len(),
+        )
+        .await?;
+        let candidates: Vec<Uuid> = nearby
+            .iter()
+            .map(|n| n.0)
+            .filter(|t| !excluded.contains(t))
+            .collect();
+        // The geo set can lag behind the fleet: confirm an available vehicle of this type.
+        let confirmed: HashSet<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT transporter_id FROM vehicles WHERE transporter_id = ANY($1) AND vehicle_type = $2 AND status = 'available'",
+        )
+        .bind(&candidates)
+        .bind(vehicle_type)
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+        let mut taken = 0;
+        for (t, km) in nearby {
+            if taken == cap {
+                break;
+            }
+            if confirmed.contains(&t) && !chosen.iter().any(|c| c.0 == t) {
+                chosen.push((t, km));
+                taken += 1;
+            }
+        }
+    }
+    let fresh = record(state, job.broadcast_id, job.step, &chosen).await?;
+    sqlx::query("UPDATE broadcasts SET radius_step = GREATEST(radius_step, $2) WHERE id = $1")
+        .bind(job.broadcast_id)
+        .bind(job.step as i32)
+        .execute(&state.db)
+        .await?;
+    announce(state, job.broadcast_id, job.step, &fresh).await?;
+    tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh.len(), "radius step");
+    if radius(state, job.step + 1).is_some() {
+        let interval_ms = state.config.radius_step_interval.as_millis() as i64;
+        let run_at = (chrono::Utc::now().timestamp_millis() + interval_ms + 999).div_euclid(1000);
+        let next = ExpandRadius {
+            broadcast_id: job.broadcast_id,
+            step: job.step + 1,
+        };
+        let key = format!("expand:{}:{}", job.broadcast_id, job.step + 1);
+        jobs::push(
+            state.jobs.clone(),
+            &state.cache.keys,
+            next,
+            Schedule {
+                run_at: Some(run_at),
+                idempotency_key: Some(&key),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A transporter came online: the open broadcasts within the largest radius whose searching
+/// lines match its available vehicles, not yet notified to it and not declined.
+pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
+    let t = job.transporter_id;
+    let Some(at) = presence::position(&state.cache, t)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    else {
+        // No heartbeat yet: the next radius steps will find it once it sends one.
+        return Ok(());
+    };
+    let max_km = state.config.radius_steps_km.last().copied().unwrap_or(75.0);
+    let found: Vec<(Uuid, f64, i32)> = sqlx::query_as(
+        "SELECT id, dist, radius_step FROM (
+            SELECT b.id, b.radius_step, b.created_at,
+                   2 * 6371.0088 * asin(sqrt(power(sin(radians(b.pickup_lat - $2) / 2), 2)
+                     + cos(radians($2)) * cos(radians(b.pickup_lat)) * power(sin(radians(b.pickup_lng - $3) / 2), 2))) AS dist
+            FROM broadcasts b
+            WHERE b.status IN ('active', 'partially_filled') AND b.expires_at > now()
+              AND EXISTS (SELECT 1 FROM truck_requests tr JOIN vehicles v ON v.vehicle_type = tr.vehicle_type
+                          WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
+                            AND v.transporter_id = $1 AND v.status = 'available')
+              AND NOT EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $1)
+              AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
+         ) x WHERE dist <= $4 ORDER BY created_at DESC LIMIT 50",
+    )
+    .bind(t)
+    .bind(at.lat)
+    .bind(at.lng)
+    .bind(max_km)
+    .fetch_all(&state.db)
+    .await?;
+    for (broadcast, km, step) in found {
+        let fresh = record(state, broadcast, step as usize, &[(t, km)]).await?;
+        announce(state, broadcast, step as usize, &fresh).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! How every job runs: its duration, outcome and (for scheduled jobs) lateness recorded in
+//! `/metrics`, and its retry policy applied. A failing run is retried by apalis-redis with a
+//! growing delay (now + attempt seconds); after the job type's `MAX_ATTEMPTS` it is
+//! dead-lettered: logged with its payload, counted, and dropped.
+
+use std::future::Future;
+use std::time::Instant;
+
+use apalis::prelude::{AbortError, Attempt, BoxDynError};
+use weelo_shared::jobs::Job;
+
+/// A job failure that retrying cannot fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Permanent(pub String);
+
+pub async fn run<J, F>(job: &J, attempt: &Attempt, work: F) -> Result<(), BoxDynError>
+where
+    J: Job + std::fmt::Debug,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let started = Instant::now();
+    let result = work.await;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::histogram!("job_duration_seconds", "job" => J::QUEUE).record(elapsed);
+    let attempts = attempt.current() + 1;
+    match result {
+        Ok(()) => {
+            metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "done").increment(1);
+            Ok(())
+        }
+        Err(e) if e.is::<Permanent>() || attempts >= J::MAX_ATTEMPTS => {
+            metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "dead").increment(1);
+            tracing::error!(job = J::QUEUE, attempts, payload = ?job, error = %format!("{e:#}"), "job dead-lettered");
+            Err(AbortError::new(e.into_boxed_dyn_error()).into())
+        }
+        Err(e) => {
+            metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "retry").increment(1);
+            tracing::warn!(job = J::QUEUE, attempts, error = %format!("{e:#}"), "job failed; will retry");
+            Err(e.into_boxed_dyn_error())
+        }
+    }
+}
+
+/// Records how late a scheduled job started compared with when it was due.
+pub fn lateness(job: &'static str, due_ms: i64) {
+    let late = (chrono::Utc::now().timestamp_millis() - due_ms) as f64 / 1000.0;
+    metrics::histogram!("job_lateness_seconds", "job" => job).record(late.max(0.0));
+}

@@ -1,0 +1,173 @@
+//! The periodic sweep. Every worker process ticks on the same wall-clock boundaries and pushes
+//! that tick's job with the idempotency key `sweep:{tick}`, so each tick runs once however many
+//! workers there are (apalis-cron would fire on every replica; see the README). The sweep
+//! expires what a lost expiry job missed, re-dispatches stuck outbox rows, prunes old records,
+//! drops stale presence, vacuums finished jobs, and publishes queue depth.
+
+use std::time::Duration;
+
+use apalis_core::backend::Vacuum;
+use apalis_redis::ConnectionManager;
+use uuid::Uuid;
+use weelo_shared::auth::AuthService;
+use weelo_shared::cache::Keys;
+use weelo_shared::config::LogFormat;
+use weelo_shared::jobs::{
+    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast,
+    Schedule, Sweep,
+};
+use weelo_shared::shutdown::Shutdown;
+use weelo_shared::{idempotency, presence};
+
+use crate::{WorkerState, expiry, relay};
+
+/// Pushes a sweep job at every tick boundary until shutdown.
+pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
+    let every = state.config.sweep_interval.as_secs().max(1) as i64;
+    loop {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let next_tick = now_ms.div_euclid(every * 1000) + 1;
+        let wait = Duration::from_millis((next_tick * every * 1000 - now_ms) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => return,
+        }
+        let key = format!("sweep:{next_tick}");
+        let job = Sweep { tick: next_tick };
+        if let Err(e) = jobs::push(
+            state.jobs.clone(),
+            &state.cache.keys,
+            job,
+            Schedule {
+                run_at: None,
+                idempotency_key: Some(&key),
+            },
+        )
+        .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "could not push the sweep tick");
+        }
+    }
+}
+
+pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
+    let overdue: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM broadcasts WHERE status IN ('active', 'partially_filled')
+         AND expires_at <= now() - interval '2 seconds' ORDER BY expires_at LIMIT 1000",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let mut expired = 0;
+    for id in &overdue {
+        if expiry::expire_now(state, *id).await? {
+            expired += 1;
+        }
+    }
+    if expired > 0 {
+        metrics::counter!("sweep_expired_total").increment(expired);
+        tracing::warn!(
+            expired,
+            "sweep expired broadcasts whose expiry job was lost"
+        );
+    }
+    let redispatched = relay::dispatch_pending(state).await?;
+    let pruned = idempotency::prune(&state.db, 24).await?
+        + AuthService::prune(&state.db, Duration::from_secs(24 * 3600)).await?
+        + sqlx::query("DELETE FROM outbox WHERE dispatched_at < now() - make_interval(secs => $1)")
+            .bind(relay::KEEP_DISPATCHED.as_secs_f64())
+            .execute(&state.db)
+            .await?
+            .rows_affected();
+    let stale = presence::sweep_stale(&state.cache).await?;
+    let vacuumed = vacuum_all(state.jobs.clone(), &state.cache.keys).await;
+    publish_queue_depth(
+        state.jobs.clone(),
+        &state.cache.keys,
+        state.config.log_format == LogFormat::Json,
+    )
+    .await;
+    sqlx::query(
+        "INSERT INTO sweep_runs (tick, expired, worker) VALUES ($1, $2, $3)
+         ON CONFLICT (tick) DO UPDATE SET runs = sweep_runs.runs + 1",
+    )
+    .bind(job.tick)
+    .bind(expired as i32)
+    .bind(&state.name)
+    .execute(&state.db)
+    .await?;
+    tracing::info!(
+        tick = job.tick,
+        expired,
+        redispatched,
+        pruned,
+        stale,
+        vacuumed,
+        "sweep"
+    );
+    Ok(())
+}
+
+/// Deletes finished tasks older than an hour from every queue (apalis-redis keeps them
+/// otherwise, and Redis memory would grow without bound).
+async fn vacuum_all(conn: ConnectionManager, keys: &Keys) -> usize {
+    async fn one<J: Job>(conn: ConnectionManager, keys: &Keys) -> usize {
+        let mut s = jobs::storage::<J>(conn, keys);
+        match s.vacuum_before(Duration::from_secs(3600)).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(queue = J::QUEUE, error = %e, "vacuum failed");
+                0
+            }
+        }
+    }
+    one::<ExpandRadius>(conn.clone(), keys).await
+        + one::<ExpireBroadcast>(conn.clone(), keys).await
+        + one::<CleanupBroadcast>(conn.clone(), keys).await
+        + one::<Notify>(conn.clone(), keys).await
+        + one::<Push>(conn.clone(), keys).await
+        + one::<Rebroadcast>(conn.clone(), keys).await
+        + one::<Sweep>(conn, keys).await
+}
+
+/// Pending + scheduled tasks per queue: a Prometheus gauge, and a CloudWatch EMF log line the
+/// worker autoscaling policy reads (namespace Weelo, metric QueueDepth).
+pub async fn publish_queue_depth(conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> u64 {
+    async fn one<J: Job>(mut conn: ConnectionManager, keys: &Keys) -> u64 {
+        let s = jobs::storage::<J>(conn.clone(), keys);
+        let cfg = s.get_config();
+        let pending: u64 = redis::cmd("LLEN")
+            .arg(cfg.active_jobs_list())
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0);
+        let scheduled: u64 = redis::cmd("ZCARD")
+            .arg(cfg.scheduled_jobs_set())
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0);
+        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "pending")
+            .set(pending as f64);
+        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "scheduled")
+            .set(scheduled as f64);
+        pending
+    }
+    let pending = one::<ExpandRadius>(conn.clone(), keys).await
+        + one::<ExpireBroadcast>(conn.clone(), keys).await
+        + one::<CleanupBroadcast>(conn.clone(), keys).await
+        + one::<Notify>(conn.clone(), keys).await
+        + one::<Push>(conn.clone(), keys).await
+        + one::<Rebroadcast>(conn.clone(), keys).await
+        + one::<Sweep>(conn, keys).await;
+    let emf = serde_json::json!({
+        "_aws": { "Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
+            "Namespace": "Weelo", "Dimensions": [["Service"]], "Metrics": [{ "Name": "QueueDepth", "Unit": "Count" }] }] },
+        "Service": "worker",
+        "QueueDepth": pending,
+    });
+    if emf_to_stdout {
+        // EMF must be a log line of its own; CloudWatch extracts the metric from it.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{emf}");
+    }
+    pending
+}
