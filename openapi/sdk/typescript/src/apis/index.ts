@@ -4,3 +4,4 @@ export * from './AuthApi';
 export * from './BroadcastsApi';
 export * from './FleetApi';
 export * from './MeApi';
+export * from './PresenceApi';
