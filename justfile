@@ -81,3 +81,15 @@ check-infra:
 
 fmt:
     cargo fmt --all
+
+# Regenerate the app SDKs in openapi/sdk/ (Kotlin, Swift, TypeScript) from openapi/openapi.json.
+sdk:
+    scripts/sdk
+
+# The API contract check: spec lint, SDK drift, TypeScript SDK against a live API, bounded schemathesis.
+contract:
+    scripts/contract-check
+
+# A longer schemathesis run against a live API as each role (WEELO_FUZZ_EXAMPLES per operation, default 100).
+fuzz:
+    scripts/contract-check --long --only spec,fuzz
