@@ -17,9 +17,7 @@ use weelo_shared::config::{Config, SmsSenderKind};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
 
-use crate::routes::{
-    auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi, presence::PresenceApi,
-};
+use crate::routes::{auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi, presence::PresenceApi};
 use crate::state::AppState;
 
 pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi);
@@ -41,8 +39,7 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 /// The spec as JSON with sorted keys (what `just openapi` writes to `openapi/openapi.json`).
 pub fn spec_json() -> String {
     let raw = api_service().spec();
-    let value: serde_json::Value =
-        serde_json::from_str(&raw).expect("poem-openapi emits valid JSON");
+    let value: serde_json::Value = serde_json::from_str(&raw).expect("poem-openapi emits valid JSON");
     let mut out = serde_json::to_string_pretty(&value).expect("serialise spec");
     out.push('\n');
     out
@@ -90,11 +87,7 @@ pub struct Running {
 }
 
 /// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
-pub async fn start(
-    config: Config,
-    sms: Option<Arc<dyn SmsSender>>,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
+pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
     let pool = db::connect(&config).await?;
     if config.migrate_on_start {

@@ -8,9 +8,7 @@ use weelo_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "serve".to_owned());
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
     if command == "openapi" {
         // Needs no configuration, database or Redis.
         print!("{}", weelo_api::spec_json());
@@ -18,9 +16,7 @@ async fn main() -> ExitCode {
     }
     // Logging comes up before secrets are fetched so their failure is visible; the format is
     // read from the environment alone (it is not a secret).
-    let format = Config::from_env()
-        .map(|c| c.log_format)
-        .unwrap_or(weelo_shared::config::LogFormat::Pretty);
+    let format = Config::from_env().map(|c| c.log_format).unwrap_or(weelo_shared::config::LogFormat::Pretty);
     telemetry::init_logging(format);
     match run(&command).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,10 +46,7 @@ pub struct ProblemField {
 }
 
 fn title(status: u16) -> &'static str {
-    StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error")
+    StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
 }
 
 /// Builds the problem response for a rejection.
@@ -57,21 +54,14 @@ pub fn rejection_response(r: &Rejection) -> Response {
     let mut body = serde_json::Map::new();
     body.insert(
         "type".into(),
-        format!(
-            "https://docs.weelo.app/problems/{}",
-            r.code.to_lowercase().replace('_', "-")
-        )
-        .into(),
+        format!("https://docs.weelo.app/problems/{}", r.code.to_lowercase().replace('_', "-")).into(),
     );
     body.insert("title".into(), title(r.status).into());
     body.insert("status".into(), r.status.into());
     body.insert("detail".into(), r.detail.clone().into());
     body.insert("code".into(), r.code.into());
     if !r.errors.is_empty() {
-        body.insert(
-            "errors".into(),
-            serde_json::to_value(&r.errors).unwrap_or_default(),
-        );
+        body.insert("errors".into(), serde_json::to_value(&r.errors).unwrap_or_default());
     }
     for (k, v) in &r.extra {
         body.insert(k.clone(), v.clone());
@@ -186,8 +176,7 @@ impl<E: ErrorSet> ApiResponse for ApiError<E> {
 /// Turns any error poem raised itself (bad JSON, missing token, unknown route) into a problem.
 pub async fn from_poem_error(err: poem::Error) -> Response {
     use poem_openapi::error::{
-        AuthorizationError, ParseMultipartError, ParseParamError, ParsePathError,
-        ParseRequestPayloadError,
+        AuthorizationError, ParseMultipartError, ParseParamError, ParsePathError, ParseRequestPayloadError,
     };
     let field = |f: &str, m: String| Error::validation(vec![FieldError::new(f, m)]);
     let mapped = if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
@@ -199,11 +188,7 @@ pub async fn from_poem_error(err: poem::Error) -> Response {
     } else if let Some(e) = err.downcast_ref::<ParseMultipartError>() {
         Some(field("body", e.reason.clone()))
     } else if err.is::<AuthorizationError>() {
-        Some(Error::rejected(
-            401,
-            "UNAUTHORIZED",
-            "a bearer access token is required",
-        ))
+        Some(Error::rejected(401, "UNAUTHORIZED", "a bearer access token is required"))
     } else {
         None
     };
@@ -211,10 +196,7 @@ pub async fn from_poem_error(err: poem::Error) -> Response {
         return error_response(&e);
     }
     let resp = err.into_response();
-    if resp
-        .content_type()
-        .is_some_and(|c| c.starts_with(PROBLEM_JSON))
-    {
+    if resp.content_type().is_some_and(|c| c.starts_with(PROBLEM_JSON)) {
         return resp;
     }
     let status = resp.status().as_u16();

@@ -17,11 +17,6 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: PgPool, cache: Cache, sms: Arc<dyn SmsSender>) -> Arc<Self> {
         let auth = AuthService::new(&config, db.clone(), cache.clone(), sms);
-        Arc::new(Self {
-            config,
-            db,
-            cache,
-            auth,
-        })
+        Arc::new(Self { config, db, cache, auth })
     }
 }

@@ -11,17 +11,17 @@ pub struct Cache {
     pub keys: Keys,
 }
 
-/// Builds every Redis key we use from the configured prefix.
+/// Builds every Redis key we use from the configured prefix (and carries the job queues'
+/// heartbeat, which decides how soon a dead worker's tasks are picked up again).
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
+    pub job_heartbeat: std::time::Duration,
 }
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into(), job_heartbeat: std::time::Duration::from_secs(5) }
     }
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -79,16 +79,12 @@ impl Cache {
             .create_timeout(Some(std::time::Duration::from_secs(2)))
             .build()
             .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
-        Ok(Self {
-            pool,
-            keys: Keys::new(config.redis_prefix.clone()),
-        })
+        let mut keys = Keys::new(config.redis_prefix.clone());
+        keys.job_heartbeat = config.job_heartbeat;
+        Ok(Self { pool, keys })
     }
 
     pub async fn conn(&self) -> anyhow::Result<deadpool_redis::Connection> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
+        self.pool.get().await.map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
     }
 }

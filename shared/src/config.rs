@@ -79,6 +79,8 @@ pub struct Config {
     pub fcm_credentials: Option<Secret>,
     pub fcm_base_url: String,
     pub job_poll_interval: Duration,
+    /// Worker heartbeat on the job queues; a dead worker's tasks return after three missed.
+    pub job_heartbeat: Duration,
     pub shutdown_timeout: Duration,
     /// Radius steps in km; after the last one comes a fallback to every online transporter.
     pub radius_steps_km: Vec<f64>,
@@ -105,22 +107,14 @@ pub enum ConfigError {
 const DEV_JWT_SECRET: &str = "weelo-development-only-jwt-secret-change-me";
 
 /// Names that Secrets Manager may supply; anything else in the secret is refused.
-pub const SECRET_KEYS: &[&str] = &[
-    "DATABASE_URL",
-    "REDIS_URL",
-    "WEELO_JWT_SECRET",
-    "WEELO_JWT_PREVIOUS_SECRET",
-    "WEELO_FCM_CREDENTIALS",
-];
+pub const SECRET_KEYS: &[&str] =
+    &["DATABASE_URL", "REDIS_URL", "WEELO_JWT_SECRET", "WEELO_JWT_PREVIOUS_SECRET", "WEELO_FCM_CREDENTIALS"];
 
 struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
     fn raw(&self, var: &str) -> Option<&str> {
-        self.0
-            .get(var)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     fn parse<T: FromStr>(&self, var: &str, default: T) -> Result<T, ConfigError>
@@ -129,13 +123,10 @@ impl Vars<'_> {
     {
         match self.raw(var) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    var: var.to_owned(),
-                    reason: format!("cannot parse {raw:?}: {e}"),
-                }),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                var: var.to_owned(),
+                reason: format!("cannot parse {raw:?}: {e}"),
+            }),
         }
     }
 
@@ -150,45 +141,28 @@ impl Vars<'_> {
         Ok(Duration::from_secs(v))
     }
 
-    fn choice<T: Copy>(
-        &self,
-        var: &str,
-        default: T,
-        options: &[(&str, T)],
-    ) -> Result<T, ConfigError> {
+    fn choice<T: Copy>(&self, var: &str, default: T, options: &[(&str, T)]) -> Result<T, ConfigError> {
         let Some(raw) = self.raw(var) else {
             return Ok(default);
         };
-        options
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(raw.trim()))
-            .map(|(_, v)| *v)
-            .ok_or_else(|| ConfigError::Invalid {
+        options.iter().find(|(name, _)| name.eq_ignore_ascii_case(raw.trim())).map(|(_, v)| *v).ok_or_else(|| {
+            ConfigError::Invalid {
                 var: var.to_owned(),
                 reason: format!(
                     "expected one of {}, got {raw:?}",
-                    options
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                 ),
-            })
+            }
+        })
     }
 
     fn url(&self, var: &str, default: &str, schemes: &[&str]) -> Result<Secret, ConfigError> {
         let value = self.raw(var).unwrap_or(default).trim().to_owned();
-        if !schemes
-            .iter()
-            .any(|s| value.starts_with(&format!("{s}://")))
-        {
+        if !schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
             // Never echo the value: URLs carry passwords.
             return Err(ConfigError::Invalid {
                 var: var.to_owned(),
-                reason: format!(
-                    "must be a URL starting with {}",
-                    schemes.join(":// or ") + "://"
-                ),
+                reason: format!("must be a URL starting with {}", schemes.join(":// or ") + "://"),
             });
         }
         Ok(Secret::new(value))
@@ -204,11 +178,7 @@ impl Config {
     /// Environment first, then the secret named by `WEELO_SECRETS_ARN` (if any) on top.
     pub async fn load() -> anyhow::Result<Self> {
         let mut vars: HashMap<String, String> = std::env::vars().collect();
-        if let Some(arn) = vars
-            .get("WEELO_SECRETS_ARN")
-            .filter(|v| !v.is_empty())
-            .cloned()
-        {
+        if let Some(arn) = vars.get("WEELO_SECRETS_ARN").filter(|v| !v.is_empty()).cloned() {
             let endpoint = vars.get("WEELO_AWS_ENDPOINT_URL").cloned();
             let secrets = crate::secrets::fetch(&arn, endpoint.as_deref()).await?;
             tracing::info!(keys = ?secrets.keys().collect::<Vec<_>>(), "loaded secrets from Secrets Manager");
@@ -222,17 +192,12 @@ impl Config {
         let environment = v.choice(
             "WEELO_ENV",
             Environment::Development,
-            &[
-                ("development", Environment::Development),
-                ("production", Environment::Production),
-            ],
+            &[("development", Environment::Development), ("production", Environment::Production)],
         )?;
         let production = environment == Environment::Production;
         let required = |var: &str| -> Result<(), ConfigError> {
             if production && v.raw(var).is_none() {
-                return Err(ConfigError::Missing {
-                    var: var.to_owned(),
-                });
+                return Err(ConfigError::Missing { var: var.to_owned() });
             }
             Ok(())
         };
@@ -250,36 +215,23 @@ impl Config {
         let sms_sender = v.choice(
             "WEELO_SMS_SENDER",
             SmsSenderKind::Console,
-            &[
-                ("console", SmsSenderKind::Console),
-                ("memory", SmsSenderKind::Memory),
-            ],
+            &[("console", SmsSenderKind::Console), ("memory", SmsSenderKind::Memory)],
         )?;
         if production && sms_sender == SmsSenderKind::Console {
             return Err(ConfigError::Invalid {
                 var: "WEELO_SMS_SENDER".into(),
-                reason:
-                    "the console sender logs OTP codes and is refused when WEELO_ENV=production"
-                        .into(),
+                reason: "the console sender logs OTP codes and is refused when WEELO_ENV=production".into(),
             });
         }
-        let redis_prefix = v
-            .raw("WEELO_REDIS_PREFIX")
-            .unwrap_or("weelo")
-            .trim()
-            .to_owned();
-        if !redis_prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c))
-        {
+        let redis_prefix = v.raw("WEELO_REDIS_PREFIX").unwrap_or("weelo").trim().to_owned();
+        if !redis_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c)) {
             return Err(ConfigError::Invalid {
                 var: "WEELO_REDIS_PREFIX".into(),
                 reason: "may hold only letters, digits, '-', '_' and ':'".into(),
             });
         }
         let radius_steps_km = parse_steps(v.raw("WEELO_RADIUS_STEPS_KM").unwrap_or("10,25,50,75"))?;
-        let radius_step_interval =
-            Duration::from_millis(v.parse("WEELO_RADIUS_STEP_INTERVAL_MS", 15_000)?);
+        let radius_step_interval = Duration::from_millis(v.parse("WEELO_RADIUS_STEP_INTERVAL_MS", 15_000)?);
         let broadcast_timeout = v.secs("BROADCAST_TIMEOUT_SECS", 7200, 2)?;
         // Every step and the fallback must run before the broadcast can expire.
         let steps_take = radius_step_interval * radius_steps_km.len() as u32;
@@ -305,10 +257,7 @@ impl Config {
         Ok(Self {
             environment,
             http_addr: v.parse("WEELO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
-            worker_http_addr: v.parse(
-                "WEELO_WORKER_HTTP_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 9090)),
-            )?,
+            worker_http_addr: v.parse("WEELO_WORKER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 9090)))?,
             database_url: v.url(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/weelo",
@@ -340,14 +289,13 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             job_poll_interval: Duration::from_millis(v.parse("WEELO_JOB_POLL_INTERVAL_MS", 200)?),
+            job_heartbeat: Duration::from_millis(v.parse("WEELO_JOB_HEARTBEAT_MS", 5000)?.max(500)),
             shutdown_timeout: v.secs("WEELO_SHUTDOWN_TIMEOUT_SECS", 8, 1)?,
             radius_steps_km,
             radius_step_interval,
             max_new_per_step: v.parse("WEELO_MAX_NEW_PER_STEP", 20)?,
             presence_ttl: v.secs("WEELO_PRESENCE_TTL_SECS", 60, 5)?,
-            availability_throttle: Duration::from_millis(
-                v.parse("WEELO_AVAILABILITY_THROTTLE_MS", 5000)?,
-            ),
+            availability_throttle: Duration::from_millis(v.parse("WEELO_AVAILABILITY_THROTTLE_MS", 5000)?),
             sweep_interval: v.secs("WEELO_SWEEP_INTERVAL_SECS", 30, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),
         })
@@ -355,25 +303,13 @@ impl Config {
 }
 
 fn parse_steps(raw: &str) -> Result<Vec<f64>, ConfigError> {
-    let bad = |reason: String| ConfigError::Invalid {
-        var: "WEELO_RADIUS_STEPS_KM".into(),
-        reason,
-    };
+    let bad = |reason: String| ConfigError::Invalid { var: "WEELO_RADIUS_STEPS_KM".into(), reason };
     let steps = raw
         .split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .map_err(|_| bad(format!("{s:?} is not a number of km")))
-        })
+        .map(|s| s.trim().parse::<f64>().map_err(|_| bad(format!("{s:?} is not a number of km"))))
         .collect::<Result<Vec<_>, _>>()?;
-    if steps.is_empty()
-        || steps.iter().any(|s| !(0.1..=5000.0).contains(s))
-        || steps.windows(2).any(|w| w[0] >= w[1])
-    {
-        return Err(bad(
-            "must be increasing distances in km, e.g. 10,25,50,75".into()
-        ));
+    if steps.is_empty() || steps.iter().any(|s| !(0.1..=5000.0).contains(s)) || steps.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad("must be increasing distances in km, e.g. 10,25,50,75".into()));
     }
     Ok(steps)
 }
@@ -383,10 +319,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -423,10 +356,7 @@ mod tests {
     #[test]
     fn radius_steps_must_fit_inside_the_timeout() {
         let err = Config::from_vars(&vars(&[("BROADCAST_TIMEOUT_SECS", "60")])).unwrap_err();
-        assert!(
-            err.to_string().starts_with("WEELO_RADIUS_STEP_INTERVAL_MS"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("WEELO_RADIUS_STEP_INTERVAL_MS"), "{err}");
         let ok = Config::from_vars(&vars(&[("BROADCAST_TIMEOUT_SECS", "61")])).unwrap();
         assert_eq!(ok.radius_steps_km, vec![10.0, 25.0, 50.0, 75.0]);
     }
@@ -434,12 +364,7 @@ mod tests {
     #[test]
     fn production_requires_real_secrets_and_no_console_sms() {
         let err = Config::from_vars(&vars(&[("WEELO_ENV", "production")])).unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::Missing {
-                var: "DATABASE_URL".into()
-            }
-        );
+        assert_eq!(err, ConfigError::Missing { var: "DATABASE_URL".into() });
         let full = vars(&[
             ("WEELO_ENV", "production"),
             ("DATABASE_URL", "postgres://u:p@db/weelo"),
@@ -452,13 +377,11 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c =
-            Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@db/weelo")])).unwrap();
+        let c = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://u:hunter2@db/weelo")])).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains(DEV_JWT_SECRET));
-        let err =
-            Config::from_vars(&vars(&[("DATABASE_URL", "mysql://u:hunter2@db")])).unwrap_err();
+        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://u:hunter2@db")])).unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
     }
 }

@@ -11,18 +11,13 @@ use crate::config::Config;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(5))
 }
 
 /// Connects (failing within a few seconds with a clear error when PostgreSQL does not answer).
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = config
-        .database_url
-        .expose()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+    let options: PgConnectOptions =
+        config.database_url.expose().parse().map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
     let pool = pool_options(config.db_max_connections)
         .connect_with(options)
         .await
@@ -33,10 +28,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
 /// Applies pending migrations. sqlx holds a PostgreSQL advisory lock while migrating, so
 /// several API tasks starting at once apply each migration exactly once.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .map_err(|e| anyhow::anyhow!("migrating the database failed: {e}"))?;
+    MIGRATOR.run(pool).await.map_err(|e| anyhow::anyhow!("migrating the database failed: {e}"))?;
     Ok(())
 }
 

@@ -38,11 +38,7 @@ impl Error {
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
         let mut e = Self::rejected(422, "VALIDATION_FAILED", detail);
         if let Error::Rejected(r) = &mut e {
             r.errors = errors;
@@ -56,10 +52,7 @@ impl Error {
 
     pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
         if let Error::Rejected(r) = &mut self {
-            r.extra.insert(
-                key.to_owned(),
-                serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
-            );
+            r.extra.insert(key.to_owned(), serde_json::to_value(value).unwrap_or(serde_json::Value::Null));
         }
         self
     }
@@ -67,8 +60,7 @@ impl Error {
     pub fn retry_after(mut self, secs: u64) -> Self {
         if let Error::Rejected(r) = &mut self {
             r.retry_after_secs = Some(secs.max(1));
-            r.extra
-                .insert("retryAfterSeconds".into(), secs.max(1).into());
+            r.extra.insert("retryAfterSeconds".into(), secs.max(1).into());
         }
         self
     }

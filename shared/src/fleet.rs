@@ -10,18 +10,10 @@ use crate::domain::{Phone, RegistrationNumber, VehicleType};
 use crate::error::{Error, Result};
 use crate::lifecycle::views::{DriverBody, VehicleBody};
 
-const VEHICLE_COLUMNS: &str =
-    "id, registration_number, vehicle_type, vehicle_subtype, status, created_at, updated_at";
+const VEHICLE_COLUMNS: &str = "id, registration_number, vehicle_type, vehicle_subtype, status, created_at, updated_at";
 
-type VehicleRow = (
-    Uuid,
-    String,
-    VehicleType,
-    String,
-    VehicleStatus,
-    chrono::DateTime<chrono::Utc>,
-    chrono::DateTime<chrono::Utc>,
-);
+type VehicleRow =
+    (Uuid, String, VehicleType, String, VehicleStatus, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
 
 fn vehicle_body(r: VehicleRow) -> VehicleBody {
     VehicleBody {
@@ -64,11 +56,7 @@ pub async fn add_vehicle(
     match row {
         Ok(r) => Ok(vehicle_body(r)),
         Err(e) if violated_constraint(&e) == Some("vehicles_registration_unique") => {
-            Err(Error::rejected(
-                409,
-                "VEHICLE_EXISTS",
-                format!("{} is already registered", registration.as_str()),
-            ))
+            Err(Error::rejected(409, "VEHICLE_EXISTS", format!("{} is already registered", registration.as_str())))
         }
         Err(e) => Err(e.into()),
     }
@@ -85,13 +73,12 @@ pub async fn vehicles(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<
 }
 
 pub async fn vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<VehicleBody> {
-    let row: Option<VehicleRow> = sqlx::query_as(&format!(
-        "SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1 AND transporter_id = $2"
-    ))
-    .bind(id)
-    .bind(transporter)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<VehicleRow> =
+        sqlx::query_as(&format!("SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1 AND transporter_id = $2"))
+            .bind(id)
+            .bind(transporter)
+            .fetch_optional(conn)
+            .await?;
     row.map(vehicle_body).ok_or_else(vehicle_not_found)
 }
 
@@ -105,17 +92,11 @@ pub async fn update_vehicle(
     status: Option<VehicleStatus>,
 ) -> Result<VehicleBody> {
     if status == Some(VehicleStatus::OnTrip) {
-        return Err(Error::field(
-            "status",
-            "on_trip is set by accepting a truck, not by hand",
-        ));
+        return Err(Error::field("status", "on_trip is set by accepting a truck, not by hand"));
     }
     let current = vehicle(conn, transporter, id).await?;
     if status.is_some() && current.status == VehicleStatus::OnTrip {
-        return Err(
-            Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle is on a trip")
-                .with("state", "on_trip"),
-        );
+        return Err(Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle is on a trip").with("state", "on_trip"));
     }
     let row: Option<VehicleRow> = sqlx::query_as(&format!(
         "UPDATE vehicles SET vehicle_subtype = COALESCE($3, vehicle_subtype), status = COALESCE($4, status), updated_at = now()
@@ -129,12 +110,7 @@ pub async fn update_vehicle(
     .fetch_optional(conn)
     .await?;
     row.map(vehicle_body).ok_or_else(|| {
-        Error::rejected(
-            409,
-            "VEHICLE_ON_TRIP",
-            "this vehicle went on a trip meanwhile",
-        )
-        .with("state", "on_trip")
+        Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle went on a trip meanwhile").with("state", "on_trip")
     })
 }
 
@@ -147,13 +123,11 @@ pub async fn remove_vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid
     match done {
         Ok(r) if r.rows_affected() == 1 => Ok(()),
         Ok(_) => Err(vehicle_not_found()),
-        Err(e) if violated_constraint(&e) == Some("truck_requests_vehicle_id_fkey") => {
-            Err(Error::rejected(
-                409,
-                "VEHICLE_IN_USE",
-                "this vehicle has trips on record; set its status to inactive instead",
-            ))
-        }
+        Err(e) if violated_constraint(&e) == Some("truck_requests_vehicle_id_fkey") => Err(Error::rejected(
+            409,
+            "VEHICLE_IN_USE",
+            "this vehicle has trips on record; set its status to inactive instead",
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -161,20 +135,10 @@ pub async fn remove_vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid
 type DriverRow = (Uuid, Option<String>, String, chrono::DateTime<chrono::Utc>);
 
 fn driver_body(r: DriverRow) -> DriverBody {
-    DriverBody {
-        id: r.0,
-        name: r.1,
-        phone: r.2,
-        created_at: r.3,
-    }
+    DriverBody { id: r.0, name: r.1, phone: r.2, created_at: r.3 }
 }
 
-pub async fn add_driver(
-    conn: &mut PgConnection,
-    transporter: Uuid,
-    phone: &Phone,
-    name: &str,
-) -> Result<DriverBody> {
+pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phone, name: &str) -> Result<DriverBody> {
     let row: std::result::Result<DriverRow, sqlx::Error> = sqlx::query_as(
         "INSERT INTO users (id, phone, role, name, transporter_id) VALUES ($1, $2, 'driver', $3, $4)
          RETURNING id, name, phone, created_at",
@@ -188,11 +152,7 @@ pub async fn add_driver(
     match row {
         Ok(r) => Ok(driver_body(r)),
         Err(e) if violated_constraint(&e) == Some("users_phone_role_unique") => {
-            Err(Error::rejected(
-                409,
-                "DRIVER_EXISTS",
-                "a driver with this phone is already registered",
-            ))
+            Err(Error::rejected(409, "DRIVER_EXISTS", "a driver with this phone is already registered"))
         }
         Err(e) => Err(e.into()),
     }
@@ -209,21 +169,17 @@ pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<D
 }
 
 pub async fn driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<DriverBody> {
-    let row: Option<DriverRow> =
-        sqlx::query_as("SELECT id, name, phone, created_at FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2")
-            .bind(id)
-            .bind(transporter)
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<DriverRow> = sqlx::query_as(
+        "SELECT id, name, phone, created_at FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2",
+    )
+    .bind(id)
+    .bind(transporter)
+    .fetch_optional(conn)
+    .await?;
     row.map(driver_body).ok_or_else(driver_not_found)
 }
 
-pub async fn rename_driver(
-    conn: &mut PgConnection,
-    transporter: Uuid,
-    id: Uuid,
-    name: &str,
-) -> Result<DriverBody> {
+pub async fn rename_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid, name: &str) -> Result<DriverBody> {
     let row: Option<DriverRow> = sqlx::query_as(
         "UPDATE users SET name = $3, updated_at = now() WHERE id = $1 AND role = 'driver' AND transporter_id = $2
          RETURNING id, name, phone, created_at",
@@ -237,18 +193,17 @@ pub async fn rename_driver(
 }
 
 pub async fn remove_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
-    let done =
-        sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2")
-            .bind(id)
-            .bind(transporter)
-            .execute(conn)
-            .await;
+    let done = sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2")
+        .bind(id)
+        .bind(transporter)
+        .execute(conn)
+        .await;
     match done {
         Ok(r) if r.rows_affected() == 1 => Ok(()),
         Ok(_) => Err(driver_not_found()),
-        Err(e) if violated_constraint(&e) == Some("truck_requests_driver_id_fkey") => Err(
-            Error::rejected(409, "DRIVER_IN_USE", "this driver has trips on record"),
-        ),
+        Err(e) if violated_constraint(&e) == Some("truck_requests_driver_id_fkey") => {
+            Err(Error::rejected(409, "DRIVER_IN_USE", "this driver has trips on record"))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -27,29 +27,15 @@ pub fn request_hash(scope: &str, body: &serde_json::Value) -> String {
 
 /// Parses the `Idempotency-Key` header value.
 pub fn parse_key(raw: Option<&str>) -> Result<Uuid> {
-    let raw = raw
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Error::rejected(
-                422,
-                "IDEMPOTENCY_KEY_REQUIRED",
-                "send an Idempotency-Key header (a UUID) with this request",
-            )
-        })?;
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        Error::rejected(422, "IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header (a UUID) with this request")
+    })?;
     Uuid::parse_str(raw).map_err(|_| Error::field("Idempotency-Key", "must be a UUID"))
 }
 
 /// Runs `op` at most once per (user, scope, key). Same key and body: the first response again.
 /// Same key, other body: 422 `IDEMPOTENCY_KEY_REUSED`.
-pub async fn run<F>(
-    db: &PgPool,
-    user: Uuid,
-    scope: &str,
-    key: Uuid,
-    hash: &str,
-    op: F,
-) -> Result<Stored>
+pub async fn run<F>(db: &PgPool, user: Uuid, scope: &str, key: Uuid, hash: &str, op: F) -> Result<Stored>
 where
     F: AsyncFnOnce(&mut PgConnection) -> Result<Stored>,
 {
@@ -84,26 +70,23 @@ where
             ));
         }
         return match (status, body) {
-            (Some(status), Some(body)) => Ok(Stored {
-                status: status as u16,
-                body,
-            }),
-            _ => Err(Error::rejected(
-                409,
-                "IDEMPOTENCY_IN_PROGRESS",
-                "a request with this key is still running; retry",
-            )),
+            (Some(status), Some(body)) => Ok(Stored { status: status as u16, body }),
+            _ => {
+                Err(Error::rejected(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this key is still running; retry"))
+            }
         };
     }
     let stored = op(&mut tx).await?;
-    sqlx::query("UPDATE idempotency_records SET status_code = $4, response = $5 WHERE user_id = $1 AND scope = $2 AND key = $3")
-        .bind(user)
-        .bind(scope)
-        .bind(key)
-        .bind(i32::from(stored.status))
-        .bind(&stored.body)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE idempotency_records SET status_code = $4, response = $5 WHERE user_id = $1 AND scope = $2 AND key = $3",
+    )
+    .bind(user)
+    .bind(scope)
+    .bind(key)
+    .bind(i32::from(stored.status))
+    .bind(&stored.body)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(stored)
 }

@@ -131,7 +131,7 @@ impl Job for Sweep {
 pub fn storage<J: Job>(conn: ConnectionManager, keys: &Keys) -> RedisStorage<J> {
     let config = apalis_redis::Config::default()
         .queue(keys.queue(J::QUEUE))
-        .heartbeat_interval(Duration::from_secs(5))
+        .heartbeat_interval(keys.job_heartbeat)
         .missed_heartbeats(3)
         .idempotency_ttl(Some(Duration::from_secs(24 * 3600)));
     RedisStorage::new(conn).with_config(config)
@@ -145,19 +145,11 @@ pub struct Schedule<'a> {
 }
 
 impl Schedule<'_> {
-    pub const NOW: Schedule<'static> = Schedule {
-        run_at: None,
-        idempotency_key: None,
-    };
+    pub const NOW: Schedule<'static> = Schedule { run_at: None, idempotency_key: None };
 }
 
 /// Pushes one job.
-pub async fn push<J: Job>(
-    conn: ConnectionManager,
-    keys: &Keys,
-    job: J,
-    when: Schedule<'_>,
-) -> anyhow::Result<()> {
+pub async fn push<J: Job>(conn: ConnectionManager, keys: &Keys, job: J, when: Schedule<'_>) -> anyhow::Result<()> {
     let mut s = storage::<J>(conn, keys);
     let mut task = TaskBuilder::new(job);
     if let Some(at) = when.run_at {
@@ -166,9 +158,7 @@ pub async fn push<J: Job>(
     if let Some(k) = when.idempotency_key {
         task = task.idempotency_key(k);
     }
-    s.push_task(task.build())
-        .await
-        .map_err(|e| anyhow::anyhow!("pushing {} job: {e}", J::QUEUE))?;
+    s.push_task(task.build()).await.map_err(|e| anyhow::anyhow!("pushing {} job: {e}", J::QUEUE))?;
     Ok(())
 }
 

@@ -23,10 +23,7 @@ pub struct Readiness {
 /// Checks both backing services with a short timeout each.
 pub async fn readiness(db: &PgPool, cache: &Cache) -> Readiness {
     let timeout = Duration::from_secs(2);
-    let pg = tokio::time::timeout(
-        timeout,
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db),
-    );
+    let pg = tokio::time::timeout(timeout, sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(db));
     let redis = tokio::time::timeout(timeout, async {
         let mut conn = cache.conn().await?;
         let pong: String = redis::cmd("PING").query_async(&mut *conn).await?;
@@ -43,46 +40,26 @@ pub async fn readiness(db: &PgPool, cache: &Cache) -> Readiness {
         Ok(Err(e)) => format!("error: {e}"),
         Err(_) => "error: timed out".to_owned(),
     };
-    let status = if postgres == "ok" && redis == "ok" {
-        "ok"
-    } else {
-        "unavailable"
-    };
+    let status = if postgres == "ok" && redis == "ok" { "ok" } else { "unavailable" };
     if status != "ok" {
         tracing::warn!(%postgres, %redis, "not ready");
     }
-    Readiness {
-        status,
-        postgres,
-        redis,
-    }
+    Readiness { status, postgres, redis }
 }
 
 pub fn readiness_response(r: Readiness) -> Response {
-    let code = if r.status == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if r.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Json(r).with_status(code).into_response()
 }
 
 pub fn metrics_response() -> Response {
-    Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::telemetry::metrics().render())
+    Response::builder().content_type("text/plain; version=0.0.4").body(crate::telemetry::metrics().render())
 }
 
 /// Turns a concrete path into a low-cardinality route label (ids become `{id}`).
 pub fn route_label(path: &str) -> String {
     path.split('/')
-        .map(|seg| {
-            if uuid::Uuid::parse_str(seg).is_ok() {
-                "{id}"
-            } else {
-                seg
-            }
-        })
+        .map(|seg| if uuid::Uuid::parse_str(seg).is_ok() { "{id}" } else { seg })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -107,27 +84,14 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         Err(e) => e.into_response(),
     };
     let status = resp.status().as_u16();
-    let route = if status == 404 && !path.starts_with("/v1/") {
-        "unmatched".to_owned()
-    } else {
-        route_label(&path)
-    };
+    let route = if status == 404 && !path.starts_with("/v1/") { "unmatched".to_owned() } else { route_label(&path) };
     let elapsed = started.elapsed();
-    let labels = [
-        ("method", method.clone()),
-        ("route", route),
-        ("status", status.to_string()),
-    ];
+    let labels = [("method", method.clone()), ("route", route), ("status", status.to_string())];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
     span.in_scope(|| {
         if status >= 500 {
-            tracing::error!(
-                status,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "request failed"
-            );
+            tracing::error!(status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
         } else {
             tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "request");
         }

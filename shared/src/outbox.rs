@@ -49,9 +49,6 @@ pub async fn enqueue(
     .fetch_one(&mut *conn)
     .await?;
     // Wakes the relay the moment this transaction commits (and never if it rolls back).
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(conn)
-        .await?;
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(conn).await?;
     Ok(id)
 }

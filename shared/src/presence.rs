@@ -15,20 +15,18 @@ use crate::error::{Error, Result};
 
 /// Vehicle types a transporter has at least one available vehicle of.
 pub async fn available_types(db: &PgPool, transporter: Uuid) -> Result<Vec<VehicleType>> {
-    Ok(sqlx::query_scalar("SELECT DISTINCT vehicle_type FROM vehicles WHERE transporter_id = $1 AND status = 'available'")
-        .bind(transporter)
-        .fetch_all(db)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT vehicle_type FROM vehicles WHERE transporter_id = $1 AND status = 'available'",
+    )
+    .bind(transporter)
+    .fetch_all(db)
+    .await?)
 }
 
 async fn conn(cache: &Cache) -> Result<deadpool_redis::Connection> {
     cache.conn().await.map_err(|e| {
         tracing::error!(error = %e, "presence store unavailable");
-        Error::rejected(
-            503,
-            "DEPENDENCY_UNAVAILABLE",
-            "a backing service is unavailable; retry shortly",
-        )
+        Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
     })
 }
 
@@ -69,13 +67,9 @@ pub async fn set_online(cache: &Cache, transporter: Uuid, online: bool) -> Resul
         return Ok(was_offline);
     }
     let mut pipe = redis::pipe();
-    pipe.del(cache.keys.online(transporter))
-        .ignore()
-        .del(cache.keys.presence(transporter))
-        .ignore();
+    pipe.del(cache.keys.online(transporter)).ignore().del(cache.keys.presence(transporter)).ignore();
     for t in VehicleType::ALL {
-        pipe.zrem(cache.keys.geo(t), transporter.to_string())
-            .ignore();
+        pipe.zrem(cache.keys.geo(t), transporter.to_string()).ignore();
     }
     let _: () = pipe.query_async(&mut *c).await?;
     Ok(false)
@@ -105,19 +99,10 @@ pub async fn heartbeat(
     let types = available_types(db, transporter).await?;
     let member = transporter.to_string();
     let mut pipe = redis::pipe();
-    pipe.set_ex(
-        cache.keys.presence(transporter),
-        format!("{},{}", at.lat, at.lng),
-        ttl.as_secs(),
-    )
-    .ignore();
+    pipe.set_ex(cache.keys.presence(transporter), format!("{},{}", at.lat, at.lng), ttl.as_secs()).ignore();
     for t in VehicleType::ALL {
         if types.contains(&t) {
-            pipe.geo_add(
-                cache.keys.geo(t),
-                (redis::geo::Coord::lon_lat(at.lng, at.lat), member.as_str()),
-            )
-            .ignore();
+            pipe.geo_add(cache.keys.geo(t), (redis::geo::Coord::lon_lat(at.lng, at.lat), member.as_str())).ignore();
         } else {
             pipe.zrem(cache.keys.geo(t), member.as_str()).ignore();
         }
@@ -191,12 +176,7 @@ pub async fn sweep_stale(cache: &Cache) -> anyhow::Result<u64> {
                 pipe.exists(format!("{}:presence:{m}", cache.keys.prefix()));
             }
             let present: Vec<bool> = pipe.query_async(&mut *c).await?;
-            let stale: Vec<&String> = chunk
-                .iter()
-                .zip(present)
-                .filter(|(_, p)| !*p)
-                .map(|(m, _)| m)
-                .collect();
+            let stale: Vec<&String> = chunk.iter().zip(present).filter(|(_, p)| !*p).map(|(m, _)| m).collect();
             if !stale.is_empty() {
                 let n: u64 = c.zrem(&key, stale).await?;
                 removed += n;

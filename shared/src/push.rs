@@ -44,22 +44,12 @@ pub struct Fcm {
 impl Fcm {
     /// `credentials`: the service-account JSON; `base_url`: e.g. `https://fcm.googleapis.com`.
     pub fn new(credentials: &str, base_url: &str) -> anyhow::Result<Self> {
-        let account: ServiceAccount = serde_json::from_str(credentials).map_err(|e| {
-            anyhow::anyhow!("WEELO_FCM_CREDENTIALS is not a service-account JSON: {e}")
-        })?;
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes()).map_err(
-            |e| anyhow::anyhow!("WEELO_FCM_CREDENTIALS: private_key is not an RSA PEM key: {e}"),
-        )?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            account,
-            key,
-            token: Mutex::new(None),
-        })
+        let account: ServiceAccount = serde_json::from_str(credentials)
+            .map_err(|e| anyhow::anyhow!("WEELO_FCM_CREDENTIALS is not a service-account JSON: {e}"))?;
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes())
+            .map_err(|e| anyhow::anyhow!("WEELO_FCM_CREDENTIALS: private_key is not an RSA PEM key: {e}"))?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), account, key, token: Mutex::new(None) })
     }
 
     async fn access_token(&self) -> Result<String, Transient> {
@@ -77,37 +67,25 @@ impl Fcm {
             "iat": now,
             "exp": now + 3600,
         });
-        let assertion = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &claims,
-            &self.key,
-        )
-        .map_err(|e| Transient(format!("signing the OAuth assertion: {e}")))?;
+        let assertion =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &self.key)
+                .map_err(|e| Transient(format!("signing the OAuth assertion: {e}")))?;
         let resp = self
             .http
             .post(&self.account.token_uri)
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", assertion.as_str()),
-            ])
+            .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())])
             .send()
             .await
             .map_err(|e| Transient(format!("OAuth token request: {e}")))?;
         if !resp.status().is_success() {
-            return Err(Transient(format!(
-                "OAuth token endpoint answered {}",
-                resp.status()
-            )));
+            return Err(Transient(format!("OAuth token endpoint answered {}", resp.status())));
         }
         #[derive(Deserialize)]
         struct Token {
             access_token: String,
             expires_in: u64,
         }
-        let t: Token = resp
-            .json()
-            .await
-            .map_err(|e| Transient(format!("OAuth token response: {e}")))?;
+        let t: Token = resp.json().await.map_err(|e| Transient(format!("OAuth token response: {e}")))?;
         let until = Instant::now() + Duration::from_secs(t.expires_in.saturating_sub(60));
         *cached = Some((t.access_token.clone(), until));
         Ok(t.access_token)
@@ -122,15 +100,11 @@ impl Fcm {
         body: Option<&str>,
     ) -> Result<Outcome, Transient> {
         let token = self.access_token().await?;
-        let mut message =
-            json!({ "token": device_token, "data": data, "android": { "priority": "high" } });
+        let mut message = json!({ "token": device_token, "data": data, "android": { "priority": "high" } });
         if let Some(title) = title {
             message["notification"] = json!({ "title": title, "body": body.unwrap_or_default() });
         }
-        let url = format!(
-            "{}/v1/projects/{}/messages:send",
-            self.base_url, self.account.project_id
-        );
+        let url = format!("{}/v1/projects/{}/messages:send", self.base_url, self.account.project_id);
         let resp = self
             .http
             .post(&url)
@@ -146,9 +120,7 @@ impl Fcm {
         let text = resp.text().await.unwrap_or_default();
         if status.as_u16() == 401 {
             *self.token.lock().await = None;
-            return Err(Transient(
-                "access token refused; refreshed for the retry".into(),
-            ));
+            return Err(Transient("access token refused; refreshed for the retry".into()));
         }
         if status.as_u16() == 404 || text.contains("UNREGISTERED") {
             return Ok(Outcome::Unregistered);
@@ -156,9 +128,6 @@ impl Fcm {
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(Transient(format!("FCM answered {status}")));
         }
-        Ok(Outcome::Rejected(format!(
-            "FCM answered {status}: {}",
-            text.chars().take(300).collect::<String>()
-        )))
+        Ok(Outcome::Rejected(format!("FCM answered {status}: {}", text.chars().take(300).collect::<String>())))
     }
 }

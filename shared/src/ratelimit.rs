@@ -7,24 +7,13 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 /// Allows at most `limit` distinct `token`s per `window_secs` for `subject`.
-pub async fn check(
-    cache: &Cache,
-    name: &str,
-    subject: &str,
-    token: &str,
-    limit: u32,
-    window_secs: u64,
-) -> Result<()> {
+pub async fn check(cache: &Cache, name: &str, subject: &str, token: &str, limit: u32, window_secs: u64) -> Result<()> {
     let now = chrono::Utc::now().timestamp() as u64;
     let window = now / window_secs;
     let key = format!("{}:rate:{name}:{subject}:{window}", cache.keys.prefix());
     let mut conn = cache.conn().await.map_err(|e| {
         tracing::error!(error = %e, "rate limiter unavailable");
-        Error::rejected(
-            503,
-            "DEPENDENCY_UNAVAILABLE",
-            "a backing service is unavailable; retry shortly",
-        )
+        Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
     })?;
     let (added, count): (u32, u32) = redis::pipe()
         .atomic()

@@ -36,24 +36,14 @@ fn log_key(cache: &Cache, user: Uuid) -> String {
 }
 
 /// Assigns the next seq, keeps the event for replay, and publishes it. Returns the envelope.
-pub async fn emit(
-    cache: &Cache,
-    user: Uuid,
-    event: &str,
-    payload: &serde_json::Value,
-) -> anyhow::Result<Envelope> {
+pub async fn emit(cache: &Cache, user: Uuid, event: &str, payload: &serde_json::Value) -> anyhow::Result<Envelope> {
     let mut c = cache.conn().await?;
     let seq: u64 = c.incr(seq_key(cache, user), 1).await?;
     let mut payload = payload.clone();
     if let Some(obj) = payload.as_object_mut() {
         obj.insert("seq".into(), seq.into());
     }
-    let envelope = Envelope {
-        user,
-        seq,
-        event: event.to_owned(),
-        payload,
-    };
+    let envelope = Envelope { user, seq, event: event.to_owned(), payload };
     let text = serde_json::to_string(&envelope)?;
     let log = log_key(cache, user);
     let _: () = redis::pipe()
@@ -75,13 +65,8 @@ pub async fn emit(
 /// Events after `last_seq`, oldest first (for a reconnecting client).
 pub async fn missed(cache: &Cache, user: Uuid, last_seq: u64) -> anyhow::Result<Vec<Envelope>> {
     let mut c = cache.conn().await?;
-    let raw: Vec<String> = c
-        .zrangebyscore(log_key(cache, user), format!("({last_seq}"), "+inf")
-        .await?;
-    Ok(raw
-        .iter()
-        .filter_map(|r| serde_json::from_str(r).ok())
-        .collect())
+    let raw: Vec<String> = c.zrangebyscore(log_key(cache, user), format!("({last_seq}"), "+inf").await?;
+    Ok(raw.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
 }
 
 /// The client has everything up to `seq`: trim the log.

@@ -20,21 +20,14 @@ pub enum SecretsError {
     #[error("secret {arn} is not a JSON object of key -> string value: {reason}")]
     NotJsonObject { arn: String, reason: String },
     #[error("secret {arn} holds key {key:?}, which is not one of {allowed}")]
-    UnknownKey {
-        arn: String,
-        key: String,
-        allowed: String,
-    },
+    UnknownKey { arn: String, key: String, allowed: String },
     #[error("could not read secret {arn} from Secrets Manager: {message}")]
     Unavailable { arn: String, message: String },
 }
 
 /// Fetches `arn` and returns its key -> value pairs. `endpoint_url` points the SDK at an
 /// emulator (tests) or a VPC endpoint; otherwise the SDK's default resolution applies.
-pub async fn fetch(
-    arn: &str,
-    endpoint_url: Option<&str>,
-) -> Result<HashMap<String, String>, SecretsError> {
+pub async fn fetch(arn: &str, endpoint_url: Option<&str>) -> Result<HashMap<String, String>, SecretsError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
@@ -48,80 +41,48 @@ pub async fn fetch_with(
     sdk_config: &aws_config::SdkConfig,
 ) -> Result<HashMap<String, String>, SecretsError> {
     let client = aws_sdk_secretsmanager::Client::new(sdk_config);
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|err| {
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            let code = err
-                .code()
-                .map(str::to_owned)
-                .unwrap_or_else(|| match status {
-                    Some(s) => format!("HTTP {s}"),
-                    None => "no response".to_owned(),
-                });
-            if status == Some(403) && !code.starts_with("ResourceNotFound") {
-                return SecretsError::AccessDenied {
-                    arn: arn.to_owned(),
-                    code,
-                };
-            }
-            match code.as_str() {
-                "ResourceNotFoundException" => SecretsError::NotFound {
-                    arn: arn.to_owned(),
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|err| {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_owned).unwrap_or_else(|| match status {
+            Some(s) => format!("HTTP {s}"),
+            None => "no response".to_owned(),
+        });
+        if status == Some(403) && !code.starts_with("ResourceNotFound") {
+            return SecretsError::AccessDenied { arn: arn.to_owned(), code };
+        }
+        match code.as_str() {
+            "ResourceNotFoundException" => SecretsError::NotFound { arn: arn.to_owned() },
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
+            | "ExpiredTokenException" => SecretsError::AccessDenied { arn: arn.to_owned(), code },
+            _ => SecretsError::Unavailable {
+                arn: arn.to_owned(),
+                message: match err.message() {
+                    Some(m) => format!("{code}: {m}"),
+                    None => aws_sdk_secretsmanager::error::DisplayErrorContext(&err).to_string(),
                 },
-                "AccessDeniedException"
-                | "AccessDenied"
-                | "UnrecognizedClientException"
-                | "InvalidClientTokenId"
-                | "InvalidSignatureException"
-                | "ExpiredTokenException" => SecretsError::AccessDenied {
-                    arn: arn.to_owned(),
-                    code,
-                },
-                _ => SecretsError::Unavailable {
-                    arn: arn.to_owned(),
-                    message: match err.message() {
-                        Some(m) => format!("{code}: {m}"),
-                        None => {
-                            aws_sdk_secretsmanager::error::DisplayErrorContext(&err).to_string()
-                        }
-                    },
-                },
-            }
-        })?;
-    let raw = out.secret_string().ok_or_else(|| SecretsError::NotString {
-        arn: arn.to_owned(),
+            },
+        }
     })?;
+    let raw = out.secret_string().ok_or_else(|| SecretsError::NotString { arn: arn.to_owned() })?;
     parse(arn, raw)
 }
 
 /// Parses the secret's text. Values are never included in errors.
 pub fn parse(arn: &str, raw: &str) -> Result<HashMap<String, String>, SecretsError> {
-    let not_object = |reason: String| SecretsError::NotJsonObject {
-        arn: arn.to_owned(),
-        reason,
-    };
-    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
-        not_object(format!(
-            "invalid JSON at line {} column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let not_object = |reason: String| SecretsError::NotJsonObject { arn: arn.to_owned(), reason };
+    let value: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| not_object(format!("invalid JSON at line {} column {}", e.line(), e.column())))?;
     let serde_json::Value::Object(map) = value else {
         return Err(not_object("the top level is not an object".into()));
     };
     let mut out = HashMap::with_capacity(map.len());
     for (key, value) in map {
         if !SECRET_KEYS.contains(&key.as_str()) {
-            return Err(SecretsError::UnknownKey {
-                arn: arn.to_owned(),
-                key,
-                allowed: SECRET_KEYS.join(", "),
-            });
+            return Err(SecretsError::UnknownKey { arn: arn.to_owned(), key, allowed: SECRET_KEYS.join(", ") });
         }
         let value = match value {
             serde_json::Value::String(s) => s,

@@ -16,9 +16,7 @@ impl Default for Shutdown {
 
 impl Shutdown {
     pub fn new() -> Self {
-        Self {
-            tx: watch::channel(false).0,
-        }
+        Self { tx: watch::channel(false).0 }
     }
 
     /// Fires on SIGTERM or SIGINT.

@@ -10,8 +10,7 @@ use crate::config::Config;
 
 /// The server the tests use; `WEELO_TEST_DATABASE_URL` overrides it.
 pub fn server_url() -> String {
-    std::env::var("WEELO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("WEELO_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub fn redis_url() -> String {
@@ -39,35 +38,22 @@ async fn admin() -> PgConnection {
 async fn ensure_template() -> String {
     let name = template_name();
     let mut conn = admin().await;
-    conn.execute("SELECT pg_advisory_lock(727274)")
+    conn.execute("SELECT pg_advisory_lock(727274)").await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
         .await
-        .expect("lock");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .expect("query pg_database");
+        .expect("query pg_database");
     if !exists {
         let building = format!("{name}_building");
-        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str())
-            .await
-            .expect("drop");
-        conn.execute(format!("CREATE DATABASE {building}").as_str())
-            .await
-            .expect("create template");
-        let pool = PgPool::connect(&format!("{}/{building}", server_url()))
-            .await
-            .expect("connect template");
+        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str()).await.expect("drop");
+        conn.execute(format!("CREATE DATABASE {building}").as_str()).await.expect("create template");
+        let pool = PgPool::connect(&format!("{}/{building}", server_url())).await.expect("connect template");
         crate::db::migrate(&pool).await.expect("migrate template");
         pool.close().await;
-        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
-            .await
-            .expect("rename");
+        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str()).await.expect("rename");
     }
-    conn.execute("SELECT pg_advisory_unlock(727274)")
-        .await
-        .expect("unlock");
+    conn.execute("SELECT pg_advisory_unlock(727274)").await.expect("unlock");
     name
 }
 
@@ -86,10 +72,7 @@ impl TestDb {
         // that instant; retry briefly.
         let mut tries = 0;
         loop {
-            match conn
-                .execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str())
-                .await
-            {
+            match conn.execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str()).await {
                 Ok(_) => break,
                 Err(e) if tries < 50 => {
                     tries += 1;
@@ -104,9 +87,7 @@ impl TestDb {
     }
 
     pub async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url)
-            .await
-            .expect("connect test database")
+        PgPool::connect(&self.url).await.expect("connect test database")
     }
 }
 
@@ -159,20 +140,58 @@ pub async fn moto(no_auth_actions: Option<u32>) -> Moto {
     if let Some(n) = no_auth_actions {
         cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
     }
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run `scripts/pytools` and put its bin dir on PATH (just test does)"));
+    let child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot start {bin} ({e}): run `scripts/pytools` and put its bin dir on PATH (just test does)")
+    });
     for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Moto {
-                url: format!("http://127.0.0.1:{port}"),
-                _child: child,
-            };
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Moto { url: format!("http://127.0.0.1:{port}"), _child: child };
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("moto_server did not start on port {port}");
+}
+
+/// Unique within this test process (each test has its own database).
+pub fn next_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A user created directly (test setup); returns its id.
+pub async fn user(db: &PgPool, role: crate::domain::Role) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, phone, role) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(format!("+919{:09}", next_number()))
+        .bind(role)
+        .execute(db)
+        .await
+        .expect("insert user");
+    id
+}
+
+/// An access token for `user`, signed with the configured secret.
+pub fn token(config: &Config, user: Uuid, role: crate::domain::Role) -> String {
+    crate::auth::TokenSigner::new(config).issue(user, role, None).expect("sign token").0
+}
+
+/// A new available vehicle (test setup, bypassing the API).
+pub async fn vehicle(db: &PgPool, transporter: Uuid, vehicle_type: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let n = next_number();
+    sqlx::query(
+        "INSERT INTO vehicles (id, transporter_id, registration_number, vehicle_type, vehicle_subtype)
+         VALUES ($1, $2, $3, $4::vehicle_type, $5)",
+    )
+    .bind(id)
+    .bind(transporter)
+    .bind(format!("MH{:02}AB{:04}", (n / 10000) % 100, n % 10000))
+    .bind(vehicle_type)
+    .bind(format!("{vehicle_type}_std"))
+    .execute(db)
+    .await
+    .expect("insert vehicle");
+    id
 }

@@ -22,10 +22,7 @@ pub async fn expire(state: &WorkerState, job: &ExpireBroadcast) -> anyhow::Resul
             state.jobs.clone(),
             &state.cache.keys,
             job.clone(),
-            Schedule {
-                run_at: Some(run_at),
-                idempotency_key: Some(&key),
-            },
+            Schedule { run_at: Some(run_at), idempotency_key: Some(&key) },
         )
         .await?;
         return Ok(());
@@ -41,9 +38,7 @@ pub async fn expire(state: &WorkerState, job: &ExpireBroadcast) -> anyhow::Resul
 /// Expires one broadcast if it is open and overdue; true when it did.
 pub async fn expire_now(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Result<bool> {
     let mut tx = state.db.begin().await?;
-    let expired = lifecycle::expire(&mut tx, broadcast)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let expired = lifecycle::expire(&mut tx, broadcast).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
     if expired {
         metrics::counter!("broadcasts_expired_total").increment(1);
@@ -54,12 +49,11 @@ pub async fn expire_now(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::R
 
 /// Removes every Redis key of a terminal broadcast. An open broadcast is left alone.
 pub async fn cleanup(state: &WorkerState, job: &CleanupBroadcast) -> anyhow::Result<()> {
-    let open: Option<bool> = sqlx::query_scalar(
-        "SELECT status IN ('active', 'partially_filled') FROM broadcasts WHERE id = $1",
-    )
-    .bind(job.broadcast_id)
-    .fetch_optional(&state.db)
-    .await?;
+    let open: Option<bool> =
+        sqlx::query_scalar("SELECT status IN ('active', 'partially_filled') FROM broadcasts WHERE id = $1")
+            .bind(job.broadcast_id)
+            .fetch_optional(&state.db)
+            .await?;
     if open == Some(true) {
         return Ok(());
     }

@@ -60,11 +60,7 @@ fn metrics() -> poem::Response {
 /// A worker name unique per process (apalis refuses a name reused within minutes).
 fn worker_name(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-    format!(
-        "{queue}@{host}:{}:{}",
-        std::process::id(),
-        ulid::Ulid::new()
-    )
+    format!("{queue}@{host}:{}:{}", std::process::id(), ulid::Ulid::new())
 }
 
 macro_rules! handlers {
@@ -94,10 +90,7 @@ macro_rules! register {
         let poll = state.config.job_poll_interval;
         $monitor.register(move |_| {
             WorkerBuilder::new(worker_name(<$job as Job>::QUEUE))
-                .backend(
-                    jobs::storage::<$job>(state.jobs.clone(), &state.cache.keys)
-                        .poll_with_interval(poll),
-                )
+                .backend(jobs::storage::<$job>(state.jobs.clone(), &state.cache.keys).poll_with_interval(poll))
                 .data(state.clone())
                 .concurrency(<$job as Job>::CONCURRENCY)
                 .enable_tracing()
@@ -127,24 +120,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         }
     };
     let name = worker_name("worker");
-    let state = WorkerState {
-        name,
-        config: Arc::new(config),
-        db: pool,
-        cache,
-        jobs: conn,
-        fcm,
-    };
+    let state = WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm };
 
     let acceptor = TcpListener::bind(state.config.worker_http_addr)
         .into_acceptor()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "WEELO_WORKER_HTTP_ADDR {}: cannot listen: {e}",
-                state.config.worker_http_addr
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("WEELO_WORKER_HTTP_ADDR {}: cannot listen: {e}", state.config.worker_http_addr))?;
     let addr = acceptor
         .local_addr()
         .first()
@@ -158,9 +139,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
 
     let failed = Arc::new(AtomicBool::new(false));
     let failed_flag = failed.clone();
-    let monitor = Monitor::new()
-        .shutdown_timeout(state.config.shutdown_timeout)
-        .on_event(move |ctx, event| match event {
+    let monitor =
+        Monitor::new().shutdown_timeout(state.config.shutdown_timeout).on_event(move |ctx, event| match event {
             Event::Error(e) => tracing::debug!(worker = %ctx.name(), error = %e, "job error"),
             Event::Exit if !ctx.is_shutting_down() => {
                 tracing::error!(worker = %ctx.name(), "job worker exited unexpectedly");
@@ -168,6 +148,14 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             }
             _ => {}
         });
+    // A worker whose queue lost its registration (Redis restarted without its data, keys
+    // deleted) fails its next poll: start it again under a new name rather than let that queue
+    // stop while the process looks healthy.
+    let monitor = monitor.should_restart(|ctx, error| {
+        ::metrics::counter!("job_worker_restarts_total").increment(1);
+        tracing::warn!(worker = %ctx.name(), error = %error, "job worker failed; restarting it");
+        true
+    });
     let monitor = register!(monitor, state, ExpandRadius, on_expand);
     let monitor = register!(monitor, state, Rebroadcast, on_rebroadcast);
     let monitor = register!(monitor, state, ExpireBroadcast, on_expire);

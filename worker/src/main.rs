@@ -8,9 +8,7 @@ use weelo_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let format = Config::from_env()
-        .map(|c| c.log_format)
-        .unwrap_or(weelo_shared::config::LogFormat::Pretty);
+    let format = Config::from_env().map(|c| c.log_format).unwrap_or(weelo_shared::config::LogFormat::Pretty);
     telemetry::init_logging(format);
     match run().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,26 +47,13 @@ async fn record(
     .fetch_all(&state.db)
     .await?;
     let mut c = state.cache.conn().await?;
-    let _: () = c
-        .sadd(
-            state.cache.keys.notified(broadcast),
-            ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
-        )
-        .await?;
-    Ok(found
-        .iter()
-        .filter(|f| fresh.contains(&f.0))
-        .copied()
-        .collect())
+    let _: () =
+        c.sadd(state.cache.keys.notified(broadcast), ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).await?;
+    Ok(found.iter().filter(|f| fresh.contains(&f.0)).copied().collect())
 }
 
 /// Sends `new_broadcast` to each newly notified transporter (its own distance in the payload).
-async fn announce(
-    state: &WorkerState,
-    broadcast: Uuid,
-    step: usize,
-    fresh: &[(Uuid, f64)],
-) -> anyhow::Result<()> {
+async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(Uuid, f64)]) -> anyhow::Result<()> {
     let mut conn = state.db.acquire().await?;
     for (transporter, km) in fresh {
         let body = views::open_broadcast(&mut conn, broadcast, Some((km * 10.0).round() / 10.0))
@@ -83,16 +70,8 @@ async fn announce(
             payload,
             push: true,
         };
-        jobs::push(
-            state.jobs.clone(),
-            &state.cache.keys,
-            job,
-            Schedule {
-                run_at: None,
-                idempotency_key: Some(&id),
-            },
-        )
-        .await?;
+        jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&id) })
+            .await?;
     }
     metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
     Ok(())
@@ -134,19 +113,8 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     let cap = state.config.max_new_per_step;
     let mut chosen: Vec<(Uuid, f64)> = Vec::new();
     for vehicle_type in open_types {
-        let nearby = presence::nearby(
-            &state.cache,
-            vehicle_type,
-            pickup,
-            radius_km,
-            cap * 10 + excluded.len(),
-        )
-        .await?;
-        let candidates: Vec<Uuid> = nearby
-            .iter()
-            .map(|n| n.0)
-            .filter(|t| !excluded.contains(t))
-            .collect();
+        let nearby = presence::nearby(&state.cache, vehicle_type, pickup, radius_km, cap * 10 + excluded.len()).await?;
+        let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).filter(|t| !excluded.contains(t)).collect();
         // The geo set can lag behind the fleet: confirm an available vehicle of this type.
         let confirmed: HashSet<Uuid> = sqlx::query_scalar(
             "SELECT DISTINCT transporter_id FROM vehicles WHERE transporter_id = ANY($1) AND vehicle_type = $2 AND status = 'available'",
@@ -178,20 +146,15 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh.len(), "radius step");
     if radius(state, job.step + 1).is_some() {
         let interval_ms = state.config.radius_step_interval.as_millis() as i64;
-        let run_at = (chrono::Utc::now().timestamp_millis() + interval_ms + 999).div_euclid(1000);
-        let next = ExpandRadius {
-            broadcast_id: job.broadcast_id,
-            step: job.step + 1,
-        };
+        // Run times are whole seconds: round to the nearest, so steps keep their average spacing.
+        let run_at = (chrono::Utc::now().timestamp_millis() + interval_ms + 500).div_euclid(1000);
+        let next = ExpandRadius { broadcast_id: job.broadcast_id, step: job.step + 1 };
         let key = format!("expand:{}:{}", job.broadcast_id, job.step + 1);
         jobs::push(
             state.jobs.clone(),
             &state.cache.keys,
             next,
-            Schedule {
-                run_at: Some(run_at),
-                idempotency_key: Some(&key),
-            },
+            Schedule { run_at: Some(run_at), idempotency_key: Some(&key) },
         )
         .await?;
     }
@@ -202,10 +165,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
 /// lines match its available vehicles, not yet notified to it and not declined.
 pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
     let t = job.transporter_id;
-    let Some(at) = presence::position(&state.cache, t)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-    else {
+    let Some(at) = presence::position(&state.cache, t).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
         // No heartbeat yet: the next radius steps will find it once it sends one.
         return Ok(());
     };

@@ -15,14 +15,8 @@ pub async fn notify(state: &WorkerState, job: &Notify) -> anyhow::Result<()> {
         // A retried job must not emit an event to a user twice.
         let marker = format!("{}:emitted:{}:{user}", state.cache.keys.prefix(), job.id);
         let mut c = state.cache.conn().await?;
-        let first: Option<String> = redis::cmd("SET")
-            .arg(&marker)
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(3600)
-            .query_async(&mut *c)
-            .await?;
+        let first: Option<String> =
+            redis::cmd("SET").arg(&marker).arg(1).arg("NX").arg("EX").arg(3600).query_async(&mut *c).await?;
         drop(c);
         if first.is_some()
             && let Err(e) = realtime::emit(&state.cache, *user, &job.event, &job.payload).await
@@ -35,31 +29,18 @@ pub async fn notify(state: &WorkerState, job: &Notify) -> anyhow::Result<()> {
     if !job.push {
         return Ok(());
     }
-    let tokens: Vec<String> =
-        sqlx::query_scalar("SELECT token FROM device_tokens WHERE user_id = ANY($1)")
-            .bind(&job.recipients)
-            .fetch_all(&state.db)
-            .await?;
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM device_tokens WHERE user_id = ANY($1)")
+        .bind(&job.recipients)
+        .fetch_all(&state.db)
+        .await?;
     let mut data = BTreeMap::new();
     data.insert("event".to_owned(), job.event.clone());
     data.insert("payload".to_owned(), job.payload.to_string());
     for token in tokens {
         let key = format!("{}:{}", job.id, token);
-        let push = Push {
-            device_token: token,
-            event: job.event.clone(),
-            data: data.clone(),
-        };
-        jobs::push(
-            state.jobs.clone(),
-            &state.cache.keys,
-            push,
-            Schedule {
-                run_at: None,
-                idempotency_key: Some(&key),
-            },
-        )
-        .await?;
+        let push = Push { device_token: token, event: job.event.clone(), data: data.clone() };
+        jobs::push(state.jobs.clone(), &state.cache.keys, push, Schedule { run_at: None, idempotency_key: Some(&key) })
+            .await?;
     }
     Ok(())
 }
@@ -81,10 +62,7 @@ pub async fn push(state: &WorkerState, job: &Push) -> anyhow::Result<()> {
         metrics::counter!("push_total", "outcome" => "skipped").increment(1);
         return Ok(());
     };
-    match fcm
-        .send(&job.device_token, &job.data, title(&job.event), None)
-        .await?
-    {
+    match fcm.send(&job.device_token, &job.data, title(&job.event), None).await? {
         Outcome::Sent => {
             metrics::counter!("push_total", "outcome" => "sent").increment(1);
             Ok(())

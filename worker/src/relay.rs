@@ -11,9 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
 use uuid::Uuid;
-use weelo_shared::jobs::{
-    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, Schedule,
-};
+use weelo_shared::jobs::{self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, Schedule};
 use weelo_shared::lifecycle::views;
 use weelo_shared::outbox::{self, kind};
 use weelo_shared::shutdown::Shutdown;
@@ -86,10 +84,7 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)")
-            .bind(&done)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)").bind(&done).execute(&mut *tx).await?;
         tx.commit().await?;
         metrics::counter!("outbox_dispatched_total").increment(done.len() as u64);
         total += done.len();
@@ -125,75 +120,42 @@ async fn notify(
     if recipients.is_empty() {
         return Ok(());
     }
-    let job = Notify {
-        id: key.clone(),
-        recipients,
-        event: event.to_owned(),
-        payload,
-        push,
-    };
-    jobs::push(
-        state.jobs.clone(),
-        &state.cache.keys,
-        job,
-        Schedule {
-            run_at: None,
-            idempotency_key: Some(&key),
-        },
-    )
-    .await
+    let job = Notify { id: key.clone(), recipients, event: event.to_owned(), payload, push };
+    jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&key) }).await
 }
 
 async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1",
-    )
-    .bind(broadcast)
-    .fetch_all(&state.db)
-    .await?)
+    Ok(sqlx::query_scalar("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1")
+        .bind(broadcast)
+        .fetch_all(&state.db)
+        .await?)
 }
 
 async fn dispatch(state: &WorkerState, id: i64, kind: &str, payload: &Value) -> anyhow::Result<()> {
     let ids: Ids = serde_json::from_value(payload.clone())?;
     let keys = &state.cache.keys;
-    let need = |v: Option<Uuid>, name: &str| {
-        v.ok_or_else(|| anyhow::anyhow!("outbox row {id} ({kind}) lacks {name}"))
-    };
+    let need = |v: Option<Uuid>, name: &str| v.ok_or_else(|| anyhow::anyhow!("outbox row {id} ({kind}) lacks {name}"));
     match kind {
         kind::BROADCAST_CREATED => {
             let b = need(ids.broadcast_id, "broadcastId")?;
-            let expires_at = ids
-                .expires_at
-                .ok_or_else(|| anyhow::anyhow!("outbox row {id} lacks expiresAt"))?;
-            let step = ExpandRadius {
-                broadcast_id: b,
-                step: 0,
-            };
+            let expires_at = ids.expires_at.ok_or_else(|| anyhow::anyhow!("outbox row {id} lacks expiresAt"))?;
+            let step = ExpandRadius { broadcast_id: b, step: 0 };
             jobs::push(
                 state.jobs.clone(),
                 keys,
                 step,
-                Schedule {
-                    run_at: None,
-                    idempotency_key: Some(&format!("expand:{b}:0")),
-                },
+                Schedule { run_at: None, idempotency_key: Some(&format!("expand:{b}:0")) },
             )
             .await?;
             // Run times are whole seconds: schedule a second early, the handler waits out the rest.
             let due_ms = expires_at.timestamp_micros().div_euclid(1000) + 1;
             let run_at = due_ms.div_euclid(1000) - 1;
-            let expire = ExpireBroadcast {
-                broadcast_id: b,
-                due_ms,
-            };
+            let expire = ExpireBroadcast { broadcast_id: b, due_ms };
             jobs::push(
                 state.jobs.clone(),
                 keys,
                 expire,
-                Schedule {
-                    run_at: Some(run_at),
-                    idempotency_key: Some(&format!("expire:{b}")),
-                },
+                Schedule { run_at: Some(run_at), idempotency_key: Some(&format!("expire:{b}")) },
             )
             .await?;
         }
@@ -202,38 +164,17 @@ async fn dispatch(state: &WorkerState, id: i64, kind: &str, payload: &Value) -> 
             let customer = need(ids.customer_id, "customerId")?;
             let tr = need(ids.truck_request_id, "truckRequestId")?;
             let mut conn = state.db.acquire().await?;
-            let view = views::broadcast(&mut conn, b)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let truck = view
-                .accepted_trucks
-                .iter()
-                .find(|t| t.truck_request_id == tr)
-                .cloned();
+            let view = views::broadcast(&mut conn, b).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let truck = view.accepted_trucks.iter().find(|t| t.truck_request_id == tr).cloned();
             let accepted = json!({ "broadcastId": b, "truckRequestId": tr, "status": view.status, "truck": truck,
                                    "trucksRemaining": view.trucks_needed - view.trucks_filled, "expiresAt": view.expires_at });
-            notify(
-                state,
-                format!("outbox:{id}:accepted"),
-                vec![customer],
-                "truck_request_accepted",
-                accepted,
-                true,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:accepted"), vec![customer], "truck_request_accepted", accepted, true)
+                .await?;
             let remaining = json!({ "broadcastId": b, "status": view.status, "lines": view.lines,
                                     "trucksRemaining": view.trucks_needed - view.trucks_filled, "expiresAt": view.expires_at });
             let mut to = notified_transporters(state, b).await?;
             to.push(customer);
-            notify(
-                state,
-                format!("outbox:{id}:remaining"),
-                to,
-                "trucks_remaining_update",
-                remaining,
-                false,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:remaining"), to, "trucks_remaining_update", remaining, false).await?;
         }
         kind::BROADCAST_CLOSED => {
             let b = need(ids.broadcast_id, "broadcastId")?;
@@ -242,63 +183,35 @@ async fn dispatch(state: &WorkerState, id: i64, kind: &str, payload: &Value) -> 
                 state.jobs.clone(),
                 keys,
                 cleanup,
-                Schedule {
-                    run_at: None,
-                    idempotency_key: Some(&format!("cleanup:{b}")),
-                },
+                Schedule { run_at: None, idempotency_key: Some(&format!("cleanup:{b}")) },
             )
             .await?;
             let status = ids.status.unwrap_or_default();
             let reason = ids.reason.unwrap_or_default();
-            let customer: Uuid =
-                sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
-                    .bind(b)
-                    .fetch_one(&state.db)
-                    .await?;
+            let customer: Uuid = sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
+                .bind(b)
+                .fetch_one(&state.db)
+                .await?;
             let event = match status.as_str() {
                 "expired" => "broadcast_expired",
                 "fully_filled" => "broadcast_fully_filled",
                 _ => "broadcast_cancelled",
             };
             let body = json!({ "broadcastId": b, "status": status, "reason": reason });
-            notify(
-                state,
-                format!("outbox:{id}:customer"),
-                vec![customer],
-                event,
-                body.clone(),
-                true,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:customer"), vec![customer], event, body.clone(), true).await?;
             let to = notified_transporters(state, b).await?;
-            notify(
-                state,
-                format!("outbox:{id}:closed"),
-                to,
-                "broadcast_closed",
-                body,
-                false,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:closed"), to, "broadcast_closed", body, false).await?;
         }
         kind::TRUCK_ASSIGNED => {
             let b = need(ids.broadcast_id, "broadcastId")?;
             let driver = need(ids.driver_id, "driverId")?;
-            let customer: Uuid =
-                sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
-                    .bind(b)
-                    .fetch_one(&state.db)
-                    .await?;
+            let customer: Uuid = sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
+                .bind(b)
+                .fetch_one(&state.db)
+                .await?;
             let body = json!({ "broadcastId": b, "truckRequestId": ids.truck_request_id, "driverId": driver, "status": "assigned" });
-            notify(
-                state,
-                format!("outbox:{id}:assigned"),
-                vec![customer, driver],
-                "assignment_updated",
-                body,
-                true,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:assigned"), vec![customer, driver], "assignment_updated", body, true)
+                .await?;
         }
         kind::TRANSPORTER_ONLINE => {
             let t = need(ids.transporter_id, "transporterId")?;
@@ -307,25 +220,14 @@ async fn dispatch(state: &WorkerState, id: i64, kind: &str, payload: &Value) -> 
                 state.jobs.clone(),
                 keys,
                 job,
-                Schedule {
-                    run_at: None,
-                    idempotency_key: Some(&format!("outbox:{id}")),
-                },
+                Schedule { run_at: None, idempotency_key: Some(&format!("outbox:{id}")) },
             )
             .await?;
         }
         kind::DRIVER_STATUS_CHANGED => {
             let t = need(ids.transporter_id, "transporterId")?;
             let body = json!({ "driverId": ids.driver_id, "online": ids.online.unwrap_or(false) });
-            notify(
-                state,
-                format!("outbox:{id}:driver"),
-                vec![t],
-                "driver_status_changed",
-                body,
-                false,
-            )
-            .await?;
+            notify(state, format!("outbox:{id}:driver"), vec![t], "driver_status_changed", body, false).await?;
         }
         other => anyhow::bail!("unknown outbox kind {other:?}"),
     }

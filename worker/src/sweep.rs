@@ -13,8 +13,7 @@ use weelo_shared::auth::AuthService;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::LogFormat;
 use weelo_shared::jobs::{
-    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast,
-    Schedule, Sweep,
+    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Schedule, Sweep,
 };
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
@@ -38,10 +37,7 @@ pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
             state.jobs.clone(),
             &state.cache.keys,
             job,
-            Schedule {
-                run_at: None,
-                idempotency_key: Some(&key),
-            },
+            Schedule { run_at: None, idempotency_key: Some(&key) },
         )
         .await
         {
@@ -65,10 +61,7 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
     }
     if expired > 0 {
         metrics::counter!("sweep_expired_total").increment(expired);
-        tracing::warn!(
-            expired,
-            "sweep expired broadcasts whose expiry job was lost"
-        );
+        tracing::warn!(expired, "sweep expired broadcasts whose expiry job was lost");
     }
     let redispatched = relay::dispatch_pending(state).await?;
     let pruned = idempotency::prune(&state.db, 24).await?
@@ -80,12 +73,7 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
             .rows_affected();
     let stale = presence::sweep_stale(&state.cache).await?;
     let vacuumed = vacuum_all(state.jobs.clone(), &state.cache.keys).await;
-    publish_queue_depth(
-        state.jobs.clone(),
-        &state.cache.keys,
-        state.config.log_format == LogFormat::Json,
-    )
-    .await;
+    publish_queue_depth(state.jobs.clone(), &state.cache.keys, state.config.log_format == LogFormat::Json).await;
     sqlx::query(
         "INSERT INTO sweep_runs (tick, expired, worker) VALUES ($1, $2, $3)
          ON CONFLICT (tick) DO UPDATE SET runs = sweep_runs.runs + 1",
@@ -95,15 +83,7 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
     .bind(&state.name)
     .execute(&state.db)
     .await?;
-    tracing::info!(
-        tick = job.tick,
-        expired,
-        redispatched,
-        pruned,
-        stale,
-        vacuumed,
-        "sweep"
-    );
+    tracing::info!(tick = job.tick, expired, redispatched, pruned, stale, vacuumed, "sweep");
     Ok(())
 }
 
@@ -135,20 +115,11 @@ pub async fn publish_queue_depth(conn: ConnectionManager, keys: &Keys, emf_to_st
     async fn one<J: Job>(mut conn: ConnectionManager, keys: &Keys) -> u64 {
         let s = jobs::storage::<J>(conn.clone(), keys);
         let cfg = s.get_config();
-        let pending: u64 = redis::cmd("LLEN")
-            .arg(cfg.active_jobs_list())
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0);
-        let scheduled: u64 = redis::cmd("ZCARD")
-            .arg(cfg.scheduled_jobs_set())
-            .query_async(&mut conn)
-            .await
-            .unwrap_or(0);
-        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "pending")
-            .set(pending as f64);
-        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "scheduled")
-            .set(scheduled as f64);
+        let pending: u64 = redis::cmd("LLEN").arg(cfg.active_jobs_list()).query_async(&mut conn).await.unwrap_or(0);
+        let scheduled: u64 =
+            redis::cmd("ZCARD").arg(cfg.scheduled_jobs_set()).query_async(&mut conn).await.unwrap_or(0);
+        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "pending").set(pending as f64);
+        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "scheduled").set(scheduled as f64);
         pending
     }
     let pending = one::<ExpandRadius>(conn.clone(), keys).await

@@ -57,10 +57,7 @@ pub struct OtpRequest {
 
 impl Example for OtpRequest {
     fn example() -> Self {
-        OtpRequest {
-            phone: "+919876543210".into(),
-            role: RoleDto::Customer,
-        }
+        OtpRequest { phone: "+919876543210".into(), role: RoleDto::Customer }
     }
 }
 
@@ -84,11 +81,7 @@ pub struct OtpVerify {
 
 impl Example for OtpVerify {
     fn example() -> Self {
-        OtpVerify {
-            phone: "+919876543210".into(),
-            role: RoleDto::Customer,
-            code: "123456".into(),
-        }
+        OtpVerify { phone: "+919876543210".into(), role: RoleDto::Customer, code: "123456".into() }
     }
 }
 
@@ -199,9 +192,7 @@ error_set!(LogoutErrors {
 });
 
 fn parse_phone(raw: &str, errors: &mut Vec<FieldError>) -> Option<Phone> {
-    Phone::parse(raw)
-        .map_err(|m| errors.push(FieldError::new("phone", m)))
-        .ok()
+    Phone::parse(raw).map_err(|m| errors.push(FieldError::new("phone", m))).ok()
 }
 
 pub struct AuthApi;
@@ -249,10 +240,7 @@ impl AuthApi {
         let Some(phone) = phone.filter(|_| errors.is_empty()) else {
             return Err(Error::validation(errors).into());
         };
-        let pair = state
-            .auth
-            .verify_otp(&phone, body.role.into(), code)
-            .await?;
+        let pair = state.auth.verify_otp(&phone, body.role.into(), code).await?;
         Ok(Json(pair.into()))
     }
 
@@ -268,11 +256,7 @@ impl AuthApi {
     ) -> Result<Json<TokenBody>, ApiError<RefreshErrors>> {
         let token = body.refresh_token.trim();
         if token.is_empty() || token.len() > 256 {
-            return Err(Error::field(
-                "refreshToken",
-                "must be the refresh token returned at sign-in",
-            )
-            .into());
+            return Err(Error::field("refreshToken", "must be the refresh token returned at sign-in").into());
         }
         Ok(Json(state.auth.refresh(token).await?.into()))
     }
@@ -285,10 +269,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: Json<LogoutRequest>,
     ) -> Result<LoggedOut, ApiError<LogoutErrors>> {
-        state
-            .auth
-            .logout(&auth.0, body.refresh_token.as_deref())
-            .await?;
+        state.auth.logout(&auth.0, body.refresh_token.as_deref()).await?;
         Ok(LoggedOut::Done)
     }
 }

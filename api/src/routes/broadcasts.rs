@@ -14,9 +14,7 @@ use weelo_shared::domain::lifecycle::{BroadcastStatus, Draft, RawLine, RawPlace}
 use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};
-use weelo_shared::lifecycle::views::{
-    self, AssignmentBody, BroadcastBody, BroadcastSummary, OpenBroadcastBody,
-};
+use weelo_shared::lifecycle::views::{self, AssignmentBody, BroadcastBody, BroadcastSummary, OpenBroadcastBody};
 use weelo_shared::lifecycle::{self, Accepted};
 use weelo_shared::ratelimit;
 
@@ -110,18 +108,8 @@ impl CreateBroadcastRequest {
             })
             .collect();
         Draft::parse(
-            RawPlace {
-                lat: plat,
-                lng: plng,
-                address: &self.pickup.address,
-                city: self.pickup.city.as_deref(),
-            },
-            RawPlace {
-                lat: dlat,
-                lng: dlng,
-                address: &self.drop.address,
-                city: self.drop.city.as_deref(),
-            },
+            RawPlace { lat: plat, lng: plng, address: &self.pickup.address, city: self.pickup.city.as_deref() },
+            RawPlace { lat: dlat, lng: dlng, address: &self.drop.address, city: self.drop.city.as_deref() },
             &lines,
         )
         .map_err(Error::validation)
@@ -285,11 +273,7 @@ impl BroadcastApi {
     /// Requires an `Idempotency-Key` (UUID): repeating a request with the same key and body
     /// returns the first response; the same key with another body is 422. A customer has at
     /// most one open broadcast (409 `ACTIVE_BROADCAST_EXISTS`, or `replaceActive: true`).
-    #[oai(
-        path = "/broadcasts",
-        method = "post",
-        operation_id = "createBroadcast"
-    )]
+    #[oai(path = "/broadcasts", method = "post", operation_id = "createBroadcast")]
     async fn create(
         &self,
         state: Data<&Arc<AppState>>,
@@ -304,42 +288,20 @@ impl BroadcastApi {
         let draft = body.draft()?;
         let hash = idempotency::request_hash("create_broadcast", &to_body(&body.0)?);
         let limit = state.config.create_rate_limit_per_min;
-        ratelimit::check(
-            &state.cache,
-            "create_broadcast",
-            &customer.to_string(),
-            &key.to_string(),
-            limit,
-            60,
-        )
-        .await?;
+        ratelimit::check(&state.cache, "create_broadcast", &customer.to_string(), &key.to_string(), limit, 60).await?;
         let replace = body.replace_active.unwrap_or(false);
         let timeout = state.config.broadcast_timeout;
-        let stored = idempotency::run(
-            &state.db,
-            customer,
-            "create_broadcast",
-            key,
-            &hash,
-            async |tx| {
-                let id = lifecycle::create(tx, customer, &draft, replace, timeout).await?;
-                let view = views::broadcast(tx, id).await?;
-                Ok(Stored {
-                    status: 201,
-                    body: to_body(&view)?,
-                })
-            },
-        )
+        let stored = idempotency::run(&state.db, customer, "create_broadcast", key, &hash, async |tx| {
+            let id = lifecycle::create(tx, customer, &draft, replace, timeout).await?;
+            let view = views::broadcast(tx, id).await?;
+            Ok(Stored { status: 201, body: to_body(&view)? })
+        })
         .await?;
         Ok(Created::Created(Json(from_stored(stored)?)))
     }
 
     /// My open broadcast, if any.
-    #[oai(
-        path = "/broadcasts/active",
-        method = "get",
-        operation_id = "getActiveBroadcast"
-    )]
+    #[oai(path = "/broadcasts/active", method = "get", operation_id = "getActiveBroadcast")]
     async fn active(
         &self,
         state: Data<&Arc<AppState>>,
@@ -347,17 +309,11 @@ impl BroadcastApi {
     ) -> Result<Json<ActiveBroadcast>, ApiError<CustomerReadErrors>> {
         let customer = auth.require(&[Role::Customer])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(ActiveBroadcast {
-            broadcast: views::active_for_customer(&mut conn, customer).await?,
-        }))
+        Ok(Json(ActiveBroadcast { broadcast: views::active_for_customer(&mut conn, customer).await? }))
     }
 
     /// One of my broadcasts: status, per-line filled/needed, accepted trucks.
-    #[oai(
-        path = "/broadcasts/:id",
-        method = "get",
-        operation_id = "getBroadcast"
-    )]
+    #[oai(path = "/broadcasts/:id", method = "get", operation_id = "getBroadcast")]
     async fn get(
         &self,
         state: Data<&Arc<AppState>>,
@@ -366,9 +322,7 @@ impl BroadcastApi {
     ) -> Result<Json<BroadcastBody>, ApiError<CustomerReadErrors>> {
         let customer = auth.require(&[Role::Customer])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(
-            views::customer_broadcast(&mut conn, customer, id.0).await?,
-        ))
+        Ok(Json(views::customer_broadcast(&mut conn, customer, id.0).await?))
     }
 
     /// My broadcasts, newest first.
@@ -386,18 +340,13 @@ impl BroadcastApi {
         let limit = page_limit(limit.0)?;
         let cursor = cursor.0.as_deref().map(views::decode_cursor).transpose()?;
         let mut conn = state.db.acquire().await?;
-        let (items, next_cursor) =
-            views::history(&mut conn, customer, status.0, cursor, limit).await?;
+        let (items, next_cursor) = views::history(&mut conn, customer, status.0, cursor, limit).await?;
         Ok(Json(BroadcastPage { items, next_cursor }))
     }
 
     /// Cancel my open broadcast. Trucks not yet taken are released; if a transporter's accept
     /// committed first, that truck stays taken.
-    #[oai(
-        path = "/broadcasts/:id/cancel",
-        method = "post",
-        operation_id = "cancelBroadcast"
-    )]
+    #[oai(path = "/broadcasts/:id/cancel", method = "post", operation_id = "cancelBroadcast")]
     async fn cancel(
         &self,
         state: Data<&Arc<AppState>>,
@@ -406,11 +355,7 @@ impl BroadcastApi {
         body: Json<CancelRequest>,
     ) -> Result<Json<BroadcastBody>, ApiError<CancelErrors>> {
         let customer = auth.require(&[Role::Customer])?.sub;
-        let note = body
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty());
+        let note = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
         if note.is_some_and(|n| n.chars().count() > 500) {
             return Err(Error::field("reason", "must be at most 500 characters").into());
         }
@@ -425,11 +370,7 @@ impl BroadcastApi {
     ///
     /// Requires an `Idempotency-Key`. Exactly as many accepts win as there are trucks; the rest
     /// get 409. Your vehicle goes `on_trip`.
-    #[oai(
-        path = "/broadcasts/:id/accept",
-        method = "post",
-        operation_id = "acceptBroadcast"
-    )]
+    #[oai(path = "/broadcasts/:id/accept", method = "post", operation_id = "acceptBroadcast")]
     async fn accept(
         &self,
         state: Data<&Arc<AppState>>,
@@ -440,31 +381,21 @@ impl BroadcastApi {
     ) -> Result<Json<Accepted>, ApiError<AcceptErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let key = idempotency::parse_key(Some(&key.0))?;
-        let vehicle_type: VehicleType = body
-            .vehicle_type
-            .parse()
-            .map_err(|m: String| Error::field("vehicleType", m))?;
+        let vehicle_type: VehicleType =
+            body.vehicle_type.parse().map_err(|m: String| Error::field("vehicleType", m))?;
         let scope = format!("accept:{}", id.0);
         let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
-            let accepted =
-                lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver).await?;
-            Ok(Stored {
-                status: 200,
-                body: to_body(&accepted)?,
-            })
+            let accepted = lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver).await?;
+            Ok(Stored { status: 200, body: to_body(&accepted)? })
         })
         .await?;
         Ok(Json(from_stored(stored)?))
     }
 
     /// Decline a broadcast you were notified of.
-    #[oai(
-        path = "/broadcasts/:id/decline",
-        method = "post",
-        operation_id = "declineBroadcast"
-    )]
+    #[oai(path = "/broadcasts/:id/decline", method = "post", operation_id = "declineBroadcast")]
     async fn decline(
         &self,
         state: Data<&Arc<AppState>>,
@@ -478,11 +409,7 @@ impl BroadcastApi {
     }
 
     /// Open broadcasts I was notified of and have not declined, with trucks remaining per line.
-    #[oai(
-        path = "/transporters/me/broadcasts",
-        method = "get",
-        operation_id = "listMyOpenBroadcasts"
-    )]
+    #[oai(path = "/transporters/me/broadcasts", method = "get", operation_id = "listMyOpenBroadcasts")]
     async fn open_for_me(
         &self,
         state: Data<&Arc<AppState>>,
@@ -490,17 +417,11 @@ impl BroadcastApi {
     ) -> Result<Json<OpenBroadcastList>, ApiError<TransporterReadErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(OpenBroadcastList {
-            items: views::open_for_transporter(&mut conn, transporter).await?,
-        }))
+        Ok(Json(OpenBroadcastList { items: views::open_for_transporter(&mut conn, transporter).await? }))
     }
 
     /// Trucks I have taken, newest first.
-    #[oai(
-        path = "/transporters/me/assignments",
-        method = "get",
-        operation_id = "listMyAssignments"
-    )]
+    #[oai(path = "/transporters/me/assignments", method = "get", operation_id = "listMyAssignments")]
     async fn assignments(
         &self,
         state: Data<&Arc<AppState>>,
@@ -513,17 +434,12 @@ impl BroadcastApi {
         let limit = page_limit(limit.0)?;
         let cursor = cursor.0.as_deref().map(views::decode_cursor).transpose()?;
         let mut conn = state.db.acquire().await?;
-        let (items, next_cursor) =
-            views::assignments(&mut conn, transporter, cursor, limit).await?;
+        let (items, next_cursor) = views::assignments(&mut conn, transporter, cursor, limit).await?;
         Ok(Json(AssignmentPage { items, next_cursor }))
     }
 
     /// Assign or change the driver of a truck I took (accepted -> assigned).
-    #[oai(
-        path = "/truck-requests/:id/driver",
-        method = "put",
-        operation_id = "assignDriver"
-    )]
+    #[oai(path = "/truck-requests/:id/driver", method = "put", operation_id = "assignDriver")]
     async fn assign_driver(
         &self,
         state: Data<&Arc<AppState>>,
@@ -533,13 +449,8 @@ impl BroadcastApi {
     ) -> Result<Json<DriverAssigned>, ApiError<AssignErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut tx = state.db.begin().await?;
-        let broadcast =
-            lifecycle::assign_driver(&mut tx, transporter, id.0, body.driver_id).await?;
+        let broadcast = lifecycle::assign_driver(&mut tx, transporter, id.0, body.driver_id).await?;
         tx.commit().await?;
-        Ok(Json(DriverAssigned {
-            truck_request_id: id.0,
-            broadcast_id: broadcast,
-            driver_id: body.driver_id,
-        }))
+        Ok(Json(DriverAssigned { truck_request_id: id.0, broadcast_id: broadcast, driver_id: body.driver_id }))
     }
 }

@@ -111,21 +111,15 @@ impl FleetApi {
         let reg = RegistrationNumber::parse(&body.registration_number)
             .map_err(|m| errors.push(FieldError::new("registrationNumber", m)))
             .ok();
-        let ty = body
-            .vehicle_type
-            .parse::<VehicleType>()
-            .map_err(|m| errors.push(FieldError::new("vehicleType", m)))
-            .ok();
-        let sub = parse_subtype(&body.vehicle_subtype)
-            .map_err(|m| errors.push(FieldError::new("vehicleSubtype", m)))
-            .ok();
+        let ty =
+            body.vehicle_type.parse::<VehicleType>().map_err(|m| errors.push(FieldError::new("vehicleType", m))).ok();
+        let sub =
+            parse_subtype(&body.vehicle_subtype).map_err(|m| errors.push(FieldError::new("vehicleSubtype", m))).ok();
         let (Some(reg), Some(ty), Some(sub)) = (reg, ty, sub) else {
             return Err(Error::validation(errors).into());
         };
         let mut conn = state.db.acquire().await?;
-        Ok(VehicleCreated::Created(Json(
-            fleet::add_vehicle(&mut conn, me, &reg, ty, &sub).await?,
-        )))
+        Ok(VehicleCreated::Created(Json(fleet::add_vehicle(&mut conn, me, &reg, ty, &sub).await?)))
     }
 
     /// My vehicles.
@@ -137,9 +131,7 @@ impl FleetApi {
     ) -> Result<Json<VehicleList>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(VehicleList {
-            items: fleet::vehicles(&mut conn, me).await?,
-        }))
+        Ok(Json(VehicleList { items: fleet::vehicles(&mut conn, me).await? }))
     }
 
     /// One of my vehicles.
@@ -156,11 +148,7 @@ impl FleetApi {
     }
 
     /// Change a vehicle's subtype or status.
-    #[oai(
-        path = "/vehicles/:id",
-        method = "patch",
-        operation_id = "updateVehicle"
-    )]
+    #[oai(path = "/vehicles/:id", method = "patch", operation_id = "updateVehicle")]
     async fn update_vehicle(
         &self,
         state: Data<&Arc<AppState>>,
@@ -176,17 +164,11 @@ impl FleetApi {
             .transpose()
             .map_err(|m| Error::field("vehicleSubtype", m))?;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(
-            fleet::update_vehicle(&mut conn, me, id.0, sub.as_deref(), body.status).await?,
-        ))
+        Ok(Json(fleet::update_vehicle(&mut conn, me, id.0, sub.as_deref(), body.status).await?))
     }
 
     /// Remove a vehicle that has no trips on record.
-    #[oai(
-        path = "/vehicles/:id",
-        method = "delete",
-        operation_id = "removeVehicle"
-    )]
+    #[oai(path = "/vehicles/:id", method = "delete", operation_id = "removeVehicle")]
     async fn remove_vehicle(
         &self,
         state: Data<&Arc<AppState>>,
@@ -209,17 +191,13 @@ impl FleetApi {
     ) -> Result<DriverCreated, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut errors = Vec::new();
-        let phone = Phone::parse(&body.phone)
-            .map_err(|m| errors.push(FieldError::new("phone", m)))
-            .ok();
+        let phone = Phone::parse(&body.phone).map_err(|m| errors.push(FieldError::new("phone", m))).ok();
         let name = name(&body.name, &mut errors);
         let Some(phone) = phone.filter(|_| errors.is_empty()) else {
             return Err(Error::validation(errors).into());
         };
         let mut conn = state.db.acquire().await?;
-        Ok(DriverCreated::Created(Json(
-            fleet::add_driver(&mut conn, me, &phone, &name).await?,
-        )))
+        Ok(DriverCreated::Created(Json(fleet::add_driver(&mut conn, me, &phone, &name).await?)))
     }
 
     /// My drivers.
@@ -231,9 +209,7 @@ impl FleetApi {
     ) -> Result<Json<DriverList>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(DriverList {
-            items: fleet::drivers(&mut conn, me).await?,
-        }))
+        Ok(Json(DriverList { items: fleet::drivers(&mut conn, me).await? }))
     }
 
     /// One of my drivers.
@@ -265,17 +241,11 @@ impl FleetApi {
             return Err(Error::validation(errors).into());
         }
         let mut conn = state.db.acquire().await?;
-        Ok(Json(
-            fleet::rename_driver(&mut conn, me, id.0, &name).await?,
-        ))
+        Ok(Json(fleet::rename_driver(&mut conn, me, id.0, &name).await?))
     }
 
     /// Remove a driver who has no trips on record.
-    #[oai(
-        path = "/drivers/:id",
-        method = "delete",
-        operation_id = "removeDriver"
-    )]
+    #[oai(path = "/drivers/:id", method = "delete", operation_id = "removeDriver")]
     async fn remove_driver(
         &self,
         state: Data<&Arc<AppState>>,

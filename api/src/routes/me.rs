@@ -25,11 +25,7 @@ pub struct MeApi;
 impl MeApi {
     /// The signed-in user.
     #[oai(path = "/me", method = "get", operation_id = "getMe")]
-    async fn me(
-        &self,
-        state: Data<&Arc<AppState>>,
-        auth: BearerAuth,
-    ) -> Result<Json<UserBody>, ApiError<MeErrors>> {
+    async fn me(&self, state: Data<&Arc<AppState>>, auth: BearerAuth) -> Result<Json<UserBody>, ApiError<MeErrors>> {
         Ok(Json(state.auth.user(auth.0.sub).await?.into()))
     }
 }

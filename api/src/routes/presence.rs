@@ -101,11 +101,7 @@ impl PresenceApi {
     ///
     /// Online transporters are matched once their heartbeats give a position. Going online also
     /// sends you the open broadcasts already in reach. At most one toggle per 5 s.
-    #[oai(
-        path = "/transporters/me/availability",
-        method = "put",
-        operation_id = "setTransporterAvailability"
-    )]
+    #[oai(path = "/transporters/me/availability", method = "put", operation_id = "setTransporterAvailability")]
     async fn transporter_availability(
         &self,
         state: Data<&Arc<AppState>>,
@@ -115,28 +111,17 @@ impl PresenceApi {
         let me = auth.require(&[Role::Transporter])?.sub;
         presence::throttle_toggle(&state.cache, me, state.config.availability_throttle).await?;
         let came_online = presence::set_online(&state.cache, me, body.online).await?;
-        if came_online {
+        // With a position already known, catch up at once; otherwise the first heartbeat does.
+        if came_online && presence::position(&state.cache, me).await?.is_some() {
             let mut conn = state.db.acquire().await?;
-            outbox::enqueue(
-                &mut conn,
-                kind::TRANSPORTER_ONLINE,
-                &json!({ "transporterId": me }),
-                None,
-            )
-            .await?;
+            outbox::enqueue(&mut conn, kind::TRANSPORTER_ONLINE, &json!({ "transporterId": me }), None).await?;
         }
         tracing::info!(transporter_id = %me, online = body.online, "availability");
-        Ok(Json(AvailabilityBody {
-            online: body.online,
-        }))
+        Ok(Json(AvailabilityBody { online: body.online }))
     }
 
     /// Report your position (every ~12 s while online).
-    #[oai(
-        path = "/transporters/me/heartbeat",
-        method = "post",
-        operation_id = "transporterHeartbeat"
-    )]
+    #[oai(path = "/transporters/me/heartbeat", method = "post", operation_id = "transporterHeartbeat")]
     async fn heartbeat(
         &self,
         state: Data<&Arc<AppState>>,
@@ -146,22 +131,21 @@ impl PresenceApi {
         let me = auth.require(&[Role::Transporter])?.sub;
         let at = LatLng::parse(body.lat, body.lng).map_err(|m| Error::field("lat", m))?;
         let ttl = state.config.presence_ttl;
+        let was_present = presence::position(&state.cache, me).await?.is_some();
         let types = presence::heartbeat(&state.cache, &state.db, me, at, ttl).await?;
+        if !was_present {
+            // First position since going online (or since presence lapsed): send what is in reach.
+            let mut conn = state.db.acquire().await?;
+            outbox::enqueue(&mut conn, kind::TRANSPORTER_ONLINE, &json!({ "transporterId": me }), None).await?;
+        }
         if types.is_empty() {
             tracing::debug!(transporter_id = %me, "online without an available vehicle: not matched");
         }
-        Ok(Json(HeartbeatBody {
-            presence_expires_in: ttl.as_secs(),
-            matching_vehicle_types: types,
-        }))
+        Ok(Json(HeartbeatBody { presence_expires_in: ttl.as_secs(), matching_vehicle_types: types }))
     }
 
     /// A driver tells its transporter whether it is available.
-    #[oai(
-        path = "/drivers/me/availability",
-        method = "put",
-        operation_id = "setDriverAvailability"
-    )]
+    #[oai(path = "/drivers/me/availability", method = "put", operation_id = "setDriverAvailability")]
     async fn driver_availability(
         &self,
         state: Data<&Arc<AppState>>,
@@ -177,9 +161,7 @@ impl PresenceApi {
             let payload = json!({ "driverId": me, "transporterId": t, "online": body.online });
             outbox::enqueue(&mut conn, kind::DRIVER_STATUS_CHANGED, &payload, None).await?;
         }
-        Ok(Json(AvailabilityBody {
-            online: body.online,
-        }))
+        Ok(Json(AvailabilityBody { online: body.online }))
     }
 
     /// Register this device's FCM token for push notifications.

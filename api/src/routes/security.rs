@@ -18,17 +18,10 @@ use crate::state::AppState;
 pub struct BearerAuth(pub Claims);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Claims> {
-    let state = req.data::<Arc<AppState>>().ok_or_else(|| {
-        poem::Error::from_string(
-            "state missing",
-            poem::http::StatusCode::INTERNAL_SERVER_ERROR,
-        )
-    })?;
-    state
-        .auth
-        .authenticate(&bearer.token)
-        .await
-        .map_err(|e| poem::Error::from_response(error_response(&e)))
+    let state = req
+        .data::<Arc<AppState>>()
+        .ok_or_else(|| poem::Error::from_string("state missing", poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    state.auth.authenticate(&bearer.token).await.map_err(|e| poem::Error::from_response(error_response(&e)))
 }
 
 impl BearerAuth {
@@ -37,11 +30,7 @@ impl BearerAuth {
         if roles.contains(&self.0.role) {
             Ok(&self.0)
         } else {
-            Err(Error::rejected(
-                403,
-                "ROLE_FORBIDDEN",
-                format!("this operation is not available to a {}", self.0.role),
-            ))
+            Err(Error::rejected(403, "ROLE_FORBIDDEN", format!("this operation is not available to a {}", self.0.role)))
         }
     }
 }

@@ -12,11 +12,7 @@ use weelo_shared::testkit::{self, TestDb};
 /// Polls `/health/ready` for up to 15 s.
 async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
     for _ in 0..150 {
-        let ok = client
-            .get(format!("{base}/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
+        let ok = client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200);
         if ok {
             return true;
         }
@@ -91,17 +87,9 @@ async fn binary_serves_login_over_http_and_stops_on_sigterm() {
 
     // Graceful stop within 10 s on SIGTERM.
     let pid = child.id().expect("pid") as i32;
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .await
-        .unwrap();
+    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
     assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("stopped within 10 s")
-        .unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
     assert!(exit.success(), "exit status {exit}");
 }
 
@@ -157,28 +145,11 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
         .expect("spawn weelo-api");
     let client = reqwest::Client::new();
     let ready = wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().unwrap().to_string())
-        .status()
-        .await;
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stops")
-        .unwrap();
-    let logs = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status().await;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.expect("stops").unwrap();
+    let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(ready, "never ready: {logs}");
-    assert!(
-        logs.contains("loaded secrets from Secrets Manager"),
-        "{logs}"
-    );
-    assert!(
-        !logs.contains("jwt-secret-from-secrets-manager"),
-        "a secret reached the logs"
-    );
+    assert!(logs.contains("loaded secrets from Secrets Manager"), "{logs}");
+    assert!(!logs.contains("jwt-secret-from-secrets-manager"), "a secret reached the logs");
     assert!(!logs.contains(&db.url), "the database URL reached the logs");
 }

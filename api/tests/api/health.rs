@@ -8,25 +8,12 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 #[tokio::test]
 async fn ready_when_postgres_and_redis_answer() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["postgres"], "ok");
     assert_eq!(body["redis"], "ok");
-    assert_eq!(
-        app.client
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -34,82 +21,32 @@ async fn readiness_is_503_naming_redis_when_redis_is_unreachable() {
     let port = weelo_shared::testkit::closed_port().to_string();
     let url = format!("redis://127.0.0.1:{port}");
     let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
-    let r = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["postgres"], "ok");
-    assert!(
-        body["redis"].as_str().unwrap().starts_with("error"),
-        "{body}"
-    );
+    assert!(body["redis"].as_str().unwrap().starts_with("error"), "{body}");
     // Liveness does not depend on Redis.
-    assert_eq!(
-        app.client
-            .get(app.url("/health/live"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn metrics_count_requests_per_route_and_every_response_has_a_request_id() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/health/live"))
-        .header("x-request-id", "trace-me-123")
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(app.url("/health/live")).header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-me-123");
     let r = app.client.get(app.url("/v1/me")).send().await.unwrap();
     assert!(uuid::Uuid::parse_str(r.headers()["x-request-id"].to_str().unwrap()).is_ok());
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("http_requests_total{method=\"GET\",route=\"/health/live\",status=\"200\"}"),
-        "{text}"
-    );
-    assert!(
-        text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/me\""),
-        "{text}"
-    );
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("http_requests_total{method=\"GET\",route=\"/health/live\",status=\"200\"}"), "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/me\""), "{text}");
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
-    assert_problem(
-        app.client
-            .get(app.url("/v1/nothing-here"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "NOT_FOUND",
-    )
-    .await;
-    assert_problem(
-        app.client.delete(app.url("/v1/me")).send().await.unwrap(),
-        405,
-        "METHOD_NOT_ALLOWED",
-    )
-    .await;
+    assert_problem(app.client.get(app.url("/v1/nothing-here")).send().await.unwrap(), 404, "NOT_FOUND").await;
+    assert_problem(app.client.delete(app.url("/v1/me")).send().await.unwrap(), 405, "METHOD_NOT_ALLOWED").await;
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));

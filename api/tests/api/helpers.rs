@@ -34,13 +34,8 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let config = testkit::config(&db, &prefix, extra);
     let sms = MemorySms::default();
     let shutdown = Shutdown::new();
-    let running = weelo_api::start(
-        config.clone(),
-        Some(Arc::new(sms.clone())),
-        shutdown.clone(),
-    )
-    .await
-    .expect("start api");
+    let running =
+        weelo_api::start(config.clone(), Some(Arc::new(sms.clone())), shutdown.clone()).await.expect("start api");
     TestApp {
         config,
         base: format!("http://{}", running.addr),
@@ -64,71 +59,36 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).json(&body).send().await.expect("request")
     }
 
     pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request")
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn request_otp(&self, phone: &str, role: &str) -> Response {
-        self.post(
-            "/v1/auth/otp/request",
-            json!({ "phone": phone, "role": role }),
-        )
-        .await
+        self.post("/v1/auth/otp/request", json!({ "phone": phone, "role": role })).await
     }
 
     pub async fn verify_otp(&self, phone: &str, role: &str, code: &str) -> Response {
-        self.post(
-            "/v1/auth/otp/verify",
-            json!({ "phone": phone, "role": role, "code": code }),
-        )
-        .await
+        self.post("/v1/auth/otp/verify", json!({ "phone": phone, "role": role, "code": code })).await
     }
 
     /// Signs in through the OTP flow, reading the code the in-memory SMS sender received.
     pub async fn login(&self, phone: &str, role: &str) -> Session {
         let r = self.request_otp(phone, role).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::ACCEPTED,
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap_or_default());
         let code = self.sms.last_code(phone).expect("an OTP was sent");
         let r = self.verify_otp(phone, role, &code).await;
         assert_eq!(r.status(), StatusCode::OK);
         let body: Value = r.json().await.expect("json");
         Session {
-            access: body["accessToken"]
-                .as_str()
-                .expect("accessToken")
-                .to_owned(),
-            refresh: body["refreshToken"]
-                .as_str()
-                .expect("refreshToken")
-                .to_owned(),
+            access: body["accessToken"].as_str().expect("accessToken").to_owned(),
+            refresh: body["refreshToken"].as_str().expect("refreshToken").to_owned(),
             user_id: body["user"]["id"].as_str().expect("user.id").to_owned(),
         }
     }
@@ -137,16 +97,8 @@ impl TestApp {
 /// Asserts an RFC 7807 problem with `status` and `code`; returns the body.
 pub async fn assert_problem(resp: Response, status: u16, code: &str) -> Value {
     assert_eq!(resp.status().as_u16(), status, "unexpected status");
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "content-type {ct}"
-    );
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(ct.starts_with("application/problem+json"), "content-type {ct}");
     let body: Value = resp.json().await.expect("problem json");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
@@ -170,20 +122,9 @@ pub fn broadcast_body(lines: &[(&str, i64, i64)]) -> Value {
 impl TestApp {
     /// A user created directly (test setup) with a signed access token.
     pub async fn user(&self, role: &str) -> (uuid::Uuid, String) {
-        let id = uuid::Uuid::now_v7();
-        let phone = format!("+919{:09}", next_number());
-        sqlx::query("INSERT INTO users (id, phone, role) VALUES ($1, $2, $3::user_role)")
-            .bind(id)
-            .bind(&phone)
-            .bind(role)
-            .execute(&self.db)
-            .await
-            .expect("insert user");
         let role: weelo_shared::domain::Role = role.parse().unwrap();
-        let (token, _) = weelo_shared::auth::TokenSigner::new(&self.config)
-            .issue(id, role, None)
-            .unwrap();
-        (id, token)
+        let id = testkit::user(&self.db, role).await;
+        (id, testkit::token(&self.config, id, role))
     }
 
     /// Many transporters at once, each with one available vehicle of `vehicle_type`.
@@ -203,22 +144,7 @@ impl TestApp {
 
     /// A new available vehicle for `transporter` (test setup, bypassing the API).
     pub async fn vehicle_for(&self, transporter: uuid::Uuid, vehicle_type: &str) -> uuid::Uuid {
-        let id = uuid::Uuid::now_v7();
-        let n = next_number();
-        let reg = format!("MH{:02}AB{:04}", (n / 10000) % 100, n % 10000);
-        sqlx::query(
-            "INSERT INTO vehicles (id, transporter_id, registration_number, vehicle_type, vehicle_subtype)
-             VALUES ($1, $2, $3, $4::vehicle_type, $5)",
-        )
-        .bind(id)
-        .bind(transporter)
-        .bind(&reg)
-        .bind(vehicle_type)
-        .bind(format!("{vehicle_type}_std"))
-        .execute(&self.db)
-        .await
-        .expect("insert vehicle");
-        id
+        testkit::vehicle(&self.db, transporter, vehicle_type).await
     }
 
     /// Records that the matching worker told `transporters` about `broadcast`.
@@ -247,19 +173,8 @@ impl TestApp {
 
     /// Creates a broadcast and returns its id (asserting 201).
     pub async fn open_broadcast(&self, token: &str, lines: &[(&str, i64, i64)]) -> String {
-        let r = self
-            .create_broadcast(
-                token,
-                &uuid::Uuid::new_v4().to_string(),
-                &broadcast_body(lines),
-            )
-            .await;
-        assert_eq!(
-            r.status(),
-            StatusCode::CREATED,
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
+        let r = self.create_broadcast(token, &uuid::Uuid::new_v4().to_string(), &broadcast_body(lines)).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
         let b: Value = r.json().await.unwrap();
         b["id"].as_str().unwrap().to_owned()
     }
@@ -281,11 +196,4 @@ impl TestApp {
             .await
             .expect("request")
     }
-}
-
-/// Unique within this test process (each test has its own database).
-fn next_number() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    N.fetch_add(1, Ordering::Relaxed)
 }

@@ -37,47 +37,22 @@ async fn two_hundred_accepts_on_ten_trucks_have_exactly_ten_winners() {
         app.notify(&broadcast, &ids).await;
         let mut vehicles = Vec::with_capacity(transporters.len());
         for (id, _, first) in &transporters {
-            vehicles.push(if run == 0 {
-                *first
-            } else {
-                app.vehicle_for(*id, "open").await
-            });
+            vehicles.push(if run == 0 { *first } else { app.vehicle_for(*id, "open").await });
         }
-        let attempts = transporters
-            .iter()
-            .zip(&vehicles)
-            .map(|((_, token, _), vehicle)| {
-                app.accept(
-                    token,
-                    &broadcast,
-                    "open",
-                    *vehicle,
-                    Uuid::new_v4().to_string(),
-                )
-            });
+        let attempts = transporters.iter().zip(&vehicles).map(|((_, token, _), vehicle)| {
+            app.accept(token, &broadcast, "open", *vehicle, Uuid::new_v4().to_string())
+        });
         let responses = futures::future::join_all(attempts).await;
         let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            10,
-            "run {run}: {statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 409).count(),
-            190,
-            "run {run}: {statuses:?}"
-        );
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "run {run}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 190, "run {run}: {statuses:?}");
         assert!(statuses.iter().all(|s| *s < 500), "run {run}: a 5xx");
         for r in responses.into_iter().filter(|r| r.status() == 409) {
             let b: Value = r.json().await.unwrap();
             assert!(b["code"] == "BROADCAST_FILLED", "{b}");
         }
         let (status, filled, accepted, searching, _) = counts(&app, &broadcast).await;
-        assert_eq!(
-            (status.as_str(), filled, accepted, searching),
-            ("fully_filled", 10, 10, 0),
-            "run {run}"
-        );
+        assert_eq!((status.as_str(), filled, accepted, searching), ("fully_filled", 10, 10, 0), "run {run}");
         let on_trip: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM vehicles v JOIN truck_requests tr ON tr.vehicle_id = v.id
              WHERE tr.broadcast_id = $1 AND v.status = 'on_trip'",
@@ -86,10 +61,7 @@ async fn two_hundred_accepts_on_ten_trucks_have_exactly_ten_winners() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-        assert_eq!(
-            on_trip, 10,
-            "run {run}: each winner's vehicle is on the trip"
-        );
+        assert_eq!(on_trip, 10, "run {run}: each winner's vehicle is on the trip");
     }
 }
 
@@ -102,24 +74,22 @@ async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {
     let ids: Vec<Uuid> = transporters.iter().map(|t| t.0).collect();
     let (mut cancel_won, mut cancel_lost) = (0, 0);
     for run in 0..10 {
-        let broadcast = app
-            .open_broadcast(&customer, &[("tipper", 20, 2000), ("tipper", 5, 2500)])
-            .await;
+        let broadcast = app.open_broadcast(&customer, &[("tipper", 20, 2000), ("tipper", 5, 2500)]).await;
         app.notify(&broadcast, &ids).await;
         let mut vehicles = Vec::new();
         for (id, _, _) in &transporters {
             vehicles.push(app.vehicle_for(*id, "tipper").await);
         }
         // Head starts in ms (accepts, cancel): clear wins for either side, and true races between.
-        let (accept_delay, cancel_delay) =
-            [(40, 0), (0, 150), (0, 0), (5, 0), (0, 5)][run as usize % 5];
+        let (accept_delay, cancel_delay) = [(40, 0), (0, 150), (0, 0), (5, 0), (0, 5)][run as usize % 5];
         let accepts = async {
             tokio::time::sleep(std::time::Duration::from_millis(accept_delay)).await;
-            futures::future::join_all(transporters.iter().zip(&vehicles).map(
-                |((_, token, _), v)| {
-                    app.accept(token, &broadcast, "tipper", *v, Uuid::new_v4().to_string())
-                },
-            ))
+            futures::future::join_all(
+                transporters
+                    .iter()
+                    .zip(&vehicles)
+                    .map(|((_, token, _), v)| app.accept(token, &broadcast, "tipper", *v, Uuid::new_v4().to_string())),
+            )
             .await
         };
         let cancel = async {
@@ -132,22 +102,11 @@ async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {
             .await
         };
         let (accepts, cancel) = tokio::join!(accepts, cancel);
-        let won = accepts
-            .iter()
-            .filter(|r| r.status() == StatusCode::OK)
-            .count() as i32;
-        assert!(
-            accepts
-                .iter()
-                .all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::CONFLICT)
-        );
+        let won = accepts.iter().filter(|r| r.status() == StatusCode::OK).count() as i32;
+        assert!(accepts.iter().all(|r| r.status() == StatusCode::OK || r.status() == StatusCode::CONFLICT));
         let (status, filled, accepted, searching, cancelled) = counts(&app, &broadcast).await;
         assert_eq!(filled, won, "run {run}: filled count = winning accepts");
-        assert_eq!(
-            accepted,
-            i64::from(won),
-            "run {run}: accepted rows = winning accepts"
-        );
+        assert_eq!(accepted, i64::from(won), "run {run}: accepted rows = winning accepts");
         if cancel.status() == StatusCode::OK {
             cancel_won += 1;
             assert_eq!(status, "cancelled");
@@ -162,25 +121,16 @@ async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {
             .fetch_one(&app.db)
             .await
             .unwrap();
-            assert!(
-                last_accept.is_none_or(|a| a < cancel_at),
-                "run {run}: an accept committed after the cancel"
-            );
+            assert!(last_accept.is_none_or(|a| a < cancel_at), "run {run}: an accept committed after the cancel");
         } else {
             cancel_lost += 1;
             let b = assert_problem(cancel, 409, "BROADCAST_FILLED").await;
             assert_eq!(b["state"], "fully_filled");
-            assert_eq!(
-                (status.as_str(), filled, searching),
-                ("fully_filled", 25, 0)
-            );
+            assert_eq!((status.as_str(), filled, searching), ("fully_filled", 25, 0));
         }
     }
     eprintln!("cancel won {cancel_won} times, lost {cancel_lost} times");
-    assert!(
-        cancel_won > 0 && cancel_lost > 0,
-        "both outcomes were exercised"
-    );
+    assert!(cancel_won > 0 && cancel_lost > 0, "both outcomes were exercised");
 }
 
 /// Invariant 1: 20 concurrent creates by one customer with 20 keys open exactly one broadcast.
@@ -190,15 +140,8 @@ async fn twenty_concurrent_creates_open_exactly_one_broadcast() {
     let (customer_id, customer) = app.user("customer").await;
     let body = broadcast_body(&[("lcv", 2, 900)]);
     let keys: Vec<String> = (0..20).map(|_| Uuid::new_v4().to_string()).collect();
-    let responses = futures::future::join_all(
-        keys.iter()
-            .map(|k| app.create_broadcast(&customer, k, &body)),
-    )
-    .await;
-    let created: Vec<_> = responses
-        .iter()
-        .filter(|r| r.status() == StatusCode::CREATED)
-        .collect();
+    let responses = futures::future::join_all(keys.iter().map(|k| app.create_broadcast(&customer, k, &body))).await;
+    let created: Vec<_> = responses.iter().filter(|r| r.status() == StatusCode::CREATED).collect();
     assert_eq!(created.len(), 1);
     let mut winner = None;
     let mut conflicts = Vec::new();
@@ -209,10 +152,7 @@ async fn twenty_concurrent_creates_open_exactly_one_broadcast() {
         }
     }
     let winner = winner.unwrap();
-    assert!(
-        conflicts.iter().all(|c| c["activeBroadcastId"] == winner),
-        "409s name the open broadcast"
-    );
+    assert!(conflicts.iter().all(|c| c["activeBroadcastId"] == winner), "409s name the open broadcast");
     let open: i64 = sqlx::query_scalar("SELECT count(*) FROM broadcasts WHERE customer_id = $1")
         .bind(customer_id)
         .fetch_one(&app.db)
@@ -228,50 +168,31 @@ async fn twenty_concurrent_creates_with_one_key_make_one_broadcast() {
     let (customer_id, customer) = app.user("customer").await;
     let body = broadcast_body(&[("container", 3, 2500), ("trailer", 1, 6000)]);
     let key = Uuid::new_v4().to_string();
-    let responses =
-        futures::future::join_all((0..20).map(|_| app.create_broadcast(&customer, &key, &body)))
-            .await;
+    let responses = futures::future::join_all((0..20).map(|_| app.create_broadcast(&customer, &key, &body))).await;
     let mut bodies = Vec::new();
     for r in responses {
         assert_eq!(r.status(), StatusCode::CREATED);
         bodies.push(r.json::<Value>().await.unwrap());
     }
-    assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "every response is the first one"
-    );
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every response is the first one");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM broadcasts WHERE customer_id = $1")
         .bind(customer_id)
         .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(n, 1);
-    let trucks: i64 = sqlx::query_scalar("SELECT count(*) FROM truck_requests")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let trucks: i64 = sqlx::query_scalar("SELECT count(*) FROM truck_requests").fetch_one(&app.db).await.unwrap();
     assert_eq!(trucks, 4);
     // The same key with another body is refused and changes nothing.
     let other = broadcast_body(&[("container", 4, 2500)]);
-    assert_problem(
-        app.create_broadcast(&customer, &key, &other).await,
-        422,
-        "IDEMPOTENCY_KEY_REUSED",
-    )
-    .await;
+    assert_problem(app.create_broadcast(&customer, &key, &other).await, 422, "IDEMPOTENCY_KEY_REUSED").await;
     // A later replay still returns the first response.
-    let again: Value = app
-        .create_broadcast(&customer, &key, &body)
-        .await
-        .json()
+    let again: Value = app.create_broadcast(&customer, &key, &body).await.json().await.unwrap();
+    assert_eq!(again, bodies[0]);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'broadcast_created'")
+        .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(again, bodies[0]);
-    let outbox: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'broadcast_created'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
     assert_eq!(outbox, 1, "one outbox row for one broadcast");
 }
 
@@ -284,10 +205,8 @@ async fn accept_replayed_with_its_key_claims_once() {
     let t = app.transporters_with_vehicles(1, "mini").await.remove(0);
     app.notify(&broadcast, &[t.0]).await;
     let key = Uuid::new_v4().to_string();
-    let replies = futures::future::join_all(
-        (0..10).map(|_| app.accept(&t.1, &broadcast, "mini", t.2, key.as_str())),
-    )
-    .await;
+    let replies =
+        futures::future::join_all((0..10).map(|_| app.accept(&t.1, &broadcast, "mini", t.2, key.as_str()))).await;
     let mut bodies = Vec::new();
     for r in replies {
         assert_eq!(r.status(), StatusCode::OK);
@@ -295,22 +214,12 @@ async fn accept_replayed_with_its_key_claims_once() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(bodies[0]["trucksRemaining"], 4);
-    let later: Value = app
-        .accept(&t.1, &broadcast, "mini", t.2, key.as_str())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let later: Value = app.accept(&t.1, &broadcast, "mini", t.2, key.as_str()).await.json().await.unwrap();
     assert_eq!(later, bodies[0]);
     let (status, filled, accepted, _, _) = counts(&app, &broadcast).await;
-    assert_eq!(
-        (status.as_str(), filled, accepted),
-        ("partially_filled", 1, 1)
-    );
+    assert_eq!((status.as_str(), filled, accepted), ("partially_filled", 1, 1));
     // A new key with the same vehicle is a second claim attempt: refused.
-    let again = app
-        .accept(&t.1, &broadcast, "mini", t.2, Uuid::new_v4().to_string())
-        .await;
+    let again = app.accept(&t.1, &broadcast, "mini", t.2, Uuid::new_v4().to_string()).await;
     assert_problem(again, 409, "ALREADY_ACCEPTED").await;
 }
 
@@ -344,42 +253,25 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     let cancelled = app.open_broadcast(&customer, &[("dumper", 2, 1500)]).await;
     app.notify(&cancelled, &[t.0]).await;
     assert_eq!(
-        app.post_auth(
-            &format!("/v1/broadcasts/{cancelled}/cancel"),
-            &customer,
-            serde_json::json!({})
-        )
-        .await
-        .status(),
+        app.post_auth(&format!("/v1/broadcasts/{cancelled}/cancel"), &customer, serde_json::json!({})).await.status(),
         200
     );
     let before = snapshot(&app, &cancelled).await;
     let b = assert_problem(
-        app.accept(&t.1, &cancelled, "dumper", t.2, Uuid::new_v4().to_string())
-            .await,
+        app.accept(&t.1, &cancelled, "dumper", t.2, Uuid::new_v4().to_string()).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_eq!(b["state"], "cancelled");
     assert_problem(
-        app.post_auth(
-            &format!("/v1/broadcasts/{cancelled}/cancel"),
-            &customer,
-            serde_json::json!({}),
-        )
-        .await,
+        app.post_auth(&format!("/v1/broadcasts/{cancelled}/cancel"), &customer, serde_json::json!({})).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_problem(
-        app.post_auth(
-            &format!("/v1/broadcasts/{cancelled}/decline"),
-            &t.1,
-            serde_json::json!({}),
-        )
-        .await,
+        app.post_auth(&format!("/v1/broadcasts/{cancelled}/decline"), &t.1, serde_json::json!({})).await,
         409,
         "BROADCAST_CLOSED",
     )
@@ -389,27 +281,16 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     // Fully filled: accept and cancel.
     let filled = app.open_broadcast(&customer, &[("dumper", 1, 1500)]).await;
     app.notify(&filled, &[t.0]).await;
-    assert_eq!(
-        app.accept(&t.1, &filled, "dumper", t.2, Uuid::new_v4().to_string())
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.accept(&t.1, &filled, "dumper", t.2, Uuid::new_v4().to_string()).await.status(), 200);
     let before = snapshot(&app, &filled).await;
     assert_problem(
-        app.accept(&t.1, &filled, "dumper", spare, Uuid::new_v4().to_string())
-            .await,
+        app.accept(&t.1, &filled, "dumper", spare, Uuid::new_v4().to_string()).await,
         409,
         "BROADCAST_FILLED",
     )
     .await;
     assert_problem(
-        app.post_auth(
-            &format!("/v1/broadcasts/{filled}/cancel"),
-            &customer,
-            serde_json::json!({}),
-        )
-        .await,
+        app.post_auth(&format!("/v1/broadcasts/{filled}/cancel"), &customer, serde_json::json!({})).await,
         409,
         "BROADCAST_FILLED",
     )
@@ -427,74 +308,48 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         .unwrap();
     let before = snapshot(&app, &expired).await;
     let b = assert_problem(
-        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string())
-            .await,
+        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string()).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_eq!(b["state"], "expired");
     assert_problem(
-        app.post_auth(
-            &format!("/v1/broadcasts/{expired}/cancel"),
-            &customer,
-            serde_json::json!({}),
-        )
-        .await,
+        app.post_auth(&format!("/v1/broadcasts/{expired}/cancel"), &customer, serde_json::json!({})).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_eq!(snapshot(&app, &expired).await, before);
     let mut conn = app.db.acquire().await.unwrap();
-    assert!(
-        weelo_shared::lifecycle::expire(&mut conn, id)
-            .await
-            .unwrap(),
-        "the expiry moves it"
-    );
-    assert!(
-        !weelo_shared::lifecycle::expire(&mut conn, id)
-            .await
-            .unwrap(),
-        "twice changes nothing"
-    );
+    assert!(weelo_shared::lifecycle::expire(&mut conn, id).await.unwrap(), "the expiry moves it");
+    assert!(!weelo_shared::lifecycle::expire(&mut conn, id).await.unwrap(), "twice changes nothing");
     let (status, reason): (String, String) =
         sqlx::query_as("SELECT status::text, terminal_reason FROM broadcasts WHERE id = $1")
             .bind(id)
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("expired", "NO_ACCEPTANCE")
-    );
+    assert_eq!((status.as_str(), reason.as_str()), ("expired", "NO_ACCEPTANCE"));
     let before = snapshot(&app, &expired).await;
     assert_problem(
-        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string())
-            .await,
+        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string()).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_problem(
-        app.post_auth(
-            &format!("/v1/broadcasts/{expired}/cancel"),
-            &customer,
-            serde_json::json!({}),
-        )
-        .await,
+        app.post_auth(&format!("/v1/broadcasts/{expired}/cancel"), &customer, serde_json::json!({})).await,
         409,
         "BROADCAST_CLOSED",
     )
     .await;
     assert_eq!(snapshot(&app, &expired).await, before);
-    let searching: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM truck_requests WHERE broadcast_id = $1 AND status = 'searching'",
-    )
-    .bind(id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let searching: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM truck_requests WHERE broadcast_id = $1 AND status = 'searching'")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(searching, 0, "its searching trucks expired with it");
 }

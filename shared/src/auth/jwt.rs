@@ -31,9 +31,7 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn new(config: &Config) -> Self {
-        let mut decoding = vec![DecodingKey::from_secret(
-            config.jwt_secret.expose().as_bytes(),
-        )];
+        let mut decoding = vec![DecodingKey::from_secret(config.jwt_secret.expose().as_bytes())];
         if let Some(prev) = &config.jwt_previous_secret {
             decoding.push(DecodingKey::from_secret(prev.expose().as_bytes()));
         }
@@ -48,12 +46,7 @@ impl TokenSigner {
         self.ttl
     }
 
-    pub fn issue(
-        &self,
-        user: Uuid,
-        role: Role,
-        transporter: Option<Uuid>,
-    ) -> anyhow::Result<(String, Claims)> {
+    pub fn issue(&self, user: Uuid, role: Role, transporter: Option<Uuid>) -> anyhow::Result<(String, Claims)> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user,
@@ -108,10 +101,8 @@ mod tests {
     fn previous_secret_still_verifies_during_rotation() {
         let old = signer("old-secret-that-is-long-enough-0123456789", None);
         let (token, _) = old.issue(Uuid::new_v4(), Role::Customer, None).unwrap();
-        let rotated = signer(
-            "new-secret-that-is-long-enough-0123456789",
-            Some("old-secret-that-is-long-enough-0123456789"),
-        );
+        let rotated =
+            signer("new-secret-that-is-long-enough-0123456789", Some("old-secret-that-is-long-enough-0123456789"));
         assert!(rotated.verify(&token).is_some());
     }
 }

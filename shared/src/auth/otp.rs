@@ -40,22 +40,10 @@ mod tests {
     #[test]
     fn hash_binds_phone_role_and_code() {
         let h = hash(b"k", "+919876543210", "customer", "123456");
-        assert!(matches(
-            &h,
-            &hash(b"k", "+919876543210", "customer", "123456")
-        ));
-        assert!(!matches(
-            &h,
-            &hash(b"k", "+919876543210", "transporter", "123456")
-        ));
-        assert!(!matches(
-            &h,
-            &hash(b"k", "+919876543210", "customer", "123457")
-        ));
-        assert!(!matches(
-            &h,
-            &hash(b"other", "+919876543210", "customer", "123456")
-        ));
+        assert!(matches(&h, &hash(b"k", "+919876543210", "customer", "123456")));
+        assert!(!matches(&h, &hash(b"k", "+919876543210", "transporter", "123456")));
+        assert!(!matches(&h, &hash(b"k", "+919876543210", "customer", "123457")));
+        assert!(!matches(&h, &hash(b"other", "+919876543210", "customer", "123456")));
         assert!(!h.contains("123456"));
     }
 }

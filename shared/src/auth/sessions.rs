@@ -110,16 +110,14 @@ impl AuthService {
                         "no driver with this phone; ask your transporter to add you",
                     )
                 })?;
-                Phone::parse(&owner)
-                    .map_err(|e| anyhow::anyhow!("stored transporter phone invalid: {e}"))?
+                Phone::parse(&owner).map_err(|e| anyhow::anyhow!("stored transporter phone invalid: {e}"))?
             }
             Role::Admin => {
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = 'admin')",
-                )
-                .bind(phone.as_str())
-                .fetch_one(&self.db)
-                .await?;
+                let exists: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = 'admin')")
+                        .bind(phone.as_str())
+                        .fetch_one(&self.db)
+                        .await?;
                 if !exists {
                     return Err(Error::rejected(
                         403,
@@ -149,19 +147,17 @@ impl AuthService {
         let cooldown = self.otp_cooldown.as_secs_f64();
         if let Some(age) = last.filter(|age| *age < cooldown) {
             let wait = (cooldown - age).ceil() as u64;
-            return Err(Error::rejected(
-                429,
-                "OTP_COOLDOWN",
-                format!("a code was sent recently; retry in {wait} s"),
-            )
-            .retry_after(wait));
+            return Err(Error::rejected(429, "OTP_COOLDOWN", format!("a code was sent recently; retry in {wait} s"))
+                .retry_after(wait));
         }
         // Only the newest code is valid.
-        sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE phone = $1 AND role = $2 AND consumed_at IS NULL")
-            .bind(phone.as_str())
-            .bind(role)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE otp_challenges SET consumed_at = now() WHERE phone = $1 AND role = $2 AND consumed_at IS NULL",
+        )
+        .bind(phone.as_str())
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO otp_challenges (id, phone, role, code_hash, expires_at)
              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
@@ -169,23 +165,14 @@ impl AuthService {
         .bind(Uuid::now_v7())
         .bind(phone.as_str())
         .bind(role)
-        .bind(otp::hash(
-            self.otp_key.expose().as_bytes(),
-            phone.as_str(),
-            role.as_str(),
-            &code,
-        ))
+        .bind(otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), &code))
         .bind(self.otp_ttl.as_secs_f64())
         .execute(&mut *tx)
         .await?;
         // Send before commit: a code that could not be sent does not start a cooldown.
         self.sms.send_otp(&recipient, &code).await.map_err(|e| {
             tracing::error!(error = %e, to = %recipient.masked(), "SMS delivery failed");
-            Error::rejected(
-                503,
-                "SMS_UNAVAILABLE",
-                "the code could not be sent; try again shortly",
-            )
+            Error::rejected(503, "SMS_UNAVAILABLE", "the code could not be sent; try again shortly")
         })?;
         tx.commit().await?;
         tracing::info!(phone = %phone.masked(), %role, sent_to = %recipient.masked(), "OTP issued");
@@ -206,20 +193,10 @@ impl AuthService {
         .bind(role)
         .fetch_optional(&self.db)
         .await?;
-        let expired = || {
-            Error::rejected(
-                401,
-                "OTP_EXPIRED",
-                "no valid code for this phone; request a new one",
-            )
-        };
+        let expired = || Error::rejected(401, "OTP_EXPIRED", "no valid code for this phone; request a new one");
         let too_many = || {
-            Error::rejected(
-                429,
-                "OTP_TOO_MANY_ATTEMPTS",
-                "too many wrong codes; request a new one",
-            )
-            .retry_after(self.otp_cooldown.as_secs())
+            Error::rejected(429, "OTP_TOO_MANY_ATTEMPTS", "too many wrong codes; request a new one")
+                .retry_after(self.otp_cooldown.as_secs())
         };
         let Some((id, stored, attempts, is_expired)) = challenge else {
             return Err(expired());
@@ -242,28 +219,18 @@ impl AuthService {
         let Some(spent) = spent else {
             return Err(too_many());
         };
-        let candidate = otp::hash(
-            self.otp_key.expose().as_bytes(),
-            phone.as_str(),
-            role.as_str(),
-            code,
-        );
+        let candidate = otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), code);
         if !otp::matches(&stored, &candidate) {
             let left = (self.otp_max_attempts - spent).max(0);
-            return Err(Error::rejected(
-                401,
-                "OTP_INVALID",
-                format!("wrong code; {left} attempt(s) left"),
-            )
-            .with("attemptsLeft", left));
+            return Err(Error::rejected(401, "OTP_INVALID", format!("wrong code; {left} attempt(s) left"))
+                .with("attemptsLeft", left));
         }
         let mut tx = self.db.begin().await?;
-        let consumed = sqlx::query(
-            "UPDATE otp_challenges SET consumed_at = now() WHERE id = $1 AND consumed_at IS NULL",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        let consumed =
+            sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1 AND consumed_at IS NULL")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         if consumed.rows_affected() != 1 {
             return Err(expired());
         }
@@ -279,12 +246,14 @@ impl AuthService {
                 .fetch_one(&mut *tx)
                 .await?
             }
-            Role::Driver | Role::Admin => sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND role = $2"))
-                .bind(phone.as_str())
-                .bind(role)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "this account no longer exists"))?,
+            Role::Driver | Role::Admin => {
+                sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND role = $2"))
+                    .bind(phone.as_str())
+                    .bind(role)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "this account no longer exists"))?
+            }
         };
         let pair = self.issue_pair(&mut tx, user, Uuid::new_v4()).await?;
         tx.commit().await?;
@@ -292,12 +261,7 @@ impl AuthService {
         Ok(pair)
     }
 
-    async fn issue_pair(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        user: UserRecord,
-        family: Uuid,
-    ) -> Result<TokenPair> {
+    async fn issue_pair(&self, tx: &mut sqlx::PgConnection, user: UserRecord, family: Uuid) -> Result<TokenPair> {
         let (access_token, _) = self.signer.issue(user.id, user.role, user.transporter_id)?;
         let refresh_token = new_refresh_token();
         sqlx::query(
@@ -336,11 +300,10 @@ impl AuthService {
             drop(tx);
             return Err(self.refused_refresh(&hash).await?);
         };
-        let user: UserRecord =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-                .bind(user_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let user: UserRecord = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let pair = self.issue_pair(&mut tx, user, family).await?;
         tx.commit().await?;
         Ok(pair)
@@ -357,10 +320,12 @@ impl AuthService {
         Ok(match row {
             None => Error::rejected(401, "REFRESH_TOKEN_INVALID", "unknown refresh token"),
             Some((family, true, _)) => {
-                let revoked = sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
-                    .bind(family)
-                    .execute(&self.db)
-                    .await?;
+                let revoked = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(family)
+                .execute(&self.db)
+                .await?;
                 tracing::warn!(%family, revoked = revoked.rows_affected(), "refresh token reuse detected; family revoked");
                 Error::rejected(
                     401,
@@ -368,14 +333,8 @@ impl AuthService {
                     "this refresh token was already used; the session is revoked, sign in again",
                 )
             }
-            Some((_, false, true)) => {
-                Error::rejected(401, "REFRESH_TOKEN_REVOKED", "this session was signed out")
-            }
-            Some(_) => Error::rejected(
-                401,
-                "REFRESH_TOKEN_EXPIRED",
-                "this refresh token has expired; sign in again",
-            ),
+            Some((_, false, true)) => Error::rejected(401, "REFRESH_TOKEN_REVOKED", "this session was signed out"),
+            Some(_) => Error::rejected(401, "REFRESH_TOKEN_EXPIRED", "this refresh token has expired; sign in again"),
         })
     }
 
@@ -393,39 +352,24 @@ impl AuthService {
         }
         let ttl = (claims.exp - Utc::now().timestamp()).max(1) as u64 + 10;
         let mut conn = self.cache.conn().await?;
-        let _: () = conn
-            .set_ex(self.cache.keys.revoked_jti(&claims.jti.to_string()), 1, ttl)
-            .await?;
+        let _: () = conn.set_ex(self.cache.keys.revoked_jti(&claims.jti.to_string()), 1, ttl).await?;
         tracing::info!(user_id = %claims.sub, "signed out");
         Ok(())
     }
 
     /// Verifies a bearer token and that it was not signed out.
     pub async fn authenticate(&self, token: &str) -> Result<Claims> {
-        let claims = self.signer.verify(token).ok_or_else(|| {
-            Error::rejected(
-                401,
-                "UNAUTHORIZED",
-                "missing, invalid or expired access token",
-            )
-        })?;
+        let claims = self
+            .signer
+            .verify(token)
+            .ok_or_else(|| Error::rejected(401, "UNAUTHORIZED", "missing, invalid or expired access token"))?;
         let mut conn = self.cache.conn().await.map_err(|e| {
             tracing::error!(error = %e, "cannot check token revocation");
-            Error::rejected(
-                503,
-                "DEPENDENCY_UNAVAILABLE",
-                "a backing service is unavailable; retry shortly",
-            )
+            Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
         })?;
-        let revoked: bool = conn
-            .exists(self.cache.keys.revoked_jti(&claims.jti.to_string()))
-            .await?;
+        let revoked: bool = conn.exists(self.cache.keys.revoked_jti(&claims.jti.to_string())).await?;
         if revoked {
-            return Err(Error::rejected(
-                401,
-                "UNAUTHORIZED",
-                "this access token was signed out",
-            ));
+            return Err(Error::rejected(401, "UNAUTHORIZED", "this access token was signed out"));
         }
         Ok(claims)
     }
@@ -441,13 +385,11 @@ impl AuthService {
     /// Deletes finished OTP challenges and dead refresh tokens older than `older_than`.
     pub async fn prune(db: &PgPool, older_than: Duration) -> anyhow::Result<u64> {
         let secs = older_than.as_secs_f64();
-        let otps = sqlx::query(
-            "DELETE FROM otp_challenges WHERE expires_at < now() - make_interval(secs => $1)",
-        )
-        .bind(secs)
-        .execute(db)
-        .await?
-        .rows_affected();
+        let otps = sqlx::query("DELETE FROM otp_challenges WHERE expires_at < now() - make_interval(secs => $1)")
+            .bind(secs)
+            .execute(db)
+            .await?
+            .rows_affected();
         let tokens = sqlx::query(
             "DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)
              OR revoked_at < now() - make_interval(secs => $1)",

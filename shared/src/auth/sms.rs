@@ -32,21 +32,14 @@ pub struct MemorySms {
 impl MemorySms {
     pub fn last_code(&self, to: &str) -> Option<String> {
         let phone = Phone::parse(to).ok()?;
-        self.sent
-            .lock()
-            .ok()?
-            .get(phone.as_str())
-            .and_then(|codes| codes.last().cloned())
+        self.sent.lock().ok()?.get(phone.as_str()).and_then(|codes| codes.last().cloned())
     }
 
     pub fn count(&self, to: &str) -> usize {
         let Ok(phone) = Phone::parse(to) else {
             return 0;
         };
-        self.sent
-            .lock()
-            .map(|m| m.get(phone.as_str()).map_or(0, Vec::len))
-            .unwrap_or(0)
+        self.sent.lock().map(|m| m.get(phone.as_str()).map_or(0, Vec::len)).unwrap_or(0)
     }
 }
 

@@ -9,11 +9,7 @@ pub struct LatLng {
 
 impl LatLng {
     pub fn parse(lat: f64, lng: f64) -> Result<Self, String> {
-        if !lat.is_finite()
-            || !lng.is_finite()
-            || !(6.5..=37.0).contains(&lat)
-            || !(68.0..=97.5).contains(&lng)
-        {
+        if !lat.is_finite() || !lng.is_finite() || !(6.5..=37.0).contains(&lat) || !(68.0..=97.5).contains(&lng) {
             return Err("must be inside India (lat 6.5 to 37, lng 68 to 97.5)".into());
         }
         Ok(Self { lat, lng })

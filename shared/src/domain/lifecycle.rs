@@ -8,9 +8,7 @@ use super::FieldError;
 use super::geo::LatLng;
 use super::vehicle::{VehicleType, parse_subtype};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize, Deserialize, poem_openapi::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize, Deserialize, poem_openapi::Enum)]
 #[sqlx(type_name = "broadcast_status", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -24,10 +22,7 @@ pub enum BroadcastStatus {
 
 impl BroadcastStatus {
     pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            BroadcastStatus::Active | BroadcastStatus::PartiallyFilled
-        )
+        matches!(self, BroadcastStatus::Active | BroadcastStatus::PartiallyFilled)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -41,9 +36,7 @@ impl BroadcastStatus {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize, Deserialize, poem_openapi::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, Serialize, Deserialize, poem_openapi::Enum)]
 #[sqlx(type_name = "truck_request_status", rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -106,10 +99,7 @@ pub enum Refusal {
 
 impl Broadcast {
     pub fn new(lines: Vec<LineState>) -> Self {
-        Self {
-            status: BroadcastStatus::Active,
-            lines,
-        }
+        Self { status: BroadcastStatus::Active, lines }
     }
 
     pub fn needed(&self) -> u32 {
@@ -148,10 +138,7 @@ impl Broadcast {
     /// The customer cancels (searching trucks are released; taken ones stay taken).
     pub fn cancel(&self) -> Result<Broadcast, Refusal> {
         self.refuse_unless_open()?;
-        Ok(Broadcast {
-            status: BroadcastStatus::Cancelled,
-            lines: self.lines.clone(),
-        })
+        Ok(Broadcast { status: BroadcastStatus::Cancelled, lines: self.lines.clone() })
     }
 
     /// The deadline passed. Returns the reason recorded with it.
@@ -164,21 +151,12 @@ impl Broadcast {
         } else {
             reason::NO_ONLINE_TRANSPORTERS
         };
-        Ok((
-            Broadcast {
-                status: BroadcastStatus::Expired,
-                lines: self.lines.clone(),
-            },
-            why,
-        ))
+        Ok((Broadcast { status: BroadcastStatus::Expired, lines: self.lines.clone() }, why))
     }
 
     /// The invariant every state must satisfy.
     pub fn is_consistent(&self) -> bool {
-        let counts_ok = self
-            .lines
-            .iter()
-            .all(|l| l.filled <= l.needed && l.needed > 0);
+        let counts_ok = self.lines.iter().all(|l| l.filled <= l.needed && l.needed > 0);
         let status_ok = match self.status {
             BroadcastStatus::Active => self.filled() == 0,
             BroadcastStatus::PartiallyFilled => self.filled() > 0 && self.filled() < self.needed(),
@@ -234,41 +212,21 @@ pub struct RawLine<'a> {
 }
 
 fn parse_place(field: &str, raw: &RawPlace<'_>, errors: &mut Vec<FieldError>) -> Option<Place> {
-    let at = LatLng::parse(raw.lat, raw.lng)
-        .map_err(|m| errors.push(FieldError::new(field, m)))
-        .ok();
+    let at = LatLng::parse(raw.lat, raw.lng).map_err(|m| errors.push(FieldError::new(field, m))).ok();
     let address = raw.address.trim();
     if address.is_empty() || address.chars().count() > 500 {
-        errors.push(FieldError::new(
-            format!("{field}.address"),
-            "must be 1-500 characters",
-        ));
+        errors.push(FieldError::new(format!("{field}.address"), "must be 1-500 characters"));
     }
-    let city = raw
-        .city
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
+    let city = raw.city.map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned);
     if city.as_ref().is_some_and(|c| c.chars().count() > 100) {
-        errors.push(FieldError::new(
-            format!("{field}.city"),
-            "must be at most 100 characters",
-        ));
+        errors.push(FieldError::new(format!("{field}.city"), "must be at most 100 characters"));
     }
-    Some(Place {
-        at: at?,
-        address: address.to_owned(),
-        city,
-    })
+    Some(Place { at: at?, address: address.to_owned(), city })
 }
 
 impl Draft {
     /// Checks everything a request must satisfy, reporting every failing field at once.
-    pub fn parse(
-        pickup: RawPlace<'_>,
-        drop: RawPlace<'_>,
-        lines: &[RawLine<'_>],
-    ) -> Result<Draft, Vec<FieldError>> {
+    pub fn parse(pickup: RawPlace<'_>, drop: RawPlace<'_>, lines: &[RawLine<'_>]) -> Result<Draft, Vec<FieldError>> {
         let mut errors = Vec::new();
         let pickup = parse_place("pickup", &pickup, &mut errors);
         let drop = parse_place("drop", &drop, &mut errors);
@@ -276,48 +234,31 @@ impl Draft {
             (Some(p), Some(d)) => {
                 let km = p.at.distance_km(&d.at);
                 if km < MIN_DISTANCE_KM {
-                    errors.push(FieldError::new(
-                        "drop",
-                        "must be at least 0.5 km from pickup",
-                    ));
+                    errors.push(FieldError::new("drop", "must be at least 0.5 km from pickup"));
                 }
                 km
             }
             _ => 0.0,
         };
         if lines.is_empty() || lines.len() > MAX_LINES {
-            errors.push(FieldError::new(
-                "vehicles",
-                format!("must hold 1 to {MAX_LINES} lines"),
-            ));
+            errors.push(FieldError::new("vehicles", format!("must hold 1 to {MAX_LINES} lines")));
         }
         let mut parsed = Vec::with_capacity(lines.len());
         for (i, raw) in lines.iter().enumerate() {
             let f = |name: &str| format!("vehicles[{i}].{name}");
-            let vehicle_type = raw
-                .vehicle_type
-                .parse::<VehicleType>()
-                .map_err(|m| errors.push(FieldError::new(f("type"), m)))
-                .ok();
-            let subtype = parse_subtype(raw.vehicle_subtype)
-                .map_err(|m| errors.push(FieldError::new(f("subtype"), m)))
-                .ok();
+            let vehicle_type =
+                raw.vehicle_type.parse::<VehicleType>().map_err(|m| errors.push(FieldError::new(f("type"), m))).ok();
+            let subtype =
+                parse_subtype(raw.vehicle_subtype).map_err(|m| errors.push(FieldError::new(f("subtype"), m))).ok();
             if !(1..=i64::from(MAX_TRUCKS_PER_LINE)).contains(&raw.count) {
-                errors.push(FieldError::new(
-                    f("count"),
-                    format!("must be 1 to {MAX_TRUCKS_PER_LINE}"),
-                ));
+                errors.push(FieldError::new(f("count"), format!("must be 1 to {MAX_TRUCKS_PER_LINE}")));
             }
             if let Some(t) = vehicle_type
-                && (raw.price_per_truck < i64::from(t.price_floor())
-                    || raw.price_per_truck > 10_000_000)
+                && (raw.price_per_truck < i64::from(t.price_floor()) || raw.price_per_truck > 10_000_000)
             {
                 errors.push(FieldError::new(
                     f("pricePerTruck"),
-                    format!(
-                        "must be at least {} (and at most 10000000) for {t}",
-                        t.price_floor()
-                    ),
+                    format!("must be at least {} (and at most 10000000) for {t}", t.price_floor()),
                 ));
             }
             if let (Some(vehicle_type), Some(vehicle_subtype)) = (vehicle_type, subtype) {
@@ -330,12 +271,7 @@ impl Draft {
             }
         }
         match (pickup, drop) {
-            (Some(pickup), Some(drop)) if errors.is_empty() => Ok(Draft {
-                pickup,
-                drop,
-                lines: parsed,
-                distance_km,
-            }),
+            (Some(pickup), Some(drop)) if errors.is_empty() => Ok(Draft { pickup, drop, lines: parsed, distance_km }),
             _ => Err(errors),
         }
     }
@@ -352,31 +288,18 @@ mod tests {
     use super::*;
 
     fn place(lat: f64, lng: f64) -> RawPlace<'static> {
-        RawPlace {
-            lat,
-            lng,
-            address: "Somewhere",
-            city: None,
-        }
+        RawPlace { lat, lng, address: "Somewhere", city: None }
     }
 
     fn line(t: &'static str, count: i64, price: i64) -> RawLine<'static> {
-        RawLine {
-            vehicle_type: t,
-            vehicle_subtype: "std",
-            count,
-            price_per_truck: price,
-        }
+        RawLine { vehicle_type: t, vehicle_subtype: "std", count, price_per_truck: price }
     }
 
     #[test]
     fn a_valid_order_parses() {
-        let d = Draft::parse(
-            place(19.07, 72.87),
-            place(18.52, 73.85),
-            &[line("open", 3, 1000), line("trailer", 1, 5000)],
-        )
-        .unwrap();
+        let d =
+            Draft::parse(place(19.07, 72.87), place(18.52, 73.85), &[line("open", 3, 1000), line("trailer", 1, 5000)])
+                .unwrap();
         assert_eq!(d.trucks_needed(), 4);
         assert!(d.distance_km > 100.0);
     }
@@ -384,36 +307,11 @@ mod tests {
     #[test]
     fn every_rule_names_its_field() {
         let cases: Vec<(RawPlace, RawPlace, Vec<RawLine>, &str)> = vec![
-            (
-                place(51.0, 0.0),
-                place(18.5, 73.8),
-                vec![line("open", 1, 1000)],
-                "pickup",
-            ),
-            (
-                place(19.07, 72.87),
-                place(19.0701, 72.8701),
-                vec![line("open", 1, 1000)],
-                "drop",
-            ),
-            (
-                place(19.07, 72.87),
-                place(18.52, 73.85),
-                vec![line("rocket", 1, 1000)],
-                "vehicles[0].type",
-            ),
-            (
-                place(19.07, 72.87),
-                place(18.52, 73.85),
-                vec![line("open", 0, 1000)],
-                "vehicles[0].count",
-            ),
-            (
-                place(19.07, 72.87),
-                place(18.52, 73.85),
-                vec![line("open", 21, 1000)],
-                "vehicles[0].count",
-            ),
+            (place(51.0, 0.0), place(18.5, 73.8), vec![line("open", 1, 1000)], "pickup"),
+            (place(19.07, 72.87), place(19.0701, 72.8701), vec![line("open", 1, 1000)], "drop"),
+            (place(19.07, 72.87), place(18.52, 73.85), vec![line("rocket", 1, 1000)], "vehicles[0].type"),
+            (place(19.07, 72.87), place(18.52, 73.85), vec![line("open", 0, 1000)], "vehicles[0].count"),
+            (place(19.07, 72.87), place(18.52, 73.85), vec![line("open", 21, 1000)], "vehicles[0].count"),
             (
                 place(19.07, 72.87),
                 place(18.52, 73.85),
@@ -421,47 +319,27 @@ mod tests {
                 "vehicles[1].pricePerTruck",
             ),
             (place(19.07, 72.87), place(18.52, 73.85), vec![], "vehicles"),
-            (
-                place(19.07, 72.87),
-                place(18.52, 73.85),
-                (0..51).map(|_| line("mini", 1, 500)).collect(),
-                "vehicles",
-            ),
+            (place(19.07, 72.87), place(18.52, 73.85), (0..51).map(|_| line("mini", 1, 500)).collect(), "vehicles"),
         ];
         for (p, d, lines, field) in cases {
             let errors = Draft::parse(p, d, &lines).unwrap_err();
-            assert!(
-                errors.iter().any(|e| e.field == field),
-                "{field}: {errors:?}"
-            );
+            assert!(errors.iter().any(|e| e.field == field), "{field}: {errors:?}");
         }
     }
 
     #[test]
     fn terminal_states_refuse_everything() {
-        let b = Broadcast::new(vec![LineState {
-            needed: 1,
-            filled: 0,
-        }]);
+        let b = Broadcast::new(vec![LineState { needed: 1, filled: 0 }]);
         let filled = b.accept(0).unwrap();
         assert_eq!(filled.status, BroadcastStatus::FullyFilled);
         assert_eq!(filled.accept(0), Err(Refusal::Filled));
         assert_eq!(filled.cancel(), Err(Refusal::Filled));
         let cancelled = b.cancel().unwrap();
-        assert_eq!(
-            cancelled.accept(0),
-            Err(Refusal::Closed(BroadcastStatus::Cancelled))
-        );
-        assert_eq!(
-            cancelled.expire(true),
-            Err(Refusal::Closed(BroadcastStatus::Cancelled))
-        );
+        assert_eq!(cancelled.accept(0), Err(Refusal::Closed(BroadcastStatus::Cancelled)));
+        assert_eq!(cancelled.expire(true), Err(Refusal::Closed(BroadcastStatus::Cancelled)));
         let (expired, why) = b.expire(false).unwrap();
         assert_eq!(why, reason::NO_ONLINE_TRANSPORTERS);
-        assert_eq!(
-            expired.cancel(),
-            Err(Refusal::Closed(BroadcastStatus::Expired))
-        );
+        assert_eq!(expired.cancel(), Err(Refusal::Closed(BroadcastStatus::Expired)));
     }
 
     #[derive(Debug, Clone)]

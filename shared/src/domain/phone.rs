@@ -8,10 +8,7 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let compact: String = raw
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-            .collect();
+        let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
         let national = if let Some(rest) = compact.strip_prefix("+91") {
             rest
         } else if compact.len() == 12 && compact.starts_with("91") {
@@ -25,7 +22,9 @@ impl Phone {
             && national.chars().all(|c| c.is_ascii_digit())
             && matches!(national.as_bytes()[0], b'6'..=b'9');
         if !valid {
-            return Err("must be an Indian mobile number: 10 digits starting with 6-9, optionally prefixed by +91".into());
+            return Err(
+                "must be an Indian mobile number: 10 digits starting with 6-9, optionally prefixed by +91".into()
+            );
         }
         Ok(Self(format!("+91{national}")))
     }
@@ -52,42 +51,21 @@ mod tests {
 
     #[test]
     fn accepts_indian_mobiles_in_common_spellings() {
-        for raw in [
-            "9876543210",
-            "+919876543210",
-            "+91 98765 43210",
-            "919876543210",
-            "09876543210",
-            "6000000000",
-        ] {
+        for raw in ["9876543210", "+919876543210", "+91 98765 43210", "919876543210", "09876543210", "6000000000"] {
             assert_eq!(Phone::parse(raw).unwrap().as_str().len(), 13, "{raw}");
         }
-        assert_eq!(
-            Phone::parse("+91 98765-43210").unwrap().as_str(),
-            "+919876543210"
-        );
+        assert_eq!(Phone::parse("+91 98765-43210").unwrap().as_str(), "+919876543210");
     }
 
     #[test]
     fn refuses_everything_else() {
-        for raw in [
-            "",
-            "5876543210",
-            "987654321",
-            "98765432101",
-            "+4479460000000",
-            "98765abcde",
-            "+92 9876543210",
-        ] {
+        for raw in ["", "5876543210", "987654321", "98765432101", "+4479460000000", "98765abcde", "+92 9876543210"] {
             assert!(Phone::parse(raw).is_err(), "{raw}");
         }
     }
 
     #[test]
     fn masks_for_logs() {
-        assert_eq!(
-            Phone::parse("9876543210").unwrap().masked(),
-            "+91******3210"
-        );
+        assert_eq!(Phone::parse("9876543210").unwrap().masked(), "+91******3210");
     }
 }

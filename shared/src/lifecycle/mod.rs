@@ -14,9 +14,7 @@ use uuid::Uuid;
 
 use crate::db::violated_constraint;
 use crate::domain::VehicleType;
-use crate::domain::lifecycle::{
-    Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason,
-};
+use crate::domain::lifecycle::{Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason};
 use crate::error::{Error, Result};
 use crate::outbox::{self, BroadcastClosed, kind};
 
@@ -29,22 +27,13 @@ pub struct Actor {
 
 impl Actor {
     pub fn customer(id: Uuid) -> Self {
-        Self {
-            id: Some(id),
-            role: "customer",
-        }
+        Self { id: Some(id), role: "customer" }
     }
     pub fn transporter(id: Uuid) -> Self {
-        Self {
-            id: Some(id),
-            role: "transporter",
-        }
+        Self { id: Some(id), role: "transporter" }
     }
     pub fn system() -> Self {
-        Self {
-            id: None,
-            role: "system",
-        }
+        Self { id: None, role: "system" }
     }
 }
 
@@ -75,21 +64,12 @@ async fn log(
 }
 
 fn closed(status: BroadcastStatus) -> Error {
-    Error::rejected(
-        409,
-        "BROADCAST_CLOSED",
-        format!("this broadcast is {}", status.as_str()),
-    )
-    .with("state", status.as_str())
+    Error::rejected(409, "BROADCAST_CLOSED", format!("this broadcast is {}", status.as_str()))
+        .with("state", status.as_str())
 }
 
 fn filled() -> Error {
-    Error::rejected(
-        409,
-        "BROADCAST_FILLED",
-        "every truck of this broadcast is taken",
-    )
-    .with("state", "fully_filled")
+    Error::rejected(409, "BROADCAST_FILLED", "every truck of this broadcast is taken").with("state", "fully_filled")
 }
 
 fn refusal(r: Refusal, vehicle_type: Option<VehicleType>) -> Error {
@@ -107,10 +87,7 @@ fn refusal(r: Refusal, vehicle_type: Option<VehicleType>) -> Error {
         Refusal::NoSuchLine => Error::rejected(
             422,
             "VEHICLE_TYPE_MISMATCH",
-            format!(
-                "this broadcast needs no {} truck",
-                vehicle_type.map(|t| t.as_str()).unwrap_or("such")
-            ),
+            format!("this broadcast needs no {} truck", vehicle_type.map(|t| t.as_str()).unwrap_or("such")),
         ),
     }
 }
@@ -126,12 +103,11 @@ struct Locked {
 
 /// Locks the broadcast row (every command takes this lock first, so they never deadlock).
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
-    let row: Option<(Uuid, BroadcastStatus, bool)> = sqlx::query_as(
-        "SELECT customer_id, status, expires_at <= now() FROM broadcasts WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<(Uuid, BroadcastStatus, bool)> =
+        sqlx::query_as("SELECT customer_id, status, expires_at <= now() FROM broadcasts WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
     let counts: Vec<(VehicleType, i64, i64)> = sqlx::query_as(
         "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
@@ -141,19 +117,8 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
     .fetch_all(&mut *conn)
     .await?;
     let types = counts.iter().map(|c| c.0).collect();
-    let lines = counts
-        .iter()
-        .map(|c| LineState {
-            needed: c.1 as u32,
-            filled: c.2 as u32,
-        })
-        .collect();
-    Ok(Locked {
-        customer,
-        machine: Broadcast { status, lines },
-        types,
-        overdue,
-    })
+    let lines = counts.iter().map(|c| LineState { needed: c.1 as u32, filled: c.2 as u32 }).collect();
+    Ok(Locked { customer, machine: Broadcast { status, lines }, types, overdue })
 }
 
 /// Writes a broadcast transition the machine allowed; the guard makes a lost lock impossible to miss.
@@ -203,21 +168,8 @@ async fn close(
             .execute(&mut *conn)
             .await?;
     }
-    log(
-        conn,
-        id,
-        None,
-        Some(locked.machine.status.as_str()),
-        next.status.as_str(),
-        actor,
-        why,
-    )
-    .await?;
-    let payload = BroadcastClosed {
-        broadcast_id: id,
-        status: next.status.as_str(),
-        reason: why,
-    };
+    log(conn, id, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, why).await?;
+    let payload = BroadcastClosed { broadcast_id: id, status: next.status.as_str(), reason: why };
     outbox::enqueue(conn, kind::BROADCAST_CLOSED, &payload, None).await?;
     Ok(())
 }
@@ -241,22 +193,12 @@ pub async fn create(
         if let Some(old) = open {
             let locked = lock(conn, old).await?;
             if let Ok(next) = locked.machine.cancel() {
-                close(
-                    conn,
-                    old,
-                    &locked,
-                    &next,
-                    reason::REPLACED_BY_NEW,
-                    Actor::customer(customer),
-                )
-                .await?;
+                close(conn, old, &locked, &next, reason::REPLACED_BY_NEW, Actor::customer(customer)).await?;
             }
         }
     }
     let id = Uuid::now_v7();
-    sqlx::query("SAVEPOINT create_broadcast")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("SAVEPOINT create_broadcast").execute(&mut *conn).await?;
     let inserted = sqlx::query(
         "INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, pickup_city,
                                  drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, expires_at)
@@ -279,14 +221,13 @@ pub async fn create(
     .await;
     if let Err(e) = inserted {
         if violated_constraint(&e) == Some("broadcasts_one_open_per_customer") {
-            sqlx::query("ROLLBACK TO SAVEPOINT create_broadcast")
-                .execute(&mut *conn)
-                .await?;
-            let open: Option<Uuid> =
-                sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')")
-                    .bind(customer)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            sqlx::query("ROLLBACK TO SAVEPOINT create_broadcast").execute(&mut *conn).await?;
+            let open: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')",
+            )
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?;
             return Err(Error::rejected(
                 409,
                 "ACTIVE_BROADCAST_EXISTS",
@@ -297,8 +238,7 @@ pub async fn create(
         return Err(e.into());
     }
     // One row per truck; a line is a run of rows with the same line_no.
-    let (mut line_nos, mut seqs, mut types, mut subtypes, mut prices) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut line_nos, mut seqs, mut types, mut subtypes, mut prices) = (vec![], vec![], vec![], vec![], vec![]);
     let mut seq = 0i32;
     for (line_no, line) in draft.lines.iter().enumerate() {
         for _ in 0..line.count {
@@ -323,28 +263,11 @@ pub async fn create(
     .bind(&prices)
     .execute(&mut *conn)
     .await?;
-    log(
-        conn,
-        id,
-        None,
-        None,
-        BroadcastStatus::Active.as_str(),
-        Actor::customer(customer),
-        "CREATED",
-    )
-    .await?;
+    log(conn, id, None, None, BroadcastStatus::Active.as_str(), Actor::customer(customer), "CREATED").await?;
     let expires_at: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT expires_at FROM broadcasts WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-    outbox::enqueue(
-        conn,
-        kind::BROADCAST_CREATED,
-        &json!({ "broadcastId": id, "expiresAt": expires_at }),
-        None,
-    )
-    .await?;
+        sqlx::query_scalar("SELECT expires_at FROM broadcasts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
+    outbox::enqueue(conn, kind::BROADCAST_CREATED, &json!({ "broadcastId": id, "expiresAt": expires_at }), None)
+        .await?;
     Ok(id)
 }
 
@@ -364,11 +287,7 @@ pub struct Accepted {
 }
 
 /// Where the transporter stands with a broadcast; refuses when it was never told of it.
-async fn transporter_access(
-    conn: &mut PgConnection,
-    broadcast: Uuid,
-    transporter: Uuid,
-) -> Result<()> {
+async fn transporter_access(conn: &mut PgConnection, broadcast: Uuid, transporter: Uuid) -> Result<()> {
     let (notified, declined): (bool, bool) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2),
                 EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2)",
@@ -381,27 +300,21 @@ async fn transporter_access(
         return Err(views::not_found());
     }
     if declined {
-        return Err(Error::rejected(
-            409,
-            "BROADCAST_DECLINED",
-            "you declined this broadcast",
-        ));
+        return Err(Error::rejected(409, "BROADCAST_DECLINED", "you declined this broadcast"));
     }
     Ok(())
 }
 
 async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) -> Result<()> {
-    let ok: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2)")
-        .bind(driver)
-        .bind(transporter)
-        .fetch_one(&mut *conn)
-        .await?;
+    let ok: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2)",
+    )
+    .bind(driver)
+    .bind(transporter)
+    .fetch_one(&mut *conn)
+    .await?;
     if !ok {
-        return Err(Error::rejected(
-            404,
-            "DRIVER_NOT_FOUND",
-            "no such driver in your fleet",
-        ));
+        return Err(Error::rejected(404, "DRIVER_NOT_FOUND", "no such driver in your fleet"));
     }
     Ok(())
 }
@@ -418,10 +331,8 @@ pub async fn accept(
 ) -> Result<Accepted> {
     transporter_access(conn, broadcast, transporter).await?;
     // Cheap refusal before queueing on the lock: most losers of a race stop here.
-    let status: BroadcastStatus = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
-        .bind(broadcast)
-        .fetch_one(&mut *conn)
-        .await?;
+    let status: BroadcastStatus =
+        sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1").bind(broadcast).fetch_one(&mut *conn).await?;
     match status {
         BroadcastStatus::FullyFilled => return Err(filled()),
         s if !s.is_open() => return Err(closed(s)),
@@ -435,15 +346,8 @@ pub async fn accept(
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
-    let line = locked
-        .types
-        .iter()
-        .position(|t| *t == vehicle_type)
-        .unwrap_or(usize::MAX);
-    let next = locked
-        .machine
-        .accept(line)
-        .map_err(|r| refusal(r, Some(vehicle_type)))?;
+    let line = locked.types.iter().position(|t| *t == vehicle_type).unwrap_or(usize::MAX);
+    let next = locked.machine.accept(line).map_err(|r| refusal(r, Some(vehicle_type)))?;
 
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned'))",
@@ -453,11 +357,7 @@ pub async fn accept(
     .fetch_one(&mut *conn)
     .await?;
     if already {
-        return Err(Error::rejected(
-            409,
-            "ALREADY_ACCEPTED",
-            "this vehicle already holds a truck of this broadcast",
-        ));
+        return Err(Error::rejected(409, "ALREADY_ACCEPTED", "this vehicle already holds a truck of this broadcast"));
     }
     // The vehicle must be the caller's, of the right type and free; it goes on the trip.
     let subtype: Option<String> = sqlx::query_scalar(
@@ -470,38 +370,25 @@ pub async fn accept(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(subtype) = subtype else {
-        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> = sqlx::query_as(
-            "SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2",
-        )
-        .bind(vehicle)
-        .bind(transporter)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> =
+            sqlx::query_as("SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2")
+                .bind(vehicle)
+                .bind(transporter)
+                .fetch_optional(&mut *conn)
+                .await?;
         return Err(match found {
             None => Error::rejected(404, "VEHICLE_NOT_FOUND", "no such vehicle in your fleet"),
-            Some((t, _)) if t != vehicle_type => Error::rejected(
-                422,
-                "VEHICLE_TYPE_MISMATCH",
-                format!("this vehicle is a {t}, not a {vehicle_type}"),
-            ),
+            Some((t, _)) if t != vehicle_type => {
+                Error::rejected(422, "VEHICLE_TYPE_MISMATCH", format!("this vehicle is a {t}, not a {vehicle_type}"))
+            }
             Some((_, s)) => Error::rejected(
                 409,
                 "VEHICLE_UNAVAILABLE",
-                format!(
-                    "this vehicle is {}",
-                    serde_json::to_value(s)
-                        .unwrap_or_default()
-                        .as_str()
-                        .unwrap_or("busy")
-                ),
+                format!("this vehicle is {}", serde_json::to_value(s).unwrap_or_default().as_str().unwrap_or("busy")),
             ),
         });
     };
-    let new_status = if driver.is_some() {
-        TruckRequestStatus::Assigned
-    } else {
-        TruckRequestStatus::Accepted
-    };
+    let new_status = if driver.is_some() { TruckRequestStatus::Assigned } else { TruckRequestStatus::Accepted };
     // The claim: one searching truck of this type (the vehicle's own subtype first).
     let claimed: Option<Uuid> = sqlx::query_scalar(
         "UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
@@ -522,21 +409,10 @@ pub async fn accept(
     .fetch_optional(&mut *conn)
     .await?;
     let truck_request = claimed.ok_or_else(|| {
-        anyhow::anyhow!(
-            "machine allowed an accept but no searching truck request of {vehicle_type} was left"
-        )
+        anyhow::anyhow!("machine allowed an accept but no searching truck request of {vehicle_type} was left")
     })?;
     let actor = Actor::transporter(transporter);
-    log(
-        conn,
-        broadcast,
-        Some(truck_request),
-        Some("searching"),
-        new_status.as_str(),
-        actor,
-        "ACCEPTED",
-    )
-    .await?;
+    log(conn, broadcast, Some(truck_request), Some("searching"), new_status.as_str(), actor, "ACCEPTED").await?;
     let remaining = (next.needed() - next.filled()) as i32;
     outbox::enqueue(
         conn,
@@ -551,16 +427,8 @@ pub async fn accept(
     } else {
         write_status(conn, broadcast, locked.machine.status, &next, None).await?;
         if next.status != locked.machine.status {
-            log(
-                conn,
-                broadcast,
-                None,
-                Some(locked.machine.status.as_str()),
-                next.status.as_str(),
-                actor,
-                "ACCEPTED",
-            )
-            .await?;
+            log(conn, broadcast, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, "ACCEPTED")
+                .await?;
         }
     }
     let accepted = Accepted {
@@ -577,12 +445,7 @@ pub async fn accept(
 }
 
 /// The customer cancels (invariant 4: whichever of cancel and accept commits first wins).
-pub async fn cancel(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    id: Uuid,
-    note: Option<&str>,
-) -> Result<()> {
+pub async fn cancel(conn: &mut PgConnection, customer: Uuid, id: Uuid, note: Option<&str>) -> Result<()> {
     let locked = lock(conn, id).await?;
     if locked.customer != customer {
         return Err(views::not_found());
@@ -591,15 +454,7 @@ pub async fn cancel(
         return Err(closed(BroadcastStatus::Expired));
     }
     let next = locked.machine.cancel().map_err(|r| refusal(r, None))?;
-    close(
-        conn,
-        id,
-        &locked,
-        &next,
-        reason::CUSTOMER_CANCELLED,
-        Actor::customer(customer),
-    )
-    .await?;
+    close(conn, id, &locked, &next, reason::CUSTOMER_CANCELLED, Actor::customer(customer)).await?;
     if let Some(note) = note {
         sqlx::query("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1")
             .bind(id)
@@ -621,12 +476,11 @@ pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
     if !locked.overdue {
         return Ok(false);
     }
-    let notified: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let notified: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1)")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
     let Ok((next, why)) = locked.machine.expire(notified) else {
         return Ok(false);
     };
@@ -638,23 +492,11 @@ pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
 pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
     transporter_access(conn, id, transporter)
         .await
-        .or_else(|e| {
-            if e.code() == "BROADCAST_DECLINED" {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
-    let status: BroadcastStatus = sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+        .or_else(|e| if e.code() == "BROADCAST_DECLINED" { Ok(()) } else { Err(e) })?;
+    let status: BroadcastStatus =
+        sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     if !status.is_open() {
-        return Err(if status == BroadcastStatus::FullyFilled {
-            filled()
-        } else {
-            closed(status)
-        });
+        return Err(if status == BroadcastStatus::FullyFilled { filled() } else { closed(status) });
     }
     sqlx::query("INSERT INTO broadcast_declines (broadcast_id, transporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(id)
@@ -671,31 +513,21 @@ pub async fn assign_driver(
     truck_request: Uuid,
     driver: Uuid,
 ) -> Result<Uuid> {
-    let row: Option<(Uuid, TruckRequestStatus)> = sqlx::query_as(
-        "SELECT broadcast_id, status FROM truck_requests WHERE id = $1 AND transporter_id = $2",
-    )
-    .bind(truck_request)
-    .bind(transporter)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (broadcast, _) = row.ok_or_else(|| {
-        Error::rejected(
-            404,
-            "TRUCK_REQUEST_NOT_FOUND",
-            "no such truck request of yours",
-        )
-    })?;
+    let row: Option<(Uuid, TruckRequestStatus)> =
+        sqlx::query_as("SELECT broadcast_id, status FROM truck_requests WHERE id = $1 AND transporter_id = $2")
+            .bind(truck_request)
+            .bind(transporter)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (broadcast, _) =
+        row.ok_or_else(|| Error::rejected(404, "TRUCK_REQUEST_NOT_FOUND", "no such truck request of yours"))?;
     check_driver(conn, transporter, driver).await?;
     let _ = lock(conn, broadcast).await?;
-    let from: TruckRequestStatus =
-        sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE")
-            .bind(truck_request)
-            .fetch_one(&mut *conn)
-            .await?;
-    if !matches!(
-        from,
-        TruckRequestStatus::Accepted | TruckRequestStatus::Assigned
-    ) {
+    let from: TruckRequestStatus = sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE")
+        .bind(truck_request)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !matches!(from, TruckRequestStatus::Accepted | TruckRequestStatus::Assigned) {
         return Err(Error::rejected(
             409,
             "TRUCK_REQUEST_NOT_ASSIGNABLE",

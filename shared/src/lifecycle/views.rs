@@ -238,16 +238,14 @@ pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineB
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(vehicle_type, vehicle_subtype, price_per_truck, needed, filled)| LineBody {
-                vehicle_type,
-                vehicle_subtype,
-                price_per_truck,
-                needed: needed as i32,
-                filled: filled as i32,
-                remaining: (needed - filled) as i32,
-            },
-        )
+        .map(|(vehicle_type, vehicle_subtype, price_per_truck, needed, filled)| LineBody {
+            vehicle_type,
+            vehicle_subtype,
+            price_per_truck,
+            needed: needed as i32,
+            filled: filled as i32,
+            remaining: (needed - filled) as i32,
+        })
         .collect())
 }
 
@@ -272,7 +270,8 @@ struct TakenRow {
     driver_phone: Option<String>,
 }
 
-const TAKEN_SELECT: &str = "SELECT tr.id, tr.broadcast_id, tr.status, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
+const TAKEN_SELECT: &str =
+    "SELECT tr.id, tr.broadcast_id, tr.status, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
         t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
         v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
         d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone
@@ -291,23 +290,17 @@ impl TakenRow {
         }
     }
     fn driver(&self) -> Option<PartyBody> {
-        Some(PartyBody {
-            id: self.driver_id?,
-            name: self.driver_name.clone(),
-            phone: self.driver_phone.clone()?,
-        })
+        Some(PartyBody { id: self.driver_id?, name: self.driver_name.clone(), phone: self.driver_phone.clone()? })
     }
 }
 
 /// The customer's view of one broadcast.
 pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBody> {
-    let row: BroadcastRow = sqlx::query_as(&format!(
-        "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(not_found)?;
+    let row: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(not_found)?;
     let lines = lines(conn, id).await?;
     let taken: Vec<TakenRow> = sqlx::query_as(&format!(
         "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned') ORDER BY tr.accepted_at, tr.seq"
@@ -356,32 +349,25 @@ pub fn not_found() -> Error {
 }
 
 /// The customer's broadcast `id`, or 404 when it is someone else's.
-pub async fn customer_broadcast(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    id: Uuid,
-) -> Result<BroadcastBody> {
-    let owned: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)",
-    )
-    .bind(id)
-    .bind(customer)
-    .fetch_one(&mut *conn)
-    .await?;
+pub async fn customer_broadcast(conn: &mut PgConnection, customer: Uuid, id: Uuid) -> Result<BroadcastBody> {
+    let owned: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)")
+        .bind(id)
+        .bind(customer)
+        .fetch_one(&mut *conn)
+        .await?;
     if !owned {
         return Err(not_found());
     }
     broadcast(conn, id).await
 }
 
-pub async fn active_for_customer(
-    conn: &mut PgConnection,
-    customer: Uuid,
-) -> Result<Option<BroadcastBody>> {
-    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')")
-        .bind(customer)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub async fn active_for_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<BroadcastBody>> {
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *conn)
+    .await?;
     match id {
         Some(id) => Ok(Some(broadcast(conn, id).await?)),
         None => Ok(None),
@@ -421,24 +407,13 @@ pub async fn history(
     .fetch_all(&mut *conn)
     .await?;
     let more = rows.len() as i64 > limit;
-    let items: Vec<BroadcastSummary> = rows
-        .iter()
-        .take(limit as usize)
-        .map(BroadcastRow::summary)
-        .collect();
-    let next = if more {
-        items.last().map(|b| encode_cursor(b.created_at, b.id))
-    } else {
-        None
-    };
+    let items: Vec<BroadcastSummary> = rows.iter().take(limit as usize).map(BroadcastRow::summary).collect();
+    let next = if more { items.last().map(|b| encode_cursor(b.created_at, b.id)) } else { None };
     Ok((items, next))
 }
 
 /// Open broadcasts this transporter was notified of and has not declined.
-pub async fn open_for_transporter(
-    conn: &mut PgConnection,
-    transporter: Uuid,
-) -> Result<Vec<OpenBroadcastBody>> {
+pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<OpenBroadcastBody>> {
     let rows: Vec<(Uuid, Option<f64>)> = sqlx::query_as(
         "SELECT b.id, n.distance_km FROM broadcast_notifications n
          JOIN broadcasts b ON b.id = n.broadcast_id
@@ -462,13 +437,11 @@ pub async fn open_broadcast(
     id: Uuid,
     distance_to_pickup_km: Option<f64>,
 ) -> Result<OpenBroadcastBody> {
-    let b: BroadcastRow = sqlx::query_as(&format!(
-        "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(not_found)?;
+    let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(not_found)?;
     let lines = lines(conn, id).await?;
     Ok(OpenBroadcastBody {
         id,
@@ -504,12 +477,10 @@ pub async fn assignments(
     let more = taken.len() as i64 > limit;
     let mut out = Vec::new();
     for t in taken.iter().take(limit as usize) {
-        let b: BroadcastRow = sqlx::query_as(&format!(
-            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"
-        ))
-        .bind(t.broadcast_id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
+            .bind(t.broadcast_id)
+            .fetch_one(&mut *conn)
+            .await?;
         out.push(AssignmentBody {
             truck_request_id: t.id,
             broadcast_id: t.broadcast_id,
@@ -525,11 +496,6 @@ pub async fn assignments(
             accepted_at: t.accepted_at,
         });
     }
-    let next = if more {
-        out.last()
-            .map(|a| encode_cursor(a.accepted_at, a.truck_request_id))
-    } else {
-        None
-    };
+    let next = if more { out.last().map(|a| encode_cursor(a.accepted_at, a.truck_request_id)) } else { None };
     Ok((out, next))
 }

@@ -1,0 +1,234 @@
+//! Expiry, cleanup after every terminal state, crashes of the worker, lost jobs, and the sweep
+//! running once per tick across workers.
+
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+use weelo_shared::domain::Role;
+use weelo_shared::testkit;
+
+use crate::helpers::{Stack, eventually};
+
+async fn expired_late_ms(stack: &Stack, broadcast: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM closed_at - expires_at) * 1000)::int8 FROM broadcasts WHERE id = $1")
+        .bind(broadcast)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn expiry_happens_within_a_second_and_leaves_no_keys() {
+    let mut stack = Stack::new(&[("BROADCAST_TIMEOUT_SECS", "5"), ("WEELO_SWEEP_INTERVAL_SECS", "60")]).await;
+    stack.start_worker();
+    let (customer_id, customer) = stack.customer().await;
+    let (transporter, _) = stack.transporter_at(2.0, "mini").await;
+    let broadcast = stack.create_broadcast(&customer, &[("mini", 2)]).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async { !stack.broadcast_keys(broadcast).await.is_empty() }).await,
+        "notified set exists"
+    );
+    assert!(eventually(Duration::from_secs(10), || async { stack.status(broadcast).await == "expired" }).await);
+    let late = expired_late_ms(&stack, broadcast).await;
+    assert!((0..1000).contains(&late), "expired {late} ms after expires_at");
+    let reason: String = sqlx::query_scalar("SELECT terminal_reason FROM broadcasts WHERE id = $1")
+        .bind(broadcast)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(reason, "NO_ACCEPTANCE");
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.broadcast_keys(broadcast).await.is_empty() }).await,
+        "cleanup removed every key"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            stack.count_events(customer_id, "broadcast_expired").await == 1
+        })
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(transporter, "broadcast_closed").await == 1 })
+            .await
+    );
+}
+
+#[tokio::test]
+async fn filled_and_cancelled_broadcasts_leave_no_keys_and_notify_everyone() {
+    let mut stack = Stack::new(&[]).await;
+    stack.start_worker();
+    let (customer_id, customer) = stack.customer().await;
+    let (_, other_customer) = stack.customer().await;
+    let (winner, winner_token) = stack.transporter_at(2.0, "bulker").await;
+    let (loser, _) = stack.transporter_at(4.0, "bulker").await;
+    let filled = stack.create_broadcast(&customer, &[("bulker", 1)]).await;
+    let cancelled = stack.create_broadcast(&other_customer, &[("bulker", 1)]).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(loser, "new_broadcast").await == 2 }).await
+    );
+    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+        .bind(winner)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let r = stack
+        .client
+        .post(format!("{}/v1/broadcasts/{filled}/accept", stack.api_url))
+        .bearer_auth(&winner_token)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({ "vehicleType": "bulker", "vehicleId": vehicle }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = stack
+        .post(&format!("/v1/broadcasts/{cancelled}/cancel"), &other_customer, json!({ "reason": "plans changed" }))
+        .await;
+    assert_eq!(r.status(), 200);
+    for b in [filled, cancelled] {
+        assert!(
+            eventually(Duration::from_secs(5), || async { stack.broadcast_keys(b).await.is_empty() }).await,
+            "no key of {b} left"
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            stack.count_events(customer_id, "truck_request_accepted").await == 1
+        })
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            stack.count_events(customer_id, "broadcast_fully_filled").await == 1
+        })
+        .await
+    );
+    assert!(stack.count_events(customer_id, "trucks_remaining_update").await >= 1);
+    // The other notified transporter's card disappears for both broadcasts.
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(loser, "broadcast_closed").await == 2 }).await
+    );
+}
+
+#[tokio::test]
+async fn kill_minus_nine_of_the_worker_loses_no_step_and_no_expiry() {
+    let mut stack = Stack::new(&[("BROADCAST_TIMEOUT_SECS", "14")]).await;
+    let first = stack.start_worker();
+    let mut broadcasts = Vec::new();
+    for _ in 0..4 {
+        let (_, customer) = stack.customer().await;
+        broadcasts.push(stack.create_broadcast(&customer, &[("container", 1)]).await);
+    }
+    // Let the first steps run and the rest be scheduled, then kill the worker hard.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.kill_worker(first).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.start_worker();
+    for b in &broadcasts {
+        let done = eventually(Duration::from_secs(20), || async { stack.status(*b).await == "expired" }).await;
+        assert!(done, "{b} expired after the crash");
+        let step: i32 = sqlx::query_scalar("SELECT radius_step FROM broadcasts WHERE id = $1")
+            .bind(b)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(step, 4, "{b} still expanded to the fallback");
+        let expirations: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM broadcast_transitions WHERE broadcast_id = $1 AND to_status = 'expired'",
+        )
+        .bind(b)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+        assert_eq!(expirations, 1, "{b} expired exactly once");
+        let reason: String = sqlx::query_scalar("SELECT terminal_reason FROM broadcasts WHERE id = $1")
+            .bind(b)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(reason, "NO_ONLINE_TRANSPORTERS");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_expiry_job_is_caught_by_the_sweep() {
+    let mut stack = Stack::new(&[("BROADCAST_TIMEOUT_SECS", "5"), ("WEELO_SWEEP_INTERVAL_SECS", "1")]).await;
+    let (_, customer) = stack.customer().await;
+    let broadcast = stack.create_broadcast(&customer, &[("tractor", 1)]).await;
+    // Relay the outbox into jobs, then throw the jobs away before any worker runs them.
+    stack.start_worker();
+    let relayed = eventually(Duration::from_secs(5), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE dispatched_at IS NULL")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        n == 0
+    })
+    .await;
+    assert!(relayed);
+    let mut c = stack.cache.conn().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}:jobs:expire_broadcast*", stack.prefix)).query_async(&mut *c).await.unwrap();
+    assert!(!keys.is_empty(), "the expiry job was queued");
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut *c).await.unwrap();
+    // The deletion also dropped the worker's registration on that queue: it must come back.
+    let (_, customer) = stack.customer().await;
+    let next = stack.create_broadcast(&customer, &[("tractor", 1)]).await;
+    assert!(
+        eventually(Duration::from_secs(12), || async { stack.status(broadcast).await == "expired" }).await,
+        "the sweep expired it"
+    );
+    let by_sweep = eventually(Duration::from_secs(3), || async {
+        let swept: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(expired), 0) FROM sweep_runs").fetch_one(&stack.db).await.unwrap();
+        swept == 1
+    })
+    .await;
+    assert!(by_sweep, "it was the sweep");
+    let late = expired_late_ms(&stack, broadcast).await;
+    assert!(late < 2000 + 1000 + 1000, "within the sweep's grace and interval: {late} ms");
+    // The restarted expiry worker handles the next broadcast on time (not the sweep).
+    assert!(eventually(Duration::from_secs(12), || async { stack.status(next).await == "expired" }).await);
+    let late = expired_late_ms(&stack, next).await;
+    assert!(late < 1000, "the expiry queue works again: {late} ms late");
+}
+
+#[tokio::test]
+async fn the_sweep_runs_once_per_tick_across_two_workers() {
+    let mut stack = Stack::new(&[("WEELO_SWEEP_INTERVAL_SECS", "1")]).await;
+    stack.start_worker();
+    stack.start_worker();
+    // An overdue broadcast whose expiry nobody scheduled: exactly one sweep expires it.
+    let customer = testkit::user(&stack.db, Role::Customer).await;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, drop_lat, drop_lng, drop_address, distance_km, trucks_needed, expires_at)
+         VALUES ($1, $2, 19, 73, 'a', 18.5, 73.8, 'b', 100, 1, now() - interval '10 seconds')",
+    )
+    .bind(id)
+    .bind(customer)
+    .execute(&stack.db)
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(8), || async {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sweep_runs").fetch_one(&stack.db).await.unwrap();
+            n >= 4
+        })
+        .await
+    );
+    let doubled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sweep_runs WHERE runs > 1").fetch_one(&stack.db).await.unwrap();
+    assert_eq!(doubled, 0, "no tick ran twice");
+    let workers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT worker) FROM sweep_runs").fetch_one(&stack.db).await.unwrap();
+    assert!(workers >= 1);
+    assert_eq!(stack.status(id).await, "expired");
+    let expirations: i64 = sqlx::query_scalar("SELECT count(*) FROM broadcast_transitions WHERE broadcast_id = $1")
+        .bind(id)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(expirations, 1);
+}

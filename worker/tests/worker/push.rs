@@ -1,0 +1,146 @@
+//! FCM HTTP v1 against a local fake: OAuth with the service account's key, the message body,
+//! retries on 5xx, and dead tokens removed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::{Data, Form, Json};
+use poem::{EndpointExt, IntoResponse, Route, Server, handler, post};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::helpers::{Stack, eventually};
+
+struct Fake {
+    public_pem: String,
+    token_uri: String,
+    tokens_issued: AtomicUsize,
+    fail_next: AtomicUsize,
+    received: Mutex<Vec<Value>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    assertion: String,
+}
+
+#[handler]
+async fn token(fake: Data<&Arc<Fake>>, form: Form<TokenForm>) -> poem::Response {
+    assert_eq!(form.grant_type, "urn:ietf:params:oauth:grant-type:jwt-bearer");
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(fake.public_pem.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[fake.token_uri.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(&form.assertion, &key, &validation);
+    match claims {
+        Ok(c) if c.claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging" => {
+            fake.tokens_issued.fetch_add(1, Ordering::SeqCst);
+            Json(json!({ "access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer" }))
+                .into_response()
+        }
+        _ => poem::http::StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+#[handler]
+async fn send(fake: Data<&Arc<Fake>>, req: &poem::Request, body: Json<Value>) -> poem::Response {
+    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer fake-access-token") {
+        return poem::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let message = &body.0["message"];
+    if message["token"] == "dead-token" {
+        let err =
+            json!({ "error": { "code": 404, "status": "NOT_FOUND", "details": [{ "errorCode": "UNREGISTERED" }] } });
+        return Json(err).with_status(poem::http::StatusCode::NOT_FOUND).into_response();
+    }
+    if fake.fail_next.load(Ordering::SeqCst) > 0 {
+        fake.fail_next.fetch_sub(1, Ordering::SeqCst);
+        return poem::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    fake.received.lock().await.push(body.0.clone());
+    Json(json!({ "name": "projects/weelo-test/messages/1" })).into_response()
+}
+
+fn service_account(token_uri: &str) -> (String, String) {
+    let dir = std::env::temp_dir().join(format!("weelo-fcm-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    let ok = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let public = std::process::Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(&key).output().unwrap();
+    let private_pem = std::fs::read_to_string(&key).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let credentials = json!({
+        "type": "service_account", "project_id": "weelo-test", "private_key": private_pem,
+        "client_email": "push@weelo-test.iam.gserviceaccount.com", "token_uri": token_uri,
+    });
+    (credentials.to_string(), String::from_utf8(public.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    let base = format!("http://{addr}");
+    let token_uri = format!("{base}/token");
+    let (credentials, public_pem) = service_account(&token_uri);
+    let fake = Arc::new(Fake {
+        public_pem,
+        token_uri,
+        tokens_issued: AtomicUsize::new(0),
+        fail_next: AtomicUsize::new(2),
+        received: Mutex::new(Vec::new()),
+    });
+    let app = Route::new()
+        .at("/token", post(token))
+        .at("/v1/projects/weelo-test/messages:send", post(send))
+        .data(fake.clone());
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+
+    let mut stack = Stack::new(&[("WEELO_FCM_CREDENTIALS", &credentials), ("WEELO_FCM_BASE_URL", &base)]).await;
+    stack.start_worker();
+    let (good, good_token) = stack.transporter_at(2.0, "open").await;
+    let (dead, dead_token) = stack.transporter_at(3.0, "open").await;
+    let r = stack.put("/v1/devices/me", &good_token, json!({ "fcmToken": "good-token", "platform": "android" })).await;
+    assert_eq!(r.status(), 204);
+    let r = stack.put("/v1/devices/me", &dead_token, json!({ "fcmToken": "dead-token", "platform": "ios" })).await;
+    assert_eq!(r.status(), 204);
+    let (_, customer) = stack.customer().await;
+    let broadcast = stack.create_broadcast(&customer, &[("open", 1)]).await;
+
+    let delivered = eventually(Duration::from_secs(15), || async { !fake.received.lock().await.is_empty() }).await;
+    assert!(delivered, "the push arrived after the fake failed twice with 503");
+    assert_eq!(fake.fail_next.load(Ordering::SeqCst), 0, "both failures were retried through");
+    let received = fake.received.lock().await.clone();
+    let message = &received[0]["message"];
+    assert_eq!(message["token"], "good-token");
+    assert_eq!(message["data"]["event"], "new_broadcast");
+    let payload: Value = serde_json::from_str(message["data"]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["broadcastId"], json!(broadcast));
+    assert_eq!(message["notification"]["title"], "New load near you");
+    assert_eq!(fake.tokens_issued.load(Ordering::SeqCst), 1, "the OAuth token is cached");
+
+    let removed = eventually(Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens WHERE user_id = $1")
+            .bind(dead)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        n == 0
+    })
+    .await;
+    assert!(removed, "the UNREGISTERED token was deleted");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens WHERE user_id = $1")
+        .bind(good)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+}
