@@ -3,6 +3,7 @@
 
 pub mod problem;
 pub mod routes;
+pub mod socket;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -61,12 +62,13 @@ fn metrics() -> poem::Response {
 }
 
 /// The whole HTTP application over `state`.
-pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
+pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::Endpoint {
     let service = api_service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
     Route::new()
         .nest("/", service)
+        .nest_no_strip("/socket.io", sockets)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .at("/health/live", get(live))
@@ -111,12 +113,19 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         .ok_or_else(|| anyhow::anyhow!("listener has no TCP address"))?;
     let grace = config.shutdown_timeout;
     let state = AppState::new(config, pool, cache, sms);
-    let endpoint = app(state.clone());
+    let (sockets, io) = socket::build(state.clone());
+    let fan_out = tokio::spawn(socket::fan_out(io.clone(), state.clone(), shutdown.clone()));
+    let endpoint = app(state.clone(), sockets);
     let task = tokio::spawn(async move {
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(endpoint, async move { shutdown.wait().await }, Some(grace))
+        let http_shutdown = shutdown.clone();
+        let served = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(endpoint, async move { http_shutdown.wait().await }, Some(grace))
             .await
-            .map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"))
+            .map_err(|e| anyhow::anyhow!("HTTP server failed: {e}"));
+        // Upgraded sockets are not the HTTP server's: close them (clients reconnect elsewhere).
+        io.close().await;
+        let _ = fan_out.await;
+        served
     });
     tracing::info!(%addr, "weelo-api listening");
     Ok(Running { addr, state, task })

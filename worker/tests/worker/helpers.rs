@@ -101,15 +101,34 @@ impl Stack {
 
     async fn start_api(&mut self) {
         self.api = Some(self.spawn("weelo-api", "api.log"));
+        self.wait_ready(&self.api_url.clone()).await;
+    }
+
+    async fn wait_ready(&self, url: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            let ready = self.client.get(format!("{}/health/ready", self.api_url)).send().await;
+            let ready = self.client.get(format!("{url}/health/ready")).send().await;
             if ready.is_ok_and(|r| r.status() == 200) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("weelo-api never became ready; see {}", self.logs.display());
+        panic!("weelo-api at {url} never became ready; see {}", self.logs.display());
+    }
+
+    /// A second API process on its own port (same database and Redis); returns its URL.
+    pub async fn start_second_api(&mut self) -> String {
+        let port = testkit::closed_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let saved = self.vars.clone();
+        self.vars.retain(|(k, _)| k != "WEELO_HTTP_ADDR" && k != "WEELO_MIGRATE");
+        self.vars.push(("WEELO_HTTP_ADDR".into(), format!("127.0.0.1:{port}")));
+        self.vars.push(("WEELO_MIGRATE".into(), "false".into()));
+        let child = self.spawn("weelo-api", "api-2.log");
+        self.vars = saved;
+        self.workers.push(Some(child));
+        self.wait_ready(&url).await;
+        url
     }
 
     /// Starts a worker process; returns its index.

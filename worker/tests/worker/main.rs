@@ -6,3 +6,5 @@ mod helpers;
 mod lifecycle;
 mod matching;
 mod push;
+mod realtime;
+mod socket_agent;

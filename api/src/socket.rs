@@ -1,0 +1,243 @@
+//! Socket.IO v4 on the API's own port, WebSocket transport only (the stock socket.io-client
+//! with `transports: ['websocket']`). The access JWT arrives in `handshake.auth.token`; a bad or
+//! expired one is refused with a `connect_error` the client can read.
+//!
+//! Fan-out across API tasks: every event for a user is published once on a Redis channel
+//! (`weelo_shared::realtime`, by whichever process raised it, normally the worker's `notify`
+//! job); every API task subscribes and emits it to the sockets it holds in room `user:{id}`. So
+//! socketioxide runs with its local adapter and needs neither its Redis adapter nor a separate
+//! emitter. Each event carries a per-user `seq`; a client reconnecting with
+//! `handshake.auth.lastSeq` is sent what it missed, in order, marked `replayed: true`.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use futures::StreamExt;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use serde::Deserialize;
+use sha1::{Digest, Sha1};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Data, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::service::SocketIoService;
+use tower_service::Service;
+use uuid::Uuid;
+use weelo_shared::auth::Claims;
+use weelo_shared::domain::Role;
+use weelo_shared::error::Error;
+use weelo_shared::realtime::{self, Envelope};
+use weelo_shared::shutdown::Shutdown;
+
+use crate::problem::error_response;
+use crate::state::AppState;
+
+type Svc = SocketIoService<engineioxide::service::NotFoundService>;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Handshake {
+    token: String,
+    last_seq: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Ack {
+    seq: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Join {
+    room: String,
+}
+
+/// Builds the Socket.IO server over `state`; returns the endpoint to mount at `/socket.io`.
+pub fn build(state: Arc<AppState>) -> (SocketEndpoint, SocketIo) {
+    let (svc, io) = SocketIo::builder().with_state(state).build_svc();
+    io.ns("/", on_connect.with(authenticate));
+    (SocketEndpoint { svc }, io)
+}
+
+/// Connect middleware: the handshake must carry a valid, not signed-out access token.
+async fn authenticate(
+    s: SocketRef,
+    TryData(auth): TryData<Handshake>,
+    State(state): State<Arc<AppState>>,
+) -> Result<(), String> {
+    let auth = auth.map_err(|_| "UNAUTHORIZED: send { token } in the handshake auth".to_owned())?;
+    let claims = state.auth.authenticate(&auth.token).await.map_err(|e| match e {
+        Error::Rejected(r) => format!("{}: {}", r.code, r.detail),
+        Error::Internal(_) => "INTERNAL: try again".to_owned(),
+    })?;
+    s.extensions.insert(claims);
+    s.extensions.insert(LastSeq(auth.last_seq));
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct LastSeq(Option<u64>);
+
+/// The rooms a user may be in: its own, its transporter's, and its broadcasts (customers).
+async fn may_join(state: &AppState, claims: &Claims, room: &str) -> bool {
+    let Some((kind, id)) = room.split_once(':') else { return false };
+    let Ok(id) = Uuid::parse_str(id) else { return false };
+    match kind {
+        "user" => id == claims.sub,
+        "transporter" => (claims.role == Role::Transporter && id == claims.sub) || claims.tid == Some(id),
+        "broadcast" => {
+            claims.role == Role::Customer
+                && sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)",
+                )
+                .bind(id)
+                .bind(claims.sub)
+                .fetch_one(&state.db)
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
+    let Some(claims) = s.extensions.get::<Claims>() else { return };
+    s.join(format!("user:{}", claims.sub));
+    match (claims.role, claims.tid) {
+        (Role::Transporter, _) => s.join(format!("transporter:{}", claims.sub)),
+        (Role::Driver, Some(t)) => s.join(format!("transporter:{t}")),
+        _ => {}
+    }
+    metrics::gauge!("sockets_connected").increment(1.0);
+    s.on_disconnect(async || metrics::gauge!("sockets_connected").decrement(1.0));
+
+    let user = claims.sub;
+    s.on("ack", async move |State(state): State<Arc<AppState>>, Data(ack): Data<Ack>| {
+        if let Err(e) = realtime::ack(&state.cache, user, ack.seq).await {
+            tracing::warn!(error = %e, "ack not recorded");
+        }
+    });
+    let join_claims = claims.clone();
+    s.on(
+        "join",
+        async move |s: SocketRef, State(state): State<Arc<AppState>>, Data(join): Data<Join>, ack: AckSender| {
+            let allowed = may_join(&state, &join_claims, &join.room).await;
+            if allowed {
+                s.join(join.room.clone());
+            }
+            let reply = if allowed {
+                serde_json::json!({ "ok": true, "room": join.room })
+            } else {
+                serde_json::json!({ "ok": false, "code": "ROOM_FORBIDDEN", "room": join.room })
+            };
+            let _ = ack.send(&reply);
+        },
+    );
+
+    // Replay what a reconnecting client missed, in order.
+    if let Some(LastSeq(Some(last))) = s.extensions.get::<LastSeq>() {
+        match realtime::missed(&state.cache, user, last).await {
+            Ok(missed) => {
+                for e in missed {
+                    let mut payload = e.payload;
+                    payload["replayed"] = serde_json::Value::Bool(true);
+                    let _ = s.emit(e.event.as_str(), &payload);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "replay failed"),
+        }
+    }
+    tracing::debug!(user_id = %user, "socket connected");
+}
+
+/// Receives every realtime event from Redis and emits it to the local sockets of its user.
+/// Reconnects after a Redis outage.
+pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
+    let channel = realtime::channel(&state.cache);
+    loop {
+        let run = async {
+            let client = redis::Client::open(state.config.redis_url.expose())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let Ok(text) = msg.get_payload::<String>() else { continue };
+                let Ok(e) = serde_json::from_str::<Envelope>(&text) else { continue };
+                let _ = io.to(format!("user:{}", e.user)).emit(e.event.as_str(), &e.payload).await;
+            }
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            r = run => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "realtime subscription lost; reconnecting");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Serves `/socket.io` inside poem: WebSocket upgrades are answered here (poem keeps hyper's
+/// upgrade in its own request, so the tower service cannot see it) and the upgraded stream is
+/// handed to engineioxide.
+#[derive(Clone)]
+pub struct SocketEndpoint {
+    svc: Svc,
+}
+
+const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+impl Endpoint for SocketEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let is_ws = req
+            .headers()
+            .get("upgrade")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let key = req.headers().get("sec-websocket-key").cloned();
+        let (true, Some(key)) = (is_ws, key) else {
+            let e = Error::rejected(
+                400,
+                "WEBSOCKET_REQUIRED",
+                "connect with the WebSocket transport (transports: ['websocket'])",
+            );
+            return Ok(error_response(&e));
+        };
+        let upgrade = req.take_upgrade().map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+        let mut head = http::Request::builder().method(req.method().clone()).uri(req.uri().clone());
+        for (name, value) in req.headers() {
+            head = head.header(name, value);
+        }
+        let head = head.body(()).map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
+        let mut svc = self.svc.clone();
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(stream) => {
+                    let ready = std::future::poll_fn(|cx: &mut Context<'_>| -> Poll<_> {
+                        Service::<(poem::Upgraded, http::Request<()>)>::poll_ready(&mut svc, cx)
+                    })
+                    .await;
+                    if ready.is_ok() {
+                        let _ = svc.call((stream, head)).await;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+            }
+        });
+        let accept = base64::engine::general_purpose::STANDARD
+            .encode(Sha1::new().chain_update(key.as_bytes()).chain_update(WS_GUID).finalize());
+        let mut resp = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let h = resp.headers_mut();
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert(
+            "sec-websocket-accept",
+            HeaderValue::from_str(&accept).map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?,
+        );
+        Ok(resp)
+    }
+}
