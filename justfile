@@ -59,6 +59,8 @@ test: services
     export PATH="$tools:$PATH"
     scripts/test-db-clean
     cargo test --locked --workspace --no-fail-fast
+    # The contract: spec lint, SDK drift, the TypeScript SDK against a live API, schemathesis.
+    WEELO_API_BIN="$CARGO_TARGET_DIR/debug/weelo-api" scripts/contract-check
     scripts/check-infra
     echo "just test: passed in $(( $(date +%s) - started )) s"
 

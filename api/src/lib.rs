@@ -5,6 +5,7 @@ pub mod problem;
 pub mod routes;
 pub mod socket;
 pub mod state;
+pub mod text;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,44 @@ fn metrics() -> poem::Response {
     ops::metrics_response()
 }
 
+/// The methods each documented path allows, from the spec (for the `Allow` header of a 405).
+fn allowed_methods(path: &str) -> Option<String> {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&api_service().spec()).unwrap_or_default();
+        let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(template, item)| {
+                let methods: Vec<String> =
+                    item.as_object().map(|m| m.keys().map(|k| k.to_uppercase()).collect()).unwrap_or_default();
+                (template.split('/').map(str::to_owned).collect(), methods.join(", "))
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    table
+        .iter()
+        .find(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+        })
+        .map(|(_, methods)| methods.clone())
+}
+
+/// RFC 9110: a 405 names the methods that are allowed.
+async fn allow_header<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<poem::Response> {
+    let path = req.uri().path().to_owned();
+    let mut resp = next.call(req).await.map(poem::IntoResponse::into_response)?;
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = allowed_methods(&path)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&allow)
+    {
+        resp.headers_mut().insert("allow", value);
+    }
+    Ok(resp)
+}
+
 /// The whole HTTP application over `state`.
 pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::Endpoint {
     let service = api_service();
@@ -76,6 +115,7 @@ pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::
         .at("/metrics", get(metrics))
         .catch_all_error(problem::from_poem_error)
         .data(state)
+        .around(allow_header)
         .around(ops::observe)
         .catch_all_error(problem::from_poem_error)
         .map_to_response()

@@ -16,7 +16,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// RFC 7807 problem details. Besides the standard members, `code` is stable and machine-readable;
 /// some problems carry extension members listed below.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI naming the problem type.
     #[oai(rename = "type")]
@@ -204,7 +204,8 @@ pub async fn from_poem_error(err: poem::Error) -> Response {
         404 => Error::rejected(404, "NOT_FOUND", "no such resource"),
         405 => Error::rejected(405, "METHOD_NOT_ALLOWED", "this method is not allowed here"),
         413 => Error::rejected(413, "PAYLOAD_TOO_LARGE", "the request body is too large"),
-        415 => Error::rejected(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json"),
+        // A body that is not JSON is invalid input like any other (documented as a 422).
+        415 => Error::field("body", "send a JSON body with Content-Type: application/json"),
         s if s >= 500 => {
             tracing::error!(status = s, "unhandled server error");
             Error::Rejected(internal())

@@ -76,6 +76,12 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        // Text PostgreSQL cannot store (a NUL byte) is the caller's input, not our failure.
+        if let sqlx::Error::Database(db) = &e
+            && matches!(db.code().as_deref(), Some("22021") | Some("22P05"))
+        {
+            return Error::rejected(422, "VALIDATION_FAILED", "text fields must not contain NUL characters");
+        }
         Error::Internal(e.into())
     }
 }

@@ -15,6 +15,7 @@ use super::security::BearerAuth;
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "lowercase")]
@@ -51,7 +52,7 @@ impl From<Role> for RoleDto {
 #[oai(example)]
 pub struct OtpRequest {
     /// Indian mobile number: 10 digits starting 6-9; `+91` accepted.
-    pub phone: String,
+    pub phone: Text,
     pub role: RoleDto,
 }
 
@@ -62,7 +63,7 @@ impl Example for OtpRequest {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OtpSentBody {
     /// The masked phone the code went to (a driver's code goes to its transporter).
     pub sent_to: String,
@@ -73,10 +74,10 @@ pub struct OtpSentBody {
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct OtpVerify {
-    pub phone: String,
+    pub phone: Text,
     pub role: RoleDto,
     /// The 6-digit code.
-    pub code: String,
+    pub code: Text,
 }
 
 impl Example for OtpVerify {
@@ -86,21 +87,22 @@ impl Example for OtpVerify {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 #[derive(Object, Debug, Default)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct LogoutRequest {
     /// Also revoke this refresh token's session.
-    pub refresh_token: Option<String>,
+    #[oai(nullable)]
+    pub refresh_token: Option<Text>,
 }
 
 /// A user as the apps see it.
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct UserBody {
     pub id: uuid::Uuid,
     pub phone: String,
@@ -125,7 +127,7 @@ impl From<UserRecord> for UserBody {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct TokenBody {
     /// HS256 JWT for the `Authorization: Bearer` header.
     pub access_token: String,

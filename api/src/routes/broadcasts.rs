@@ -23,30 +23,32 @@ use super::security::BearerAuth;
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 
 #[derive(Object, Serialize, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaceInput {
     /// Latitude inside India (6.5 to 37).
     pub lat: f64,
     /// Longitude inside India (68 to 97.5).
     pub lng: f64,
-    pub address: String,
-    pub city: Option<String>,
+    pub address: Text,
+    #[oai(nullable)]
+    pub city: Option<Text>,
 }
 
 /// One line: `count` trucks of one type and subtype at one price.
 #[derive(Object, Serialize, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleLineInput {
     /// One of mini, lcv, tipper, container, trailer, tanker, bulker, open, dumper, tractor.
     #[oai(rename = "type")]
     #[serde(rename = "type")]
-    pub vehicle_type: String,
+    pub vehicle_type: Text,
     /// e.g. `open_17ft`.
-    pub subtype: String,
+    pub subtype: Text,
     /// 1 to 20.
     pub count: i64,
     /// Rupees; at least the type's floor (mini 500, lcv 800, tipper/open 1000, dumper 1500,
@@ -55,7 +57,7 @@ pub struct VehicleLineInput {
 }
 
 #[derive(Object, Serialize, Debug, Clone)]
-#[oai(rename_all = "camelCase", example)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBroadcastRequest {
     pub pickup: PlaceInput,
@@ -63,6 +65,7 @@ pub struct CreateBroadcastRequest {
     /// One line is a booking; several are an order. At most 50.
     pub vehicles: Vec<VehicleLineInput>,
     /// Cancel my open broadcast (if any) in the same transaction instead of answering 409.
+    #[oai(nullable)]
     pub replace_active: Option<bool>,
 }
 
@@ -117,31 +120,33 @@ impl CreateBroadcastRequest {
 }
 
 #[derive(Object, Serialize, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct AcceptRequest {
     /// The line's vehicle type to take a truck of.
-    pub vehicle_type: String,
+    pub vehicle_type: Text,
     /// One of your available vehicles of that type.
     pub vehicle_id: Uuid,
     /// Optionally a driver of yours; the truck is then `assigned` at once.
+    #[oai(nullable)]
     pub driver_id: Option<Uuid>,
 }
 
 #[derive(Object, Debug, Default)]
 pub struct CancelRequest {
     /// Free text kept with the broadcast.
-    pub reason: Option<String>,
+    #[oai(nullable)]
+    pub reason: Option<Text>,
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AssignDriverRequest {
     pub driver_id: Uuid,
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DriverAssigned {
     pub truck_request_id: Uuid,
     pub broadcast_id: Uuid,
@@ -149,13 +154,14 @@ pub struct DriverAssigned {
 }
 
 #[derive(Object, Debug)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ActiveBroadcast {
-    /// The open broadcast, or null when there is none.
+    /// The open broadcast; absent when there is none.
     pub broadcast: Option<BroadcastBody>,
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct BroadcastPage {
     pub items: Vec<BroadcastSummary>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -168,7 +174,7 @@ pub struct OpenBroadcastList {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AssignmentPage {
     pub items: Vec<AssignmentBody>,
     pub next_cursor: Option<String>,

@@ -18,22 +18,25 @@ use super::security::BearerAuth;
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NewVehicle {
     /// Normalised like `MH02AB1234` (spaces and dashes are dropped).
-    pub registration_number: String,
+    pub registration_number: Text,
     /// One of mini, lcv, tipper, container, trailer, tanker, bulker, open, dumper, tractor.
-    pub vehicle_type: String,
-    pub vehicle_subtype: String,
+    pub vehicle_type: Text,
+    pub vehicle_subtype: Text,
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct VehicleChange {
-    pub vehicle_subtype: Option<String>,
+    #[oai(nullable)]
+    pub vehicle_subtype: Option<Text>,
     /// available, maintenance or inactive (`on_trip` is set by accepting a truck).
+    #[oai(nullable)]
     pub status: Option<VehicleStatus>,
 }
 
@@ -45,13 +48,13 @@ pub struct VehicleList {
 #[derive(Object, Debug)]
 pub struct NewDriver {
     /// The driver's Indian mobile number; their sign-in codes go to your phone.
-    pub phone: String,
-    pub name: String,
+    pub phone: Text,
+    pub name: Text,
 }
 
 #[derive(Object, Debug)]
 pub struct DriverChange {
-    pub name: String,
+    pub name: Text,
 }
 
 #[derive(Object, Debug)]

@@ -17,6 +17,7 @@ use super::security::BearerAuth;
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::text::Text;
 
 #[derive(Object, Debug)]
 pub struct Availability {
@@ -24,7 +25,7 @@ pub struct Availability {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AvailabilityBody {
     pub online: bool,
 }
@@ -36,7 +37,7 @@ pub struct Heartbeat {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct HeartbeatBody {
     /// Send the next heartbeat well before this many seconds pass (every ~12 s).
     pub presence_expires_in: u64,
@@ -53,16 +54,16 @@ pub enum Platform {
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeviceRegistration {
-    pub fcm_token: String,
+    pub fcm_token: Text,
     pub platform: Platform,
 }
 
 #[derive(Object, Debug)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeviceRemoval {
-    pub fcm_token: String,
+    pub fcm_token: Text,
 }
 
 #[derive(ApiResponse)]

@@ -344,3 +344,27 @@ async fn transporter_sees_notified_open_broadcasts_until_declined_and_assigns_dr
     assert_eq!(detail["acceptedTrucks"][0]["driver"]["phone"], "+919811111111");
     assert_eq!(detail["acceptedTrucks"][0]["status"], "assigned");
 }
+
+#[tokio::test]
+async fn text_postgres_cannot_store_and_non_json_bodies_are_422_not_500() {
+    let app = spawn_app().await;
+    let (_, customer) = app.user("customer").await;
+    let mut body = broadcast_body(&[("open", 1, 1000)]);
+    body["pickup"]["address"] = json!("Gate\u{0}4");
+    assert_problem(app.create_broadcast(&customer, &Uuid::new_v4().to_string(), &body).await, 422, "VALIDATION_FAILED")
+        .await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM broadcasts").fetch_one(&app.db).await.unwrap();
+    assert_eq!(n, 0);
+    let r = app
+        .client
+        .post(app.url("/v1/auth/otp/request"))
+        .body("phone=1")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 422, "VALIDATION_FAILED").await;
+    // Optional members that are empty are left out rather than sent as null.
+    let active: Value = app.get_auth("/v1/broadcasts/active", &customer).await.json().await.unwrap();
+    assert_eq!(active, json!({}));
+}

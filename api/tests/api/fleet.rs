@@ -161,3 +161,34 @@ async fn drivers_crud_belongs_to_the_transporter() {
     assert_eq!(r.status(), 204);
     assert_problem(app.request_otp("9800000001", "driver").await, 404, "DRIVER_NOT_REGISTERED").await;
 }
+
+#[tokio::test]
+async fn a_removed_drivers_token_stops_working_at_once() {
+    let app = spawn_app().await;
+    let (transporter, me) = app.user("transporter").await;
+    let d: Value = app
+        .post_auth("/v1/transporters/me/drivers", &me, json!({ "phone": "9800000002", "name": "Mahesh" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = uuid::Uuid::parse_str(d["id"].as_str().unwrap()).unwrap();
+    let token = weelo_shared::auth::TokenSigner::new(&app.config)
+        .issue(id, weelo_shared::domain::Role::Driver, Some(transporter))
+        .unwrap()
+        .0;
+    assert_eq!(app.get_auth("/v1/me", &token).await.status(), 200);
+    let r =
+        app.client.delete(app.url(&format!("/v1/transporters/me/drivers/{id}"))).bearer_auth(&me).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_problem(app.get_auth("/v1/me", &token).await, 401, "UNAUTHORIZED").await;
+    let r = app
+        .client
+        .put(app.url("/v1/devices/me"))
+        .bearer_auth(&token)
+        .json(&json!({ "fcmToken": "x", "platform": "android" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401, "UNAUTHORIZED").await;
+}

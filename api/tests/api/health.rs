@@ -51,3 +51,26 @@ async fn unknown_routes_and_methods_are_problems() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
+
+#[tokio::test]
+async fn a_405_names_the_allowed_methods() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .request(reqwest::Method::TRACE, app.url("/v1/transporters/me/vehicles/00000000-0000-0000-0000-000000000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let allow = r.headers()["allow"].to_str().unwrap().to_owned();
+    for m in ["GET", "PATCH", "DELETE"] {
+        assert!(allow.contains(m), "{allow}");
+    }
+    assert_problem(r, 405, "METHOD_NOT_ALLOWED").await;
+    // A body field of the wrong JSON type is refused, not coerced into text.
+    let (_, me) = app.user("transporter").await;
+    let r = app
+        .post_auth("/v1/transporters/me/drivers", &me, serde_json::json!({ "phone": 9876500077u64, "name": false }))
+        .await;
+    assert_problem(r, 422, "VALIDATION_FAILED").await;
+}

@@ -371,6 +371,14 @@ impl AuthService {
         if revoked {
             return Err(Error::rejected(401, "UNAUTHORIZED", "this access token was signed out"));
         }
+        // A deleted account (a driver removed from its fleet) loses access at once.
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(claims.sub)
+            .fetch_one(&self.db)
+            .await?;
+        if !exists {
+            return Err(Error::rejected(401, "UNAUTHORIZED", "this account no longer exists"));
+        }
         Ok(claims)
     }
 

@@ -273,7 +273,7 @@ pub async fn create(
 
 /// What an accept produced.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, poem_openapi::Object, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     pub truck_request_id: Uuid,

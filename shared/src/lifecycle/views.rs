@@ -13,7 +13,7 @@ use crate::domain::vehicle::VehicleStatus;
 use crate::error::{Error, Result};
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct PlaceBody {
     pub lat: f64,
@@ -24,7 +24,7 @@ pub struct PlaceBody {
 
 /// One line of a broadcast: trucks of one kind.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct LineBody {
     pub vehicle_type: VehicleType,
@@ -36,7 +36,7 @@ pub struct LineBody {
 }
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct PartyBody {
     pub id: Uuid,
@@ -45,7 +45,7 @@ pub struct PartyBody {
 }
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleRef {
     pub id: Uuid,
@@ -56,7 +56,7 @@ pub struct VehicleRef {
 
 /// A truck a transporter has taken.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct AcceptedTruckBody {
     pub truck_request_id: Uuid,
@@ -72,7 +72,7 @@ pub struct AcceptedTruckBody {
 
 /// A broadcast as its customer sees it.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct BroadcastBody {
     pub id: Uuid,
@@ -95,7 +95,7 @@ pub struct BroadcastBody {
 
 /// A broadcast in the customer's history.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct BroadcastSummary {
     pub id: Uuid,
@@ -111,7 +111,7 @@ pub struct BroadcastSummary {
 
 /// An open broadcast as a notified transporter sees it.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenBroadcastBody {
     pub id: Uuid,
@@ -129,7 +129,7 @@ pub struct OpenBroadcastBody {
 
 /// A truck request a transporter holds.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentBody {
     pub truck_request_id: Uuid,
@@ -147,7 +147,7 @@ pub struct AssignmentBody {
 }
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleBody {
     pub id: Uuid,
@@ -160,7 +160,7 @@ pub struct VehicleBody {
 }
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct DriverBody {
     pub id: Uuid,

@@ -22,7 +22,7 @@ export interface AcceptRequest {
     /**
      * Optionally a driver of yours; the truck is then `assigned` at once.
      */
-    driverId?: string;
+    driverId?: string | null;
     /**
      * One of your available vehicles of that type.
      */
@@ -52,7 +52,7 @@ export function AcceptRequestFromJSONTyped(json: any, ignoreDiscriminator: boole
     }
     return {
         
-        'driverId': json['driverId'] == null ? undefined : json['driverId'],
+        'driverId': json['driverId'] === undefined ? undefined : json['driverId'] === null ? null : json['driverId'],
         'vehicleId': json['vehicleId'],
         'vehicleType': json['vehicleType'],
     };

@@ -28,7 +28,7 @@ import {
  */
 export interface ActiveBroadcast {
     /**
-     * The open broadcast, or null when there is none.
+     * The open broadcast; absent when there is none.
      */
     broadcast?: BroadcastBody;
 }

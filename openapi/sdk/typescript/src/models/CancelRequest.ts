@@ -22,7 +22,7 @@ export interface CancelRequest {
     /**
      * Free text kept with the broadcast.
      */
-    reason?: string;
+    reason?: string | null;
 }
 
 /**
@@ -42,7 +42,7 @@ export function CancelRequestFromJSONTyped(json: any, ignoreDiscriminator: boole
     }
     return {
         
-        'reason': json['reason'] == null ? undefined : json['reason'],
+        'reason': json['reason'] === undefined ? undefined : json['reason'] === null ? null : json['reason'],
     };
 }
 

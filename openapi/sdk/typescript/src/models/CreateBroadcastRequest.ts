@@ -45,7 +45,7 @@ export interface CreateBroadcastRequest {
     /**
      * Cancel my open broadcast (if any) in the same transaction instead of answering 409.
      */
-    replaceActive?: boolean;
+    replaceActive?: boolean | null;
     /**
      * One line is a booking; several are an order. At most 50.
      */
@@ -74,7 +74,7 @@ export function CreateBroadcastRequestFromJSONTyped(json: any, ignoreDiscriminat
         
         'drop': PlaceInputFromJSON(json['drop']),
         'pickup': PlaceInputFromJSON(json['pickup']),
-        'replaceActive': json['replaceActive'] == null ? undefined : json['replaceActive'],
+        'replaceActive': json['replaceActive'] === undefined ? undefined : json['replaceActive'] === null ? null : json['replaceActive'],
         'vehicles': ((json['vehicles'] as Array<any>).map(VehicleLineInputFromJSON)),
     };
 }

@@ -22,7 +22,7 @@ export interface LogoutRequest {
     /**
      * Also revoke this refresh token's session.
      */
-    refreshToken?: string;
+    refreshToken?: string | null;
 }
 
 /**
@@ -42,7 +42,7 @@ export function LogoutRequestFromJSONTyped(json: any, ignoreDiscriminator: boole
     }
     return {
         
-        'refreshToken': json['refreshToken'] == null ? undefined : json['refreshToken'],
+        'refreshToken': json['refreshToken'] === undefined ? undefined : json['refreshToken'] === null ? null : json['refreshToken'],
     };
 }
 

@@ -26,7 +26,7 @@ export interface PlaceInput {
     /**
      * 
      */
-    city?: string;
+    city?: string | null;
     /**
      * Latitude inside India (6.5 to 37).
      */
@@ -58,7 +58,7 @@ export function PlaceInputFromJSONTyped(json: any, ignoreDiscriminator: boolean)
     return {
         
         'address': json['address'],
-        'city': json['city'] == null ? undefined : json['city'],
+        'city': json['city'] === undefined ? undefined : json['city'] === null ? null : json['city'],
         'lat': json['lat'],
         'lng': json['lng'],
     };

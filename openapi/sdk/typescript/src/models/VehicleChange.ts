@@ -30,11 +30,11 @@ export interface VehicleChange {
     /**
      * available, maintenance or inactive (`on_trip` is set by accepting a truck).
      */
-    status?: VehicleStatus;
+    status?: VehicleStatus | null;
     /**
      * 
      */
-    vehicleSubtype?: string;
+    vehicleSubtype?: string | null;
 }
 
 
@@ -56,8 +56,8 @@ export function VehicleChangeFromJSONTyped(json: any, ignoreDiscriminator: boole
     }
     return {
         
-        'status': json['status'] == null ? undefined : VehicleStatusFromJSON(json['status']),
-        'vehicleSubtype': json['vehicleSubtype'] == null ? undefined : json['vehicleSubtype'],
+        'status': json['status'] === undefined ? undefined : json['status'] === null ? null : VehicleStatusFromJSON(json['status']),
+        'vehicleSubtype': json['vehicleSubtype'] === undefined ? undefined : json['vehicleSubtype'] === null ? null : json['vehicleSubtype'],
     };
 }
 

@@ -9,7 +9,7 @@ import Foundation
 
 public struct ActiveBroadcast: Sendable, Codable, Hashable {
 
-    /** The open broadcast, or null when there is none. */
+    /** The open broadcast; absent when there is none. */
     public var broadcast: BroadcastBody?
 
     public init(broadcast: BroadcastBody? = nil) {

@@ -31,13 +31,13 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
- * @param broadcast The open broadcast, or null when there is none.
+ * @param broadcast The open broadcast; absent when there is none.
  */
 
 
 data class ActiveBroadcast (
 
-    /* The open broadcast, or null when there is none. */
+    /* The open broadcast; absent when there is none. */
     @Json(name = "broadcast")
     val broadcast: BroadcastBody? = null
 
