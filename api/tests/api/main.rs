@@ -7,5 +7,6 @@ mod e2e;
 mod fleet;
 mod health;
 mod helpers;
+mod presence;
 mod races;
 mod spec;
