@@ -95,3 +95,10 @@ contract:
 # A longer schemathesis run against a live API as each role (WEELO_FUZZ_EXAMPLES per operation, default 100).
 fuzz:
     scripts/contract-check --long --only spec,fuzz
+
+# Measure the targets (release builds, real processes, same-run pgbench/redis-benchmark baselines)
+# and write docs/BENCHMARKS.md. `just bench contention` runs one scenario without writing.
+bench *scenario:
+    scripts/services
+    cargo build --locked --release -p weelo-api -p weelo-worker -p weelo-bench
+    "$CARGO_TARGET_DIR/release/weelo-bench" {{scenario}}

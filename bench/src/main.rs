@@ -1,0 +1,371 @@
+//! `just bench`: measures the targets of issue 8 against release builds of `weelo-api` and
+//! `weelo-worker` on this machine's PostgreSQL and Redis, side by side with pgbench and
+//! redis-benchmark in the same run, and writes docs/BENCHMARKS.md. Each scenario runs on a fresh
+//! database and Redis prefix with fresh processes, so each peak RSS belongs to one scenario.
+
+mod stack;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stack::{Stack, percentile};
+use uuid::Uuid;
+use weelo_shared::domain::Role;
+use weelo_shared::jobs::{self, Notify, Schedule};
+use weelo_shared::testkit;
+
+/// One line of the results table.
+struct Row {
+    scenario: &'static str,
+    metric: String,
+    value: String,
+    goal: String,
+    baseline: String,
+    rss: String,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let only: Option<String> = std::env::args().nth(1);
+    let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let mut rows = Vec::new();
+    let baselines = stack::baselines().await?;
+    eprintln!("baselines: {baselines:?}");
+    if want("contention") {
+        rows.extend(contention(&baselines).await?);
+    }
+    if want("creates") {
+        rows.extend(creates(&baselines).await?);
+    }
+    if want("fanout") {
+        rows.extend(fanout().await?);
+    }
+    if want("expiry") {
+        rows.extend(expiry().await?);
+    }
+    if want("worker") {
+        rows.extend(worker_throughput(&baselines).await?);
+    }
+    let report = render(&rows, &baselines)?;
+    print!("{report}");
+    if only.is_none() {
+        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/BENCHMARKS.md"), &report)?;
+        eprintln!("wrote docs/BENCHMARKS.md");
+    }
+    Ok(())
+}
+
+/// 500 concurrent accepts on one 10-truck broadcast, 20 times.
+async fn contention(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
+    let runs = env_usize("BENCH_CONTENTION_RUNS", 20);
+    let accepts = env_usize("BENCH_ACCEPTS", 500);
+    let s = Stack::start("contention", &[("WEELO_DB_MAX_CONNECTIONS", "40")], 1).await?;
+    let customer = testkit::user(&s.db, Role::Customer).await;
+    let customer_token = s.token(customer, Role::Customer);
+    let transporters = s.users(Role::Transporter, accepts).await?;
+    let tokens: Vec<String> = transporters.iter().map(|t| s.token(*t, Role::Transporter)).collect();
+    let mut latencies = Vec::new();
+    let (mut winners_ok, mut five_xx) = (true, 0usize);
+    let mut winners_per_run = Vec::new();
+    for run in 0..runs {
+        let broadcast = s.create(&customer_token, 19.0, 73.0, "open", 10, false).await?;
+        s.notify_all(broadcast, &transporters).await?;
+        let vehicles = s.vehicles(&transporters, "open", run).await?;
+        let started = Instant::now();
+        let futs = tokens.iter().zip(&vehicles).map(|(token, vehicle)| {
+            let req = s
+                .client
+                .post(format!("{}/v1/broadcasts/{broadcast}/accept", s.api_url))
+                .bearer_auth(token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&json!({ "vehicleType": "open", "vehicleId": vehicle }));
+            async move {
+                let t = Instant::now();
+                let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(599);
+                (status, t.elapsed())
+            }
+        });
+        let results = futures::future::join_all(futs).await;
+        let wall = started.elapsed();
+        let winners = results.iter().filter(|r| r.0 == 200).count();
+        five_xx += results.iter().filter(|r| r.0 >= 500).count();
+        winners_ok &= winners == 10;
+        winners_per_run.push(winners);
+        latencies.extend(results.iter().map(|r| ms(r.1)));
+        eprintln!("contention run {run}: {winners} winners, wall {:.0} ms", ms(wall));
+    }
+    let rss = s.rss();
+    s.stop().await;
+    let p50 = percentile(&mut latencies, 50.0);
+    let p99 = percentile(&mut latencies, 99.0);
+    let pg = base.get("pgbench_update_insert_latency_ms").copied().unwrap_or(f64::NAN);
+    Ok(vec![
+        Row {
+            scenario: "1. contention",
+            metric: format!("winners per run ({runs} runs x {accepts} accepts)"),
+            value: format!("{} ({})", if winners_ok { "always 10" } else { "NOT 10" }, summarize(&winners_per_run)),
+            goal: "10".into(),
+            baseline: String::new(),
+            rss: rss.clone(),
+        },
+        Row {
+            scenario: "1. contention",
+            metric: "accept latency p50 / p99".into(),
+            value: format!("{p50:.1} / {p99:.1} ms"),
+            goal: "p99 < 50 ms (brief) / < 100 ms (issue)".into(),
+            baseline: format!("pgbench update+insert {pg:.2} ms avg at 32 clients ({:.0}x)", p99 / pg),
+            rss: rss.clone(),
+        },
+        Row {
+            scenario: "1. contention",
+            metric: "5xx".into(),
+            value: five_xx.to_string(),
+            goal: "0".into(),
+            baseline: String::new(),
+            rss,
+        },
+    ])
+}
+
+fn summarize(v: &[usize]) -> String {
+    let mut counts: HashMap<usize, usize> = HashMap::new();
+    for x in v {
+        *counts.entry(*x).or_default() += 1;
+    }
+    let mut parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} runs: {k}")).collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+/// Distinct customers creating (replacing their open broadcast) at rising concurrency.
+async fn creates(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
+    let secs = env_usize("BENCH_CREATE_SECS", 10) as u64;
+    let mut rows = Vec::new();
+    let s = Stack::start("creates", &[("WEELO_DB_MAX_CONNECTIONS", "40")], 1).await?;
+    for concurrency in [8usize, 32, 64] {
+        let customers = s.users(Role::Customer, concurrency).await?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let loops = customers.iter().map(|c| {
+            let token = s.token(*c, Role::Customer);
+            let s = &s;
+            async move {
+                let mut lat = Vec::new();
+                let mut errors = 0usize;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match s.create(&token, 19.0, 73.0, "lcv", 2, true).await {
+                        Ok(_) => lat.push(ms(t.elapsed())),
+                        Err(_) => errors += 1,
+                    }
+                }
+                (lat, errors)
+            }
+        });
+        let results = futures::future::join_all(loops).await;
+        let mut lat: Vec<f64> = results.iter().flat_map(|r| r.0.clone()).collect();
+        let errors: usize = results.iter().map(|r| r.1).sum();
+        let rate = lat.len() as f64 / secs as f64;
+        let p99 = percentile(&mut lat, 99.0);
+        let pg = base.get(&format!("pgbench_create_tps_{concurrency}")).copied().unwrap_or(f64::NAN);
+        rows.push(Row {
+            scenario: "2. creates",
+            metric: format!("creates/s, p99 at concurrency {concurrency} ({secs} s)"),
+            value: format!("{rate:.0}/s, p99 {p99:.1} ms, {errors} errors"),
+            goal: "sustained, no errors".into(),
+            baseline: format!("pgbench same-shape tx {pg:.0} tps ({:.0}% of it)", 100.0 * rate / pg),
+            rss: s.rss(),
+        });
+    }
+    s.stop().await;
+    Ok(rows)
+}
+
+/// N transporters with sockets; create -> each in-radius transporter's `new_broadcast`.
+async fn fanout() -> anyhow::Result<Vec<Row>> {
+    let n = env_usize("BENCH_SOCKETS", 5000);
+    let broadcasts = env_usize("BENCH_FANOUT_BROADCASTS", 5);
+    let cap = n.to_string();
+    let s = Stack::start("fanout", &[("WEELO_MAX_NEW_PER_STEP", &cap), ("WEELO_PRESENCE_TTL_SECS", "600")], 1).await?;
+    let transporters = s.users(Role::Transporter, n).await?;
+    s.vehicles(&transporters, "open", 0).await?;
+    let tokens: Vec<String> = transporters.iter().map(|t| s.token(*t, Role::Transporter)).collect();
+    s.online_all(&tokens, 19.0, 73.0).await?;
+    let mut agent = stack::FanoutAgent::start(&s.api_url, &tokens).await?;
+    let customers = s.users(Role::Customer, broadcasts).await?;
+    let mut sent: HashMap<String, i64> = HashMap::new();
+    for c in &customers {
+        let token = s.token(*c, Role::Customer);
+        let at = chrono::Utc::now().timestamp_millis();
+        let id = s.create(&token, 19.01, 73.01, "open", 1, false).await?;
+        sent.insert(id.to_string(), at);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let received = agent.collect().await;
+    let rss = s.rss();
+    s.stop().await;
+    let mut lat: Vec<f64> = received.iter().filter_map(|(b, t)| sent.get(b).map(|s| (*t - *s) as f64)).collect();
+    let got = lat.len();
+    let p50 = percentile(&mut lat, 50.0);
+    let p99 = percentile(&mut lat, 99.0);
+    Ok(vec![Row {
+        scenario: "3. fan-out",
+        metric: format!("create -> new_broadcast, {n} sockets, {broadcasts} broadcasts"),
+        value: format!("p50 {p50:.0} ms, p99 {p99:.0} ms; {got} of {} delivered", n * broadcasts),
+        goal: "p99 < 50 ms (brief) / < 100 ms (issue)".into(),
+        baseline: String::new(),
+        rss,
+    }])
+}
+
+/// 10,000 broadcasts expiring within the same minute.
+async fn expiry() -> anyhow::Result<Vec<Row>> {
+    let n = env_usize("BENCH_EXPIRIES", 10_000);
+    let s = Stack::start("expiry", &[("BROADCAST_TIMEOUT_SECS", "75"), ("WEELO_DB_MAX_CONNECTIONS", "40")], 1).await?;
+    let customers = s.users(Role::Customer, n).await?;
+    let tokens: Vec<String> = customers.iter().map(|c| s.token(*c, Role::Customer)).collect();
+    let started = Instant::now();
+    let created = futures::stream::iter(tokens.iter().map(|t| s.create(t, 19.0, 73.0, "mini", 1, false)))
+        .buffer_unordered(64)
+        .filter(|r| futures::future::ready(r.is_ok()))
+        .count()
+        .await;
+    eprintln!("expiry: created {created} in {:.1} s", started.elapsed().as_secs_f64());
+    let last: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT max(expires_at) FROM broadcasts").fetch_one(&s.db).await?;
+    let first: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT min(expires_at) FROM broadcasts").fetch_one(&s.db).await?;
+    let wait = (last - chrono::Utc::now()).num_milliseconds().max(0) as u64 + 5000;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let mut late: Vec<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM closed_at - expires_at)::float8 * 1000 FROM broadcasts WHERE status = 'expired'",
+    )
+    .fetch_all(&s.db)
+    .await?;
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM broadcasts WHERE status IN ('active', 'partially_filled')")
+            .fetch_one(&s.db)
+            .await?;
+    let by_sweep: i64 = sqlx::query_scalar("SELECT coalesce(sum(expired), 0) FROM sweep_runs").fetch_one(&s.db).await?;
+    let rss = s.rss();
+    s.stop().await;
+    let p50 = percentile(&mut late, 50.0);
+    let p99 = percentile(&mut late, 99.0);
+    let max = late.iter().cloned().fold(0.0, f64::max);
+    Ok(vec![Row {
+        scenario: "4. expiry",
+        metric: format!(
+            "{created} broadcasts expiring within {:.0} s",
+            (last - first).num_milliseconds() as f64 / 1000.0
+        ),
+        value: format!(
+            "lateness p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms; missed by the job {by_sweep}, still open {open}"
+        ),
+        goal: "p99 < 250 ms (brief) / < 1 s (issue), 0 missed".into(),
+        baseline: "the old system polled every 5 s".into(),
+        rss,
+    }])
+}
+
+/// Notify jobs per second on one worker, then two.
+async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
+    let n = env_usize("BENCH_NOTIFY_JOBS", 20_000);
+    let mut rows = Vec::new();
+    for workers in [1usize, 2] {
+        let mut s = Stack::start("worker", &[], 0).await?;
+        let users = s.users(Role::Customer, 100).await?;
+        let conn = jobs::connect(&testkit::redis_url()).await?;
+        let keys = s.cache_keys();
+        futures::stream::iter((0..n).map(|i| {
+            let job = Notify {
+                id: format!("bench:{i}"),
+                recipients: vec![users[i % users.len()]],
+                event: "bench".into(),
+                payload: json!({ "i": i }),
+                push: false,
+            };
+            jobs::push(conn.clone(), &keys, job, Schedule::NOW)
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+        let started = Instant::now();
+        for _ in 0..workers {
+            s.start_worker();
+        }
+        let done = s.wait_jobs_done("notify", n as u64, Duration::from_secs(300)).await;
+        let elapsed = started.elapsed();
+        let rate = done as f64 / elapsed.as_secs_f64();
+        let redis = base.get("redis_sadd_rps").copied().unwrap_or(f64::NAN);
+        rows.push(Row {
+            scenario: "5. worker",
+            metric: format!("notify jobs/s, {workers} worker(s), {n} queued (realtime emit, no push)"),
+            value: format!("{rate:.0}/s ({done} done in {:.1} s, includes start-up)", elapsed.as_secs_f64()),
+            goal: ">= 5,000/s on one worker".into(),
+            baseline: format!("redis-benchmark SADD {redis:.0}/s"),
+            rss: s.rss(),
+        });
+        s.stop().await;
+    }
+    Ok(rows)
+}
+
+use futures::StreamExt;
+
+fn render(rows: &[Row], base: &HashMap<String, f64>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        .unwrap_or_default();
+    let mem =
+        std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or_default().to_owned();
+    writeln!(out, "# Benchmarks")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Written by `just bench` (bench/src/main.rs): release builds of weelo-api and weelo-worker as real processes, this machine's PostgreSQL and Redis, baselines measured in the same run."
+    )?;
+    writeln!(out)?;
+    writeln!(out, "- date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"))?;
+    writeln!(out, "- commit: {commit}")?;
+    writeln!(
+        out,
+        "- machine: {} cores, {cpu}; {}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        mem.replace("MemTotal:", "memory").split_whitespace().collect::<Vec<_>>().join(" ")
+    )?;
+    writeln!(out, "- load generator, API, worker, PostgreSQL and Redis all share those cores")?;
+    writeln!(out)?;
+    writeln!(out, "| scenario | measure | result | goal | baseline (same run) | peak RSS api / worker |")?;
+    writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
+    for r in rows {
+        writeln!(out, "| {} | {} | {} | {} | {} | {} |", r.scenario, r.metric, r.value, r.goal, r.baseline, r.rss)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Baselines")?;
+    writeln!(out)?;
+    let mut keys: Vec<_> = base.keys().collect();
+    keys.sort();
+    for k in keys {
+        writeln!(out, "- {k}: {:.2}", base[k])?;
+    }
+    Ok(out)
+}
