@@ -366,13 +366,15 @@ pub async fn baselines() -> anyhow::Result<HashMap<String, f64>> {
         "\\set id random(1, 1000)\nUPDATE bench_rows SET n = n + 1 WHERE id = :id AND n < 100000000;\nINSERT INTO bench_log (id) VALUES (:id);\n",
     )?;
     let create = dir.join("weelo-bench-create.sql");
+    // The shape of a create that replaces the customer's open broadcast: cancel, insert the
+    // broadcast, its truck requests, its transition and its outbox row, in one transaction.
     std::fs::write(
         &create,
-        "\\set n :client_id + 1\nBEGIN;\nSELECT id AS cid FROM bench_customers WHERE n = :n \\gset\n\
-         UPDATE broadcasts SET status = 'cancelled', terminal_reason = 'REPLACED_BY_NEW', closed_at = now() WHERE customer_id = :'cid' AND status IN ('active', 'partially_filled');\n\
-         INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, drop_lat, drop_lng, drop_address, distance_km, trucks_needed, expires_at) VALUES (gen_random_uuid(), :'cid', 19, 73, 'a', 18.5, 73.5, 'b', 70, 2, now() + interval '2 hours') RETURNING id AS bid \\gset\n\
-         INSERT INTO truck_requests (id, broadcast_id, line_no, seq, vehicle_type, vehicle_subtype, price_per_truck) VALUES (gen_random_uuid(), :'bid', 0, 0, 'lcv', 'lcv_std', 900), (gen_random_uuid(), :'bid', 0, 1, 'lcv', 'lcv_std', 900);\n\
-         INSERT INTO broadcast_transitions (broadcast_id, to_status, actor_role, reason) VALUES (:'bid', 'active', 'customer', 'CREATED');\n\
+        "\\set n :client_id + 1\nBEGIN;\n\
+         UPDATE broadcasts SET status = 'cancelled', terminal_reason = 'REPLACED_BY_NEW', closed_at = now() WHERE customer_id = (SELECT id FROM bench_customers WHERE n = :n) AND status IN ('active', 'partially_filled');\n\
+         WITH b AS (INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, drop_lat, drop_lng, drop_address, distance_km, trucks_needed, expires_at) VALUES (gen_random_uuid(), (SELECT id FROM bench_customers WHERE n = :n), 19, 73, 'a', 18.5, 73.5, 'b', 70, 2, now() + interval '2 hours') RETURNING id), \
+         t AS (INSERT INTO truck_requests (id, broadcast_id, line_no, seq, vehicle_type, vehicle_subtype, price_per_truck) SELECT gen_random_uuid(), b.id, 0, s, 'lcv', 'lcv_std', 900 FROM b, generate_series(0, 1) s) \
+         INSERT INTO broadcast_transitions (broadcast_id, to_status, actor_role, reason) SELECT id, 'active', 'customer', 'CREATED' FROM b;\n\
          INSERT INTO outbox (kind, payload) VALUES ('broadcast_created', '{}');\nCOMMIT;\n",
     )?;
     let pgbench = |file: &PathBuf, clients: usize| -> anyhow::Result<(f64, f64)> {

@@ -392,6 +392,10 @@ impl BroadcastApi {
         let scope = format!("accept:{}", id.0);
         let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
+        {
+            let mut conn = state.db.acquire().await?;
+            lifecycle::refuse_accept_early(&mut conn, transporter, id.0, &scope, key).await?;
+        }
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
             let accepted = lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver).await?;
             Ok(Stored { status: 200, body: to_body(&accepted)? })

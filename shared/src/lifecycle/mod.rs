@@ -319,6 +319,46 @@ async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) 
     Ok(())
 }
 
+/// The refusal most losers of an accept race get, from one query and without a transaction:
+/// the broadcast is gone, filled or closed, or was never shown to this transporter. A request
+/// whose idempotency key is already recorded passes, so a replay still gets its first answer.
+pub async fn refuse_accept_early(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    broadcast: Uuid,
+    scope: &str,
+    key: Uuid,
+) -> Result<()> {
+    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query_as(
+        "SELECT b.status,
+                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $2),
+                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2),
+                EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4)
+         FROM broadcasts b WHERE b.id = $1",
+    )
+    .bind(broadcast)
+    .bind(transporter)
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    let Some((status, notified, declined, replay)) = row else { return Err(views::not_found()) };
+    if replay {
+        return Ok(());
+    }
+    if !notified {
+        return Err(views::not_found());
+    }
+    if declined {
+        return Err(Error::rejected(409, "BROADCAST_DECLINED", "you declined this broadcast"));
+    }
+    match status {
+        BroadcastStatus::FullyFilled => Err(filled()),
+        s if !s.is_open() => Err(closed(s)),
+        _ => Ok(()),
+    }
+}
+
 /// Claims one searching truck of `vehicle_type` with the transporter's `vehicle` (invariant 3:
 /// one conditional claim; the broadcast's count and status move in the same transaction).
 pub async fn accept(
@@ -330,14 +370,6 @@ pub async fn accept(
     driver: Option<Uuid>,
 ) -> Result<Accepted> {
     transporter_access(conn, broadcast, transporter).await?;
-    // Cheap refusal before queueing on the lock: most losers of a race stop here.
-    let status: BroadcastStatus =
-        sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1").bind(broadcast).fetch_one(&mut *conn).await?;
-    match status {
-        BroadcastStatus::FullyFilled => return Err(filled()),
-        s if !s.is_open() => return Err(closed(s)),
-        _ => {}
-    }
     if let Some(d) = driver {
         check_driver(conn, transporter, d).await?;
     }
