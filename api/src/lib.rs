@@ -141,6 +141,10 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         (Some(s), _) => s,
         (None, SmsSenderKind::Console) => Arc::new(weelo_shared::auth::sms::ConsoleSms),
         (None, SmsSenderKind::Memory) => Arc::new(MemorySms::default()),
+        (None, SmsSenderKind::Webhook) => Arc::new(weelo_shared::auth::sms::WebhookSms::new(
+            config.sms_webhook_url.as_deref().unwrap_or_default(),
+            config.sms_webhook_token.clone(),
+        )?),
     };
     let acceptor = TcpListener::bind(config.http_addr)
         .into_acceptor()

@@ -50,6 +50,9 @@ pub enum SmsSenderKind {
     Console,
     /// Keeps codes in memory for tests that run the API in-process.
     Memory,
+    /// POSTs `{to, code, text}` as JSON to `WEELO_SMS_WEBHOOK_URL` (an SMS gateway or a small
+    /// adapter in front of one), with `WEELO_SMS_WEBHOOK_TOKEN` as a bearer token when set.
+    Webhook,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,8 @@ pub struct Config {
     pub otp_max_attempts: i32,
     pub otp_resend_cooldown: Duration,
     pub sms_sender: SmsSenderKind,
+    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_token: Option<Secret>,
     pub log_format: LogFormat,
     pub migrate_on_start: bool,
     pub broadcast_timeout: Duration,
@@ -107,8 +112,14 @@ pub enum ConfigError {
 const DEV_JWT_SECRET: &str = "weelo-development-only-jwt-secret-change-me";
 
 /// Names that Secrets Manager may supply; anything else in the secret is refused.
-pub const SECRET_KEYS: &[&str] =
-    &["DATABASE_URL", "REDIS_URL", "WEELO_JWT_SECRET", "WEELO_JWT_PREVIOUS_SECRET", "WEELO_FCM_CREDENTIALS"];
+pub const SECRET_KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "WEELO_JWT_SECRET",
+    "WEELO_JWT_PREVIOUS_SECRET",
+    "WEELO_FCM_CREDENTIALS",
+    "WEELO_SMS_WEBHOOK_TOKEN",
+];
 
 struct Vars<'a>(&'a HashMap<String, String>);
 
@@ -215,12 +226,25 @@ impl Config {
         let sms_sender = v.choice(
             "WEELO_SMS_SENDER",
             SmsSenderKind::Console,
-            &[("console", SmsSenderKind::Console), ("memory", SmsSenderKind::Memory)],
+            &[
+                ("console", SmsSenderKind::Console),
+                ("memory", SmsSenderKind::Memory),
+                ("webhook", SmsSenderKind::Webhook),
+            ],
         )?;
-        if production && sms_sender == SmsSenderKind::Console {
+        if production && sms_sender != SmsSenderKind::Webhook {
             return Err(ConfigError::Invalid {
                 var: "WEELO_SMS_SENDER".into(),
-                reason: "the console sender logs OTP codes and is refused when WEELO_ENV=production".into(),
+                reason: "only the webhook sender delivers real SMS; console and memory are refused when WEELO_ENV=production".into(),
+            });
+        }
+        let sms_webhook_url = v.raw("WEELO_SMS_WEBHOOK_URL").map(|u| u.trim().to_owned());
+        if sms_sender == SmsSenderKind::Webhook
+            && !sms_webhook_url.as_deref().is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_SMS_WEBHOOK_URL".into(),
+                reason: "must be an http(s) URL when WEELO_SMS_SENDER=webhook".into(),
             });
         }
         let redis_prefix = v.raw("WEELO_REDIS_PREFIX").unwrap_or("weelo").trim().to_owned();
@@ -274,6 +298,8 @@ impl Config {
             otp_max_attempts: v.parse("WEELO_OTP_MAX_ATTEMPTS", 3)?,
             otp_resend_cooldown: v.secs("WEELO_OTP_RESEND_COOLDOWN_SECS", 30, 0)?,
             sms_sender,
+            sms_webhook_url,
+            sms_webhook_token: v.raw("WEELO_SMS_WEBHOOK_TOKEN").map(Secret::new),
             log_format: v.choice(
                 "WEELO_LOG_FORMAT",
                 LogFormat::Pretty,
@@ -373,6 +399,12 @@ mod tests {
         ]);
         let err = Config::from_vars(&full).unwrap_err();
         assert!(err.to_string().starts_with("WEELO_SMS_SENDER"), "{err}");
+        let mut webhook = full.clone();
+        webhook.insert("WEELO_SMS_SENDER".into(), "webhook".into());
+        let err = Config::from_vars(&webhook).unwrap_err();
+        assert!(err.to_string().starts_with("WEELO_SMS_WEBHOOK_URL"), "{err}");
+        webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "https://sms.internal/send".into());
+        assert!(Config::from_vars(&webhook).is_ok());
     }
 
     #[test]

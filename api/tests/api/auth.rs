@@ -233,3 +233,39 @@ async fn access_token_claims_carry_role_and_bad_tokens_are_refused() {
         .0;
     assert_problem(app.get_auth("/v1/me", &forged).await, 401, "UNAUTHORIZED").await;
 }
+
+#[tokio::test]
+async fn the_webhook_sms_sender_posts_the_code_to_the_gateway() {
+    use poem::listener::{Acceptor, Listener};
+    let received = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::<(Option<String>, Value)>::new()));
+    let sink = received.clone();
+    let gateway = poem::Route::new().at(
+        "/send",
+        poem::post(poem::endpoint::make(move |req: poem::Request| {
+            let sink = sink.clone();
+            async move {
+                let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let body: Value = serde_json::from_slice(&req.into_body().into_vec().await.unwrap()).unwrap();
+                sink.lock().await.push((auth, body));
+                poem::http::StatusCode::ACCEPTED
+            }
+        })),
+    );
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(gateway));
+    let url = format!("http://{addr}/send");
+    let app = spawn_app_with(&[
+        ("WEELO_SMS_SENDER", "webhook"),
+        ("WEELO_SMS_WEBHOOK_URL", &url),
+        ("WEELO_SMS_WEBHOOK_TOKEN", "gateway-token"),
+    ])
+    .await;
+    assert_eq!(app.request_otp("9123456780", "customer").await.status(), StatusCode::ACCEPTED);
+    let got = received.lock().await.clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.as_deref(), Some("Bearer gateway-token"));
+    assert_eq!(got[0].1["to"], "+919123456780");
+    let code = got[0].1["code"].as_str().unwrap().to_owned();
+    assert_eq!(app.verify_otp("9123456780", "customer", &code).await.status(), StatusCode::OK);
+}

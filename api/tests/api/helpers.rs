@@ -34,8 +34,10 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let config = testkit::config(&db, &prefix, extra);
     let sms = MemorySms::default();
     let shutdown = Shutdown::new();
-    let running =
-        weelo_api::start(config.clone(), Some(Arc::new(sms.clone())), shutdown.clone()).await.expect("start api");
+    // The in-memory sender unless the test configured another one.
+    let sender = (config.sms_sender == weelo_shared::config::SmsSenderKind::Memory)
+        .then(|| Arc::new(sms.clone()) as Arc<dyn weelo_shared::auth::SmsSender>);
+    let running = weelo_api::start(config.clone(), sender, shutdown.clone()).await.expect("start api");
     TestApp {
         config,
         base: format!("http://{}", running.addr),

@@ -56,3 +56,37 @@ impl SmsSender for MemorySms {
         })
     }
 }
+
+/// Sends through an HTTP gateway: `POST {url}` with `{"to", "code", "text"}`; any 2xx is
+/// success. The code never reaches a log line.
+pub struct WebhookSms {
+    http: reqwest::Client,
+    url: String,
+    token: Option<crate::config::Secret>,
+}
+
+impl WebhookSms {
+    pub fn new(url: &str, token: Option<crate::config::Secret>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+        Ok(Self { http, url: url.to_owned(), token })
+    }
+}
+
+impl SmsSender for WebhookSms {
+    fn send_otp<'a>(&'a self, to: &'a Phone, code: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let body = serde_json::json!({
+                "to": to.as_str(),
+                "code": code,
+                "text": format!("{code} is your Weelo code. It expires in 5 minutes. Do not share it."),
+            });
+            let mut req = self.http.post(&self.url).json(&body);
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t.expose());
+            }
+            let resp = req.send().await.map_err(|e| anyhow::anyhow!("SMS gateway unreachable: {e}"))?;
+            anyhow::ensure!(resp.status().is_success(), "SMS gateway answered {}", resp.status());
+            Ok(())
+        })
+    }
+}
