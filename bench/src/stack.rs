@@ -270,7 +270,7 @@ impl Stack {
 fn spawn(vars: &[(String, String)], name: &str, log: &std::path::Path) -> anyhow::Result<Child> {
     let out = std::fs::File::create(log)?;
     let err = out.try_clone()?;
-    Ok(Command::new(bin(name))
+    Command::new(bin(name))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(vars.iter().cloned())
@@ -278,7 +278,7 @@ fn spawn(vars: &[(String, String)], name: &str, log: &std::path::Path) -> anyhow
         .stderr(Stdio::from(err))
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| anyhow::anyhow!("spawn {}: {e} (run `cargo build --release`)", bin(name).display()))?)
+        .map_err(|e| anyhow::anyhow!("spawn {}: {e} (run `cargo build --release`)", bin(name).display()))
 }
 
 /// A node process holding thousands of socket.io-client sockets (bench/fanout.cjs).
@@ -425,7 +425,7 @@ pub async fn baselines() -> anyhow::Result<HashMap<String, f64>> {
                 t.split("requests per second")
                     .next()
                     .and_then(|s| s.rsplit(':').next())
-                    .and_then(|v| v.trim().split_whitespace().next().map(str::to_owned))
+                    .and_then(|v| v.split_whitespace().next().map(str::to_owned))
             })
             .and_then(|v| v.parse().ok())
             .unwrap_or(f64::NAN)

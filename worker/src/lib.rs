@@ -6,6 +6,7 @@
 pub mod expiry;
 pub mod matching;
 pub mod notify;
+pub mod promote;
 pub mod relay;
 pub mod runtime;
 pub mod sweep;
@@ -167,6 +168,12 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let grace = state.config.shutdown_timeout;
     let relay = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
     let ticks = tokio::spawn(sweep::tick_loop(state.clone(), shutdown.clone()));
+    let promoter = tokio::spawn(promote::run(
+        state.jobs.clone(),
+        state.cache.keys.clone(),
+        state.config.job_poll_interval,
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(async move {
         let http_shutdown = shutdown.clone();
         let http = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -180,7 +187,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             Ok(())
         });
         let (http, jobs) = tokio::join!(http, jobs);
-        let _ = tokio::join!(relay, ticks);
+        let _ = tokio::join!(relay, ticks, promoter);
         http.map_err(|e| anyhow::anyhow!("ops server failed: {e}"))?;
         jobs.map_err(|e| anyhow::anyhow!("job monitor failed: {e}"))?;
         if failed.load(Ordering::SeqCst) {

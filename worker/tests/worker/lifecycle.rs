@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 use weelo_shared::domain::Role;
@@ -231,4 +232,39 @@ async fn the_sweep_runs_once_per_tick_across_two_workers() {
         .await
         .unwrap();
     assert_eq!(expirations, 1);
+}
+
+#[tokio::test]
+async fn a_backlog_of_more_due_jobs_than_lua_can_unpack_still_drains() {
+    let mut stack = Stack::new(&[]).await;
+    // 12,000 notify jobs queued while no worker runs (apalis' own fetch fails above ~8,000).
+    let users: Vec<Uuid> = futures::future::join_all((0..10).map(|_| testkit::user(&stack.db, Role::Customer))).await;
+    let conn = weelo_shared::jobs::connect(&testkit::redis_url()).await.unwrap();
+    let keys = stack.cache.keys.clone();
+    let pushes = (0..12_000).map(|i| {
+        let job = weelo_shared::jobs::Notify {
+            id: format!("backlog:{i}"),
+            recipients: vec![users[i % users.len()]],
+            event: "backlog".into(),
+            payload: json!({ "i": i }),
+            push: false,
+        };
+        weelo_shared::jobs::push(conn.clone(), &keys, job, weelo_shared::jobs::Schedule::NOW)
+    });
+    let results: Vec<_> = futures::stream::iter(pushes).buffer_unordered(64).collect().await;
+    assert!(results.iter().all(Result::is_ok));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.start_worker();
+    let drained = eventually(Duration::from_secs(90), || async {
+        let mut c = stack.cache.conn().await.unwrap();
+        let mut total = 0u64;
+        for u in &users {
+            let seq: Option<u64> =
+                redis::cmd("GET").arg(format!("{}:rt:seq:{u}", stack.prefix)).query_async(&mut *c).await.unwrap();
+            total += seq.unwrap_or(0);
+        }
+        total == 12_000
+    })
+    .await;
+    assert!(drained, "every queued notify job ran once");
 }

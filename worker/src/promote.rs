@@ -1,0 +1,66 @@
+//! Promotes due scheduled tasks to the active lists in chunks.
+//!
+//! apalis-redis 1.0's fetch script moves every due scheduled task in one `unpack(...)`; Lua's
+//! stack limit (about 8,000 values) makes that fetch fail when more tasks than that are due at
+//! once (a burst of notifications, a backlog after an outage), and the queue then stays stuck
+//! on every poll. This loop moves due tasks itself, at most 1,000 per call, so the fetch only
+//! ever sees a short due list. Found by `just bench` (20,000 queued notify jobs).
+
+use std::time::Duration;
+
+use apalis_redis::ConnectionManager;
+use weelo_shared::cache::Keys;
+use weelo_shared::jobs::{
+    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Sweep,
+};
+use weelo_shared::shutdown::Shutdown;
+
+const PROMOTE: &str = r"
+local ids = redis.call('zrangebyscore', KEYS[1], 0, ARGV[1], 'LIMIT', 0, 1000)
+if #ids > 0 then
+    redis.call('rpush', KEYS[2], unpack(ids))
+    redis.call('zrem', KEYS[1], unpack(ids))
+end
+return #ids
+";
+
+/// Moves due tasks of queue `J`; returns how many.
+async fn promote<J: Job>(conn: &mut ConnectionManager, keys: &Keys, script: &redis::Script) -> anyhow::Result<usize> {
+    let storage = jobs::storage::<J>(conn.clone(), keys);
+    let cfg = storage.get_config();
+    let now = chrono::Utc::now().timestamp();
+    let mut total = 0;
+    loop {
+        let n: usize =
+            script.key(cfg.scheduled_jobs_set()).key(cfg.active_jobs_list()).arg(now).invoke_async(conn).await?;
+        total += n;
+        if n < 1000 {
+            return Ok(total);
+        }
+    }
+}
+
+pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutdown: Shutdown) {
+    let script = redis::Script::new(PROMOTE);
+    loop {
+        let result = async {
+            anyhow::Ok(
+                promote::<Notify>(&mut conn, &keys, &script).await?
+                    + promote::<Push>(&mut conn, &keys, &script).await?
+                    + promote::<ExpandRadius>(&mut conn, &keys, &script).await?
+                    + promote::<ExpireBroadcast>(&mut conn, &keys, &script).await?
+                    + promote::<CleanupBroadcast>(&mut conn, &keys, &script).await?
+                    + promote::<Rebroadcast>(&mut conn, &keys, &script).await?
+                    + promote::<Sweep>(&mut conn, &keys, &script).await?,
+            )
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %format!("{e:#}"), "promoting due tasks failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
