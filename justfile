@@ -102,3 +102,11 @@ bench *scenario:
     scripts/services
     cargo build --locked --release -p weelo-api -p weelo-worker -p weelo-bench
     "$CARGO_TARGET_DIR/release/weelo-bench" {{scenario}}
+
+# The chaos suite, full run (a few minutes): load + kill -9 worker and API, Redis and PostgreSQL restarts on private instances, then an audit.
+chaos: build
+    scripts/chaos
+
+# The chaos suite, bounded (under 2 minutes): the same faults and audit on a shorter load (part of `just test`).
+chaos-quick: build
+    scripts/chaos --quick
