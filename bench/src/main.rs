@@ -292,6 +292,8 @@ async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Ro
                 recipients: vec![users[i % users.len()]],
                 event: "bench".into(),
                 payload: json!({ "i": i }),
+                overrides: Default::default(),
+                dedup: None,
                 push: false,
             };
             jobs::push(conn.clone(), &keys, job, Schedule::NOW)

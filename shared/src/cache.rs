@@ -48,9 +48,13 @@ impl Keys {
     pub fn availability_throttle(&self, user: uuid::Uuid) -> String {
         format!("{}:throttle:availability:{user}", self.prefix)
     }
-    /// Every key of one broadcast starts with this (cleanup deletes them all).
+    /// Every key of one broadcast starts with this; each must also be listed in `broadcast_keys`.
     pub fn broadcast_scope(&self, broadcast: uuid::Uuid) -> String {
         format!("{}:bc:{broadcast}:", self.prefix)
+    }
+    /// Every key one broadcast may own; cleanup deletes exactly these (no keyspace scan).
+    pub fn broadcast_keys(&self, broadcast: uuid::Uuid) -> Vec<String> {
+        vec![self.notified(broadcast)]
     }
     /// Transporters already told about a broadcast (mirrors broadcast_notifications).
     pub fn notified(&self, broadcast: uuid::Uuid) -> String {

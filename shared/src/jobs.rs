@@ -75,8 +75,34 @@ pub struct Notify {
     pub recipients: Vec<Uuid>,
     pub event: String,
     pub payload: serde_json::Value,
+    /// Members merged into `payload` for one recipient (e.g. its own distance to the pickup).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub overrides: std::collections::BTreeMap<Uuid, serde_json::Value>,
     /// Also push to devices (FCM); events that only update an open screen skip it.
     pub push: bool,
+    /// Each user gets this event at most once per dedup scope (default: the job id), however
+    /// many jobs carry it: `new:{broadcast}` makes `new_broadcast` once per broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<String>,
+}
+
+impl Notify {
+    /// The scope of the once-per-user guarantee.
+    pub fn dedup_scope(&self) -> &str {
+        self.dedup.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The payload `user` receives.
+    pub fn payload_for(&self, user: &Uuid) -> serde_json::Value {
+        let mut payload = self.payload.clone();
+        if let (Some(obj), Some(serde_json::Value::Object(extra))) = (payload.as_object_mut(), self.overrides.get(user))
+        {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        payload
+    }
 }
 
 impl Job for Notify {

@@ -62,6 +62,40 @@ pub async fn emit(cache: &Cache, user: Uuid, event: &str, payload: &serde_json::
     Ok(envelope)
 }
 
+/// Emits many events in two pipelined round trips (seqs first, then logs and publishes).
+pub async fn emit_many(cache: &Cache, events: &[(Uuid, &str, serde_json::Value)]) -> anyhow::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut c = cache.conn().await?;
+    let mut seqs = redis::pipe();
+    for (user, _, _) in events {
+        seqs.incr(seq_key(cache, *user), 1);
+    }
+    let seqs: Vec<u64> = seqs.query_async(&mut *c).await?;
+    let mut pipe = redis::pipe();
+    for ((user, event, payload), seq) in events.iter().zip(seqs) {
+        let mut payload = payload.clone();
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("seq".into(), seq.into());
+        }
+        let text = serde_json::to_string(&Envelope { user: *user, seq, event: (*event).to_owned(), payload })?;
+        let log = log_key(cache, *user);
+        pipe.zadd(&log, &text, seq)
+            .ignore()
+            .zremrangebyrank(&log, 0, -(REPLAY_MAX_EVENTS + 1))
+            .ignore()
+            .expire(&log, REPLAY_TTL_SECS)
+            .ignore()
+            .expire(seq_key(cache, *user), 7 * 24 * 3600)
+            .ignore()
+            .publish(channel(cache), &text)
+            .ignore();
+    }
+    let _: () = pipe.query_async(&mut *c).await?;
+    Ok(())
+}
+
 /// Events after `last_seq`, oldest first (for a reconnecting client).
 pub async fn missed(cache: &Cache, user: Uuid, last_seq: u64) -> anyhow::Result<Vec<Envelope>> {
     let mut c = cache.conn().await?;

@@ -57,18 +57,10 @@ pub async fn cleanup(state: &WorkerState, job: &CleanupBroadcast) -> anyhow::Res
     if open == Some(true) {
         return Ok(());
     }
+    // The keys are known by name: deleting them is one command, whatever the keyspace holds.
+    let keys = state.cache.keys.broadcast_keys(job.broadcast_id);
     let mut c = state.cache.conn().await?;
-    let pattern = format!("{}*", state.cache.keys.broadcast_scope(job.broadcast_id));
-    let mut keys: Vec<String> = Vec::new();
-    {
-        let mut iter: redis::AsyncIter<String> = c.scan_match(&pattern).await?;
-        while let Some(k) = iter.next_item().await {
-            keys.push(k?);
-        }
-    }
-    if !keys.is_empty() {
-        let _: () = c.del(&keys).await?;
-    }
+    let _: () = c.del(&keys).await?;
     tracing::debug!(broadcast_id = %job.broadcast_id, keys = keys.len(), "broadcast keys removed");
     Ok(())
 }

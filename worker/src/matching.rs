@@ -52,28 +52,34 @@ async fn record(
     Ok(found.iter().filter(|f| fresh.contains(&f.0)).copied().collect())
 }
 
-/// Sends `new_broadcast` to each newly notified transporter (its own distance in the payload).
+/// Sends `new_broadcast` to the newly notified transporters: one job for the step, each
+/// recipient's own distance to the pickup merged into its payload.
 async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(Uuid, f64)]) -> anyhow::Result<()> {
-    let mut conn = state.db.acquire().await?;
-    for (transporter, km) in fresh {
-        let body = views::open_broadcast(&mut conn, broadcast, Some((km * 10.0).round() / 10.0))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut payload = serde_json::to_value(&body)?;
-        payload["broadcastId"] = json!(broadcast);
-        payload["radiusStep"] = json!(step);
-        let id = format!("new:{broadcast}:{transporter}");
-        let job = Notify {
-            id: id.clone(),
-            recipients: vec![*transporter],
-            event: "new_broadcast".into(),
-            payload,
-            push: true,
-        };
-        jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&id) })
-            .await?;
+    if fresh.is_empty() {
+        return Ok(());
     }
-    metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
+    let mut conn = state.db.acquire().await?;
+    let body = views::open_broadcast(&mut conn, broadcast, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut payload = serde_json::to_value(&body)?;
+    payload["broadcastId"] = json!(broadcast);
+    payload["radiusStep"] = json!(step);
+    let overrides =
+        fresh.iter().map(|(t, km)| (*t, json!({ "distanceToPickupKm": (km * 10.0).round() / 10.0 }))).collect();
+    let recipients = fresh.iter().map(|f| f.0).collect();
+    let first = fresh.first().map(|f| f.0).unwrap_or_default();
+    // Stable per step and batch, so a re-run of this step pushes the same job again (deduplicated).
+    let id = format!("new:{broadcast}:{step}:{first}:{}", fresh.len());
+    let job = Notify {
+        id: id.clone(),
+        recipients,
+        event: "new_broadcast".into(),
+        payload,
+        overrides,
+        push: true,
+        dedup: Some(format!("new:{broadcast}")),
+    };
+    jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&id) })
+        .await?;
     Ok(())
 }
 
@@ -142,7 +148,18 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         .bind(job.step as i32)
         .execute(&state.db)
         .await?;
-    announce(state, job.broadcast_id, job.step, &fresh).await?;
+    metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
+    // Announce everyone this step recorded, not only this run's new rows: a run that failed
+    // after recording them (worker killed, Redis gone) must not leave them untold. The
+    // once-per-broadcast dedup keeps anyone from hearing it twice.
+    let recorded: Vec<(Uuid, f64)> = sqlx::query_as(
+        "SELECT transporter_id, coalesce(distance_km, 0) FROM broadcast_notifications WHERE broadcast_id = $1 AND radius_step = $2",
+    )
+    .bind(job.broadcast_id)
+    .bind(job.step as i32)
+    .fetch_all(&state.db)
+    .await?;
+    announce(state, job.broadcast_id, job.step, &recorded).await?;
     tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh.len(), "radius step");
     if radius(state, job.step + 1).is_some() {
         let interval_ms = state.config.radius_step_interval.as_millis() as i64;
@@ -162,7 +179,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
 }
 
 /// A transporter came online: the open broadcasts within the largest radius whose searching
-/// lines match its available vehicles, not yet notified to it and not declined.
+/// lines match its available vehicles and that it has not declined (each announced to it once).
 pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
     let t = job.transporter_id;
     let Some(at) = presence::position(&state.cache, t).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
@@ -180,7 +197,6 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
               AND EXISTS (SELECT 1 FROM truck_requests tr JOIN vehicles v ON v.vehicle_type = tr.vehicle_type
                           WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
                             AND v.transporter_id = $1 AND v.status = 'available')
-              AND NOT EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $1)
               AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
          ) x WHERE dist <= $4 ORDER BY created_at DESC LIMIT 50",
     )
@@ -190,9 +206,12 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
     .bind(max_km)
     .fetch_all(&state.db)
     .await?;
+    // Already-notified broadcasts are included: if an earlier run recorded one and then failed,
+    // this one still tells it; the once-per-broadcast dedup stops repeats.
     for (broadcast, km, step) in found {
         let fresh = record(state, broadcast, step as usize, &[(t, km)]).await?;
-        announce(state, broadcast, step as usize, &fresh).await?;
+        metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
+        announce(state, broadcast, step as usize, &[(t, km)]).await?;
     }
     Ok(())
 }

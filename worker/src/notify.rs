@@ -11,34 +11,48 @@ use crate::WorkerState;
 use crate::runtime::Permanent;
 
 pub async fn notify(state: &WorkerState, job: &Notify) -> anyhow::Result<()> {
-    for user in &job.recipients {
-        // A retried job must not emit an event to a user twice.
-        let marker = format!("{}:emitted:{}:{user}", state.cache.keys.prefix(), job.id);
+    // A retried job must not emit an event to a user twice: one marker per (event id, user),
+    // set for all recipients in one round trip.
+    let markers: Vec<String> = job
+        .recipients
+        .iter()
+        .map(|u| format!("{}:emitted:{}:{u}", state.cache.keys.prefix(), job.dedup_scope()))
+        .collect();
+    let mut c = state.cache.conn().await?;
+    let mut pipe = redis::pipe();
+    for m in &markers {
+        // Longer than any broadcast lives, so a repeat announcement is still recognised.
+        pipe.cmd("SET").arg(m).arg(1).arg("NX").arg("EX").arg(24 * 3600);
+    }
+    let first: Vec<Option<String>> = pipe.query_async(&mut *c).await?;
+    drop(c);
+    let events: Vec<(uuid::Uuid, &str, serde_json::Value)> = job
+        .recipients
+        .iter()
+        .zip(&first)
+        .filter(|(_, f)| f.is_some())
+        .map(|(u, _)| (*u, job.event.as_str(), job.payload_for(u)))
+        .collect();
+    if let Err(e) = realtime::emit_many(&state.cache, &events).await {
+        // Nothing was published for sure: let the retry emit them.
         let mut c = state.cache.conn().await?;
-        let first: Option<String> =
-            redis::cmd("SET").arg(&marker).arg(1).arg("NX").arg("EX").arg(3600).query_async(&mut *c).await?;
-        drop(c);
-        if first.is_some()
-            && let Err(e) = realtime::emit(&state.cache, *user, &job.event, &job.payload).await
-        {
-            let mut c = state.cache.conn().await?;
-            let _: () = redis::cmd("DEL").arg(&marker).query_async(&mut *c).await?;
-            return Err(e);
-        }
+        let _: () = redis::cmd("DEL").arg(&markers).query_async(&mut *c).await?;
+        return Err(e);
     }
     if !job.push {
         return Ok(());
     }
-    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM device_tokens WHERE user_id = ANY($1)")
-        .bind(&job.recipients)
-        .fetch_all(&state.db)
-        .await?;
-    let mut data = BTreeMap::new();
-    data.insert("event".to_owned(), job.event.clone());
-    data.insert("payload".to_owned(), job.payload.to_string());
-    for token in tokens {
-        let key = format!("{}:{}", job.id, token);
-        let push = Push { device_token: token, event: job.event.clone(), data: data.clone() };
+    let tokens: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT user_id, token FROM device_tokens WHERE user_id = ANY($1)")
+            .bind(&job.recipients)
+            .fetch_all(&state.db)
+            .await?;
+    for (user, token) in tokens {
+        let mut data = BTreeMap::new();
+        data.insert("event".to_owned(), job.event.clone());
+        data.insert("payload".to_owned(), job.payload_for(&user).to_string());
+        let key = format!("{}:{}", job.dedup_scope(), token);
+        let push = Push { device_token: token, event: job.event.clone(), data };
         jobs::push(state.jobs.clone(), &state.cache.keys, push, Schedule { run_at: None, idempotency_key: Some(&key) })
             .await?;
     }

@@ -120,7 +120,15 @@ async fn notify(
     if recipients.is_empty() {
         return Ok(());
     }
-    let job = Notify { id: key.clone(), recipients, event: event.to_owned(), payload, push };
+    let job = Notify {
+        id: key.clone(),
+        recipients,
+        event: event.to_owned(),
+        payload,
+        overrides: Default::default(),
+        dedup: None,
+        push,
+    };
     jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&key) }).await
 }
 

@@ -23,7 +23,8 @@ where
     let result = work.await;
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("job_duration_seconds", "job" => J::QUEUE).record(elapsed);
-    let attempts = attempt.current() + 1;
+    // apalis counts the current run before calling the handler.
+    let attempts = attempt.current().max(1);
     match result {
         Ok(()) => {
             metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "done").increment(1);

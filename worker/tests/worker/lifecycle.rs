@@ -247,6 +247,8 @@ async fn a_backlog_of_more_due_jobs_than_lua_can_unpack_still_drains() {
             recipients: vec![users[i % users.len()]],
             event: "backlog".into(),
             payload: json!({ "i": i }),
+            overrides: Default::default(),
+            dedup: None,
             push: false,
         };
         weelo_shared::jobs::push(conn.clone(), &keys, job, weelo_shared::jobs::Schedule::NOW)
