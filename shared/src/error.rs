@@ -82,12 +82,54 @@ impl From<sqlx::Error> for Error {
         {
             return Error::rejected(422, "VALIDATION_FAILED", "text fields must not contain NUL characters");
         }
+        // PostgreSQL restarting or unreachable is an outage to retry through, not a bug: 503.
+        let unavailable = match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03")
+            }
+            _ => false,
+        };
+        if unavailable {
+            tracing::error!(error = %e, "PostgreSQL unavailable");
+            return unavailable_error();
+        }
         Error::Internal(e.into())
     }
 }
 
+fn unavailable_error() -> Error {
+    Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly").retry_after(1)
+}
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
+        // Redis restarting (LOADING), unreachable or dropping connections: an outage, 503.
+        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.code() == Some("LOADING") {
+            tracing::error!(error = %e, "Redis unavailable");
+            return unavailable_error();
+        }
         Error::Internal(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_503_and_bugs_stay_internal() {
+        assert_eq!(Error::from(sqlx::Error::PoolTimedOut).code(), "DEPENDENCY_UNAVAILABLE");
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert_eq!(Error::from(sqlx::Error::Io(io)).code(), "DEPENDENCY_UNAVAILABLE");
+        assert_eq!(Error::from(sqlx::Error::RowNotFound).code(), "INTERNAL");
+        let dropped = redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe"));
+        assert_eq!(Error::from(dropped).code(), "DEPENDENCY_UNAVAILABLE");
+        match Error::from(sqlx::Error::PoolClosed) {
+            Error::Rejected(r) => assert_eq!((r.status, r.retry_after_secs), (503, Some(1))),
+            Error::Internal(e) => panic!("{e}"),
+        }
     }
 }
