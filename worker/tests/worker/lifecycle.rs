@@ -154,11 +154,11 @@ async fn kill_minus_nine_of_the_worker_loses_no_step_and_no_expiry() {
 
 #[tokio::test]
 async fn a_dropped_expiry_job_is_caught_by_the_sweep() {
-    let mut stack = Stack::new(&[("BROADCAST_TIMEOUT_SECS", "5"), ("WEELO_SWEEP_INTERVAL_SECS", "1")]).await;
+    let mut stack = Stack::new(&[("BROADCAST_TIMEOUT_SECS", "8"), ("WEELO_SWEEP_INTERVAL_SECS", "1")]).await;
     let (_, customer) = stack.customer().await;
     let broadcast = stack.create_broadcast(&customer, &[("tractor", 1)]).await;
-    // Relay the outbox into jobs, then throw the jobs away before any worker runs them.
-    stack.start_worker();
+    // Relay the outbox into jobs, stop the worker, and throw the jobs away before they are due.
+    let first = stack.start_worker();
     let relayed = eventually(Duration::from_secs(5), || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE dispatched_at IS NULL")
             .fetch_one(&stack.db)
@@ -168,16 +168,18 @@ async fn a_dropped_expiry_job_is_caught_by_the_sweep() {
     })
     .await;
     assert!(relayed);
+    stack.kill_worker(first).await;
     let mut c = stack.cache.conn().await.unwrap();
     let keys: Vec<String> =
         redis::cmd("KEYS").arg(format!("{}:jobs:expire_broadcast*", stack.prefix)).query_async(&mut *c).await.unwrap();
     assert!(!keys.is_empty(), "the expiry job was queued");
     let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut *c).await.unwrap();
+    stack.start_worker();
     // The deletion also dropped the worker's registration on that queue: it must come back.
     let (_, customer) = stack.customer().await;
     let next = stack.create_broadcast(&customer, &[("tractor", 1)]).await;
     assert!(
-        eventually(Duration::from_secs(12), || async { stack.status(broadcast).await == "expired" }).await,
+        eventually(Duration::from_secs(25), || async { stack.status(broadcast).await == "expired" }).await,
         "the sweep expired it"
     );
     let by_sweep = eventually(Duration::from_secs(3), || async {
@@ -188,9 +190,9 @@ async fn a_dropped_expiry_job_is_caught_by_the_sweep() {
     .await;
     assert!(by_sweep, "it was the sweep");
     let late = expired_late_ms(&stack, broadcast).await;
-    assert!(late < 2000 + 1000 + 1000, "within the sweep's grace and interval: {late} ms");
+    assert!(late < 2000 + 1000 + 3000, "within the sweep's grace and interval (and load): {late} ms");
     // The restarted expiry worker handles the next broadcast on time (not the sweep).
-    assert!(eventually(Duration::from_secs(12), || async { stack.status(next).await == "expired" }).await);
+    assert!(eventually(Duration::from_secs(20), || async { stack.status(next).await == "expired" }).await);
     let late = expired_late_ms(&stack, next).await;
     assert!(late < 1000, "the expiry queue works again: {late} ms late");
 }
