@@ -44,7 +44,7 @@ dev: migrate
     echo
     echo "  API        http://$api          (ready: http://$api/health/ready)"
     echo "  Docs       http://$api/docs     (spec: http://$api/openapi.json)"
-    echo "  Socket.IO  ws://$api/socket.io  (arrives with the Realtime issue)"
+    echo "  Socket.IO  ws://$api/socket.io  (WebSocket transport; auth: { token })"
     echo "  Worker     http://$worker/health/ready  http://$worker/metrics"
     echo "  OTP codes are printed in the [api] log (development SMS sender)."
     echo
@@ -58,7 +58,10 @@ test: services
     tools="$(scripts/pytools | tail -1)"
     export PATH="$tools:$PATH"
     scripts/test-db-clean
-    cargo test --locked --workspace --no-fail-fast
+    cargo test --locked --workspace --exclude weelo-worker --no-fail-fast
+    # The worker's end-to-end tests each run an API and a worker process with tight timing
+    # assertions: three at a time keeps 2 cores from starving them.
+    cargo test --locked -p weelo-worker --no-fail-fast -- --test-threads=3
     # The contract: spec lint, SDK drift, the TypeScript SDK against a live API, schemathesis.
     WEELO_API_BIN="$CARGO_TARGET_DIR/debug/weelo-api" scripts/contract-check
     # Bounded chaos: kill -9 worker and API, restart Redis and PostgreSQL (private instances)

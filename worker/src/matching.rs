@@ -47,8 +47,19 @@ async fn record(
     .fetch_all(&state.db)
     .await?;
     let mut c = state.cache.conn().await?;
-    let _: () =
-        c.sadd(state.cache.keys.notified(broadcast), ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).await?;
+    let key = state.cache.keys.notified(broadcast);
+    let _: () = c.sadd(&key, ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).await?;
+    // The broadcast may have closed (and been cleaned up) while this step ran: a key written
+    // after the cleanup would be left behind, so remove it again.
+    let open: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND status IN ('active', 'partially_filled'))",
+    )
+    .bind(broadcast)
+    .fetch_one(&state.db)
+    .await?;
+    if !open {
+        let _: () = c.del(&key).await?;
+    }
     Ok(found.iter().filter(|f| fresh.contains(&f.0)).copied().collect())
 }
 

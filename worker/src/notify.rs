@@ -18,11 +18,16 @@ pub async fn notify(state: &WorkerState, job: &Notify) -> anyhow::Result<()> {
         .iter()
         .map(|u| format!("{}:emitted:{}:{u}", state.cache.keys.prefix(), job.dedup_scope()))
         .collect();
+    // A broadcast-wide scope must outlive the broadcast (a late rebroadcast is still
+    // recognised); a job's own id only has to outlive its retries.
+    let ttl = match job.dedup {
+        Some(_) => state.config.broadcast_timeout.as_secs() + 600,
+        None => 900,
+    };
     let mut c = state.cache.conn().await?;
     let mut pipe = redis::pipe();
     for m in &markers {
-        // Longer than any broadcast lives, so a repeat announcement is still recognised.
-        pipe.cmd("SET").arg(m).arg(1).arg("NX").arg("EX").arg(24 * 3600);
+        pipe.cmd("SET").arg(m).arg(1).arg("NX").arg("EX").arg(ttl);
     }
     let first: Vec<Option<String>> = pipe.query_async(&mut *c).await?;
     drop(c);

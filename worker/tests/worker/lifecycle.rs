@@ -39,10 +39,9 @@ async fn expiry_happens_within_a_second_and_leaves_no_keys() {
         .await
         .unwrap();
     assert_eq!(reason, "NO_ACCEPTANCE");
-    assert!(
-        eventually(Duration::from_secs(5), || async { stack.broadcast_keys(broadcast).await.is_empty() }).await,
-        "cleanup removed every key"
-    );
+    let cleaned =
+        eventually(Duration::from_secs(5), || async { stack.broadcast_keys(broadcast).await.is_empty() }).await;
+    assert!(cleaned, "cleanup removed every key: left {:?}", stack.broadcast_keys(broadcast).await);
     assert!(
         eventually(Duration::from_secs(5), || async {
             stack.count_events(customer_id, "broadcast_expired").await == 1
