@@ -35,7 +35,7 @@ impl Keys {
         format!("{}:geo:{vehicle_type}", self.prefix)
     }
     /// Present while the transporter's heartbeats keep coming; holds "lat,lng".
-    pub fn presence(&self, transporter: uuid::Uuid) -> String {
+    pub fn presence(&self, transporter: impl std::fmt::Display) -> String {
         format!("{}:presence:{transporter}", self.prefix)
     }
     /// Set while a transporter has toggled itself online.

@@ -152,15 +152,31 @@ impl Job for Sweep {
     const CONCURRENCY: usize = 1;
 }
 
-/// apalis-redis storage for `J`: quick orphan recovery and deduplication by idempotency key
-/// (see ../shared/notes/apalis-1.0.md: heartbeats, idempotency TTL).
-pub fn storage<J: Job>(conn: ConnectionManager, keys: &Keys) -> RedisStorage<J> {
-    let config = apalis_redis::Config::default()
-        .queue(keys.queue(J::QUEUE))
+/// Every queue, for the maintenance that works on all of them (promotion, vacuum, depth).
+/// A new job type is added here too.
+pub const QUEUES: [&str; 7] = [
+    ExpandRadius::QUEUE,
+    ExpireBroadcast::QUEUE,
+    CleanupBroadcast::QUEUE,
+    Notify::QUEUE,
+    Push::QUEUE,
+    Rebroadcast::QUEUE,
+    Sweep::QUEUE,
+];
+
+/// The apalis-redis configuration of queue `name`: quick orphan recovery and deduplication by
+/// idempotency key (see ../shared/notes/apalis-1.0.md: heartbeats, idempotency TTL).
+pub fn queue_config(keys: &Keys, name: &str) -> apalis_redis::Config {
+    apalis_redis::Config::default()
+        .queue(keys.queue(name))
         .heartbeat_interval(keys.job_heartbeat)
         .missed_heartbeats(3)
-        .idempotency_ttl(Some(Duration::from_secs(24 * 3600)));
-    RedisStorage::new(conn).with_config(config)
+        .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
+}
+
+/// apalis-redis storage for `J`.
+pub fn storage<J: Job>(conn: ConnectionManager, keys: &Keys) -> RedisStorage<J> {
+    RedisStorage::new(conn).with_config(queue_config(keys, J::QUEUE))
 }
 
 /// Where and when to run a job, and its deduplication key.

@@ -152,7 +152,7 @@ pub async fn nearby(
     // Drop members whose heartbeats lapsed (the sweep removes them from the set later).
     let mut pipe = redis::pipe();
     for (member, _) in &found {
-        pipe.exists(format!("{}:presence:{member}", cache.keys.prefix()));
+        pipe.exists(cache.keys.presence(member));
     }
     let present: Vec<bool> = pipe.query_async(&mut *c).await?;
     Ok(found
@@ -173,7 +173,7 @@ pub async fn sweep_stale(cache: &Cache) -> anyhow::Result<u64> {
         for chunk in members.chunks(500) {
             let mut pipe = redis::pipe();
             for m in chunk {
-                pipe.exists(format!("{}:presence:{m}", cache.keys.prefix()));
+                pipe.exists(cache.keys.presence(m));
             }
             let present: Vec<bool> = pipe.query_async(&mut *c).await?;
             let stale: Vec<&String> = chunk.iter().zip(present).filter(|(_, p)| !*p).map(|(m, _)| m).collect();

@@ -35,34 +35,8 @@ fn log_key(cache: &Cache, user: Uuid) -> String {
     format!("{}:rt:log:{user}", cache.keys.prefix())
 }
 
-/// Assigns the next seq, keeps the event for replay, and publishes it. Returns the envelope.
-pub async fn emit(cache: &Cache, user: Uuid, event: &str, payload: &serde_json::Value) -> anyhow::Result<Envelope> {
-    let mut c = cache.conn().await?;
-    let seq: u64 = c.incr(seq_key(cache, user), 1).await?;
-    let mut payload = payload.clone();
-    if let Some(obj) = payload.as_object_mut() {
-        obj.insert("seq".into(), seq.into());
-    }
-    let envelope = Envelope { user, seq, event: event.to_owned(), payload };
-    let text = serde_json::to_string(&envelope)?;
-    let log = log_key(cache, user);
-    let _: () = redis::pipe()
-        .zadd(&log, &text, seq)
-        .ignore()
-        .zremrangebyrank(&log, 0, -(REPLAY_MAX_EVENTS + 1))
-        .ignore()
-        .expire(&log, REPLAY_TTL_SECS)
-        .ignore()
-        .expire(seq_key(cache, user), 7 * 24 * 3600)
-        .ignore()
-        .publish(channel(cache), &text)
-        .ignore()
-        .query_async(&mut *c)
-        .await?;
-    Ok(envelope)
-}
-
-/// Emits many events in two pipelined round trips (seqs first, then logs and publishes).
+/// Assigns each event its user's next seq, keeps it for replay and publishes it, in two
+/// pipelined round trips (seqs first, then logs and publishes).
 pub async fn emit_many(cache: &Cache, events: &[(Uuid, &str, serde_json::Value)]) -> anyhow::Result<()> {
     if events.is_empty() {
         return Ok(());

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
 use weelo_shared::cache::Keys;
-use weelo_shared::jobs::{
-    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Sweep,
-};
+use weelo_shared::jobs;
 use weelo_shared::shutdown::Shutdown;
 
 const PROMOTE: &str = r"
@@ -24,10 +22,14 @@ end
 return #ids
 ";
 
-/// Moves due tasks of queue `J`; returns how many.
-async fn promote<J: Job>(conn: &mut ConnectionManager, keys: &Keys, script: &redis::Script) -> anyhow::Result<usize> {
-    let storage = jobs::storage::<J>(conn.clone(), keys);
-    let cfg = storage.get_config();
+/// Moves due tasks of queue `name`; returns how many.
+async fn promote(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    name: &str,
+    script: &redis::Script,
+) -> anyhow::Result<usize> {
+    let cfg = jobs::queue_config(keys, name);
     let now = chrono::Utc::now().timestamp();
     let mut total = 0;
     loop {
@@ -43,20 +45,10 @@ async fn promote<J: Job>(conn: &mut ConnectionManager, keys: &Keys, script: &red
 pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutdown: Shutdown) {
     let script = redis::Script::new(PROMOTE);
     loop {
-        let result = async {
-            anyhow::Ok(
-                promote::<Notify>(&mut conn, &keys, &script).await?
-                    + promote::<Push>(&mut conn, &keys, &script).await?
-                    + promote::<ExpandRadius>(&mut conn, &keys, &script).await?
-                    + promote::<ExpireBroadcast>(&mut conn, &keys, &script).await?
-                    + promote::<CleanupBroadcast>(&mut conn, &keys, &script).await?
-                    + promote::<Rebroadcast>(&mut conn, &keys, &script).await?
-                    + promote::<Sweep>(&mut conn, &keys, &script).await?,
-            )
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %format!("{e:#}"), "promoting due tasks failed");
+        for name in jobs::QUEUES {
+            if let Err(e) = promote(&mut conn, &keys, name, &script).await {
+                tracing::warn!(queue = name, error = %format!("{e:#}"), "promoting due tasks failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -12,9 +12,7 @@ use uuid::Uuid;
 use weelo_shared::auth::AuthService;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::LogFormat;
-use weelo_shared::jobs::{
-    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Schedule, Sweep,
-};
+use weelo_shared::jobs::{self, Schedule, Sweep};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
 
@@ -90,45 +88,33 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
 /// Deletes finished tasks older than an hour from every queue (apalis-redis keeps them
 /// otherwise, and Redis memory would grow without bound).
 async fn vacuum_all(conn: ConnectionManager, keys: &Keys) -> usize {
-    async fn one<J: Job>(conn: ConnectionManager, keys: &Keys) -> usize {
-        let mut s = jobs::storage::<J>(conn, keys);
+    let mut total = 0;
+    for name in jobs::QUEUES {
+        // Vacuuming works on the queue's keys only; the payload type plays no part.
+        let mut s = apalis_redis::RedisStorage::<serde_json::Value>::new(conn.clone())
+            .with_config(jobs::queue_config(keys, name));
         match s.vacuum_before(Duration::from_secs(3600)).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(queue = J::QUEUE, error = %e, "vacuum failed");
-                0
-            }
+            Ok(n) => total += n,
+            Err(e) => tracing::warn!(queue = name, error = %e, "vacuum failed"),
         }
     }
-    one::<ExpandRadius>(conn.clone(), keys).await
-        + one::<ExpireBroadcast>(conn.clone(), keys).await
-        + one::<CleanupBroadcast>(conn.clone(), keys).await
-        + one::<Notify>(conn.clone(), keys).await
-        + one::<Push>(conn.clone(), keys).await
-        + one::<Rebroadcast>(conn.clone(), keys).await
-        + one::<Sweep>(conn, keys).await
+    total
 }
 
 /// Pending + scheduled tasks per queue: a Prometheus gauge, and a CloudWatch EMF log line the
 /// worker autoscaling policy reads (namespace Weelo, metric QueueDepth).
-pub async fn publish_queue_depth(conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> u64 {
-    async fn one<J: Job>(mut conn: ConnectionManager, keys: &Keys) -> u64 {
-        let s = jobs::storage::<J>(conn.clone(), keys);
-        let cfg = s.get_config();
+pub async fn publish_queue_depth(mut conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> u64 {
+    let mut pending_total = 0;
+    for name in jobs::QUEUES {
+        let cfg = jobs::queue_config(keys, name);
         let pending: u64 = redis::cmd("LLEN").arg(cfg.active_jobs_list()).query_async(&mut conn).await.unwrap_or(0);
         let scheduled: u64 =
             redis::cmd("ZCARD").arg(cfg.scheduled_jobs_set()).query_async(&mut conn).await.unwrap_or(0);
-        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "pending").set(pending as f64);
-        metrics::gauge!("queue_depth", "queue" => J::QUEUE, "state" => "scheduled").set(scheduled as f64);
-        pending
+        metrics::gauge!("queue_depth", "queue" => name, "state" => "pending").set(pending as f64);
+        metrics::gauge!("queue_depth", "queue" => name, "state" => "scheduled").set(scheduled as f64);
+        pending_total += pending;
     }
-    let pending = one::<ExpandRadius>(conn.clone(), keys).await
-        + one::<ExpireBroadcast>(conn.clone(), keys).await
-        + one::<CleanupBroadcast>(conn.clone(), keys).await
-        + one::<Notify>(conn.clone(), keys).await
-        + one::<Push>(conn.clone(), keys).await
-        + one::<Rebroadcast>(conn.clone(), keys).await
-        + one::<Sweep>(conn, keys).await;
+    let pending = pending_total;
     let emf = serde_json::json!({
         "_aws": { "Timestamp": chrono::Utc::now().timestamp_millis(), "CloudWatchMetrics": [{
             "Namespace": "Weelo", "Dimensions": [["Service"]], "Metrics": [{ "Name": "QueueDepth", "Unit": "Count" }] }] },
