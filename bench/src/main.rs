@@ -13,8 +13,9 @@ use serde_json::json;
 use stack::{Stack, percentile};
 use uuid::Uuid;
 use weelo_shared::domain::Role;
-use weelo_shared::jobs::{self, Notify, Schedule};
+use weelo_shared::events::{ClientEvent, DriverStatus};
 use weelo_shared::testkit;
+use weelo_worker::jobs::{self, Notify, Schedule};
 
 /// One line of the results table.
 struct Row {
@@ -287,15 +288,9 @@ async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Ro
         let conn = jobs::connect(&testkit::redis_url()).await?;
         let keys = s.cache_keys();
         futures::stream::iter((0..n).map(|i| {
-            let job = Notify {
-                id: format!("bench:{i}"),
-                recipients: vec![users[i % users.len()]],
-                event: "bench".into(),
-                payload: json!({ "i": i }),
-                overrides: Default::default(),
-                dedup: None,
-                push: false,
-            };
+            // An event without a push, so the run measures the notify path alone.
+            let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: users[0], online: i % 2 == 0 });
+            let job = Notify::new(format!("bench:{i}"), vec![users[i % users.len()]], event);
             jobs::push(conn.clone(), &keys, job, Schedule::NOW)
         }))
         .buffer_unordered(64)

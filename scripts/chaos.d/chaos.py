@@ -27,7 +27,7 @@ import traceback
 import uuid
 
 HOST = "127.0.0.1"
-QUEUES = ["expand_radius", "expire_broadcast", "cleanup_broadcast", "notify", "push", "rebroadcast", "sweep"]
+QUEUES = []  # read from `weelo-worker queues` in main(): the worker's own list
 OPEN = ("active", "partially_filled")
 PICKUP = (19.0, 73.0)
 
@@ -1125,6 +1125,9 @@ def main():
                     help="a check id (shown in the report) whose violations are reported but do not fail the run; "
                          "repeatable, or comma-separated; also WEELO_CHAOS_KNOWN")
     args = ap.parse_args()
+    QUEUES.extend(subprocess.run([args.worker_bin, "queues"], check=True, capture_output=True, text=True).stdout.split())
+    if not QUEUES:
+        sys.exit(f"{args.worker_bin} queues listed no job queue")
     args.known = {k.strip() for v in args.known + [os.environ.get("WEELO_CHAOS_KNOWN", "")] for k in v.split(",") if k.strip()}
     chaos = Chaos(args)
 

@@ -64,6 +64,22 @@ impl Keys {
     pub fn cron_lock(&self, name: &str, tick: i64) -> String {
         format!("{}:cron:{name}:{tick}", self.prefix)
     }
+    /// Marks that `user` got the event of dedup scope `scope` (once-per-user delivery).
+    pub fn emitted(&self, scope: &str, user: uuid::Uuid) -> String {
+        format!("{}:emitted:{scope}:{user}", self.prefix)
+    }
+    /// The realtime channel every API task subscribes to.
+    pub fn realtime_channel(&self) -> String {
+        format!("{}:realtime", self.prefix)
+    }
+    /// A user's last realtime sequence number.
+    pub fn realtime_seq(&self, user: uuid::Uuid) -> String {
+        format!("{}:rt:seq:{user}", self.prefix)
+    }
+    /// A user's replay log (a sorted set by seq).
+    pub fn realtime_log(&self, user: uuid::Uuid) -> String {
+        format!("{}:rt:log:{user}", self.prefix)
+    }
     /// An apalis queue name.
     pub fn queue(&self, name: &str) -> String {
         format!("{}:jobs:{name}", self.prefix)

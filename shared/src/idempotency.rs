@@ -1,4 +1,4 @@
-//! Idempotent commands (invariant 2). A key is claimed by inserting its record inside the
+//! Idempotent commands (docs/DESIGN.md, invariant 2). A key is claimed by inserting its record inside the
 //! transaction that does the work: a concurrent request with the same key blocks on the primary
 //! key until the first commits, then reads the stored response. A refused command rolls back,
 //! releasing the key, so nothing half-done is ever remembered.

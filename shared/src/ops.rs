@@ -71,14 +71,17 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        // Bounded and plain, since it is echoed, logged and stored with outbox rows.
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %request_id, %method, %path);
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = crate::telemetry::REQUEST_ID.scope(request_id.clone(), next.call(req).instrument(span.clone())).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),

@@ -24,15 +24,15 @@ pub struct Envelope {
 }
 
 pub fn channel(cache: &Cache) -> String {
-    format!("{}:realtime", cache.keys.prefix())
+    cache.keys.realtime_channel()
 }
 
 fn seq_key(cache: &Cache, user: Uuid) -> String {
-    format!("{}:rt:seq:{user}", cache.keys.prefix())
+    cache.keys.realtime_seq(user)
 }
 
 fn log_key(cache: &Cache, user: Uuid) -> String {
-    format!("{}:rt:log:{user}", cache.keys.prefix())
+    cache.keys.realtime_log(user)
 }
 
 /// Assigns each event its user's next seq, keeps it for replay and publishes it, in two

@@ -7,6 +7,17 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
 
+tokio::task_local! {
+    /// The id of the HTTP request being served (set by `ops::observe`), so outbox rows can carry
+    /// it into the jobs they cause.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, if this code runs inside one.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// Installs the tracing subscriber: human-readable by default, JSON when `WEELO_LOG_FORMAT=json`.
 /// `RUST_LOG` overrides the default level filter.
 pub fn init_logging(format: LogFormat) {

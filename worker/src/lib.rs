@@ -3,9 +3,10 @@
 //! live/ready/metrics on its own port. Handlers are thin: they re-read the database and call
 //! one function.
 
+pub mod drain;
 pub mod expiry;
+pub mod jobs;
 pub mod matching;
-pub mod notify;
 pub mod promote;
 pub mod relay;
 pub mod runtime;
@@ -23,9 +24,6 @@ use poem::{EndpointExt, Route, Server, get, handler};
 use sqlx::PgPool;
 use weelo_shared::cache::Cache;
 use weelo_shared::config::Config;
-use weelo_shared::jobs::{
-    self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Job, Notify, Push, Rebroadcast, Sweep,
-};
 use weelo_shared::push::Fcm;
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
@@ -59,45 +57,27 @@ fn metrics() -> poem::Response {
 }
 
 /// A worker name unique per process (apalis refuses a name reused within minutes).
-fn worker_name(queue: &str) -> String {
+pub(crate) fn worker_name(queue: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     format!("{queue}@{host}:{}:{}", std::process::id(), ulid::Ulid::new())
 }
 
-macro_rules! handlers {
-    ($($name:ident: $job:ty => $f:path;)*) => {
-        $(
-            async fn $name(job: $job, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
-                runtime::run(&job, &attempt, $f(&state, &job)).await
+impl WorkerState {
+    /// Connects to PostgreSQL (applying migrations), Redis and the job queues.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let pool = db::connect(&config).await?;
+        let cache = Cache::new(&config)?;
+        let conn = jobs::connect(config.redis_url.expose()).await?;
+        let fcm = match &config.fcm_credentials {
+            Some(creds) => Some(Arc::new(Fcm::new(creds.expose(), &config.fcm_base_url)?)),
+            None => {
+                tracing::warn!("WEELO_FCM_CREDENTIALS is not set: push notifications are skipped");
+                None
             }
-        )*
-    };
-}
-
-handlers! {
-    on_expand: ExpandRadius => matching::expand;
-    on_rebroadcast: Rebroadcast => matching::rebroadcast;
-    on_expire: ExpireBroadcast => expiry::expire;
-    on_cleanup: CleanupBroadcast => expiry::cleanup;
-    on_notify: Notify => notify::notify;
-    on_push: Push => notify::push;
-    on_sweep: Sweep => sweep::sweep;
-}
-
-/// Registers one job type's worker on the monitor.
-macro_rules! register {
-    ($monitor:expr, $state:expr, $job:ty, $handler:expr) => {{
-        let state = $state.clone();
-        let poll = state.config.job_poll_interval;
-        $monitor.register(move |_| {
-            WorkerBuilder::new(worker_name(<$job as Job>::QUEUE))
-                .backend(jobs::storage::<$job>(state.jobs.clone(), &state.cache.keys).poll_with_interval(poll))
-                .data(state.clone())
-                .concurrency(<$job as Job>::CONCURRENCY)
-                .enable_tracing()
-                .build($handler)
-        })
-    }};
+        };
+        let name = worker_name("worker");
+        Ok(WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm })
+    }
 }
 
 pub struct Running {
@@ -110,18 +90,7 @@ pub struct Running {
 /// process exits non-zero.
 pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
-    let pool = db::connect(&config).await?;
-    let cache = Cache::new(&config)?;
-    let conn = jobs::connect(config.redis_url.expose()).await?;
-    let fcm = match &config.fcm_credentials {
-        Some(creds) => Some(Arc::new(Fcm::new(creds.expose(), &config.fcm_base_url)?)),
-        None => {
-            tracing::warn!("WEELO_FCM_CREDENTIALS is not set: push notifications are skipped");
-            None
-        }
-    };
-    let name = worker_name("worker");
-    let state = WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm };
+    let state = WorkerState::connect(config).await?;
 
     let acceptor = TcpListener::bind(state.config.worker_http_addr)
         .into_acceptor()
@@ -157,13 +126,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         tracing::warn!(worker = %ctx.name(), error = %error, "job worker failed; restarting it");
         true
     });
-    let monitor = register!(monitor, state, ExpandRadius, on_expand);
-    let monitor = register!(monitor, state, Rebroadcast, on_rebroadcast);
-    let monitor = register!(monitor, state, ExpireBroadcast, on_expire);
-    let monitor = register!(monitor, state, CleanupBroadcast, on_cleanup);
-    let monitor = register!(monitor, state, Notify, on_notify);
-    let monitor = register!(monitor, state, Push, on_push);
-    let monitor = register!(monitor, state, Sweep, on_sweep);
+    let monitor = jobs::register_all(monitor, &state);
 
     let grace = state.config.shutdown_timeout;
     let relay = tokio::spawn(relay::run(state.clone(), shutdown.clone()));

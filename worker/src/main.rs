@@ -8,6 +8,13 @@ use weelo_shared::telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `weelo-worker queues`: the job queues, one per line (scripts read them from here).
+    if std::env::args().nth(1).as_deref() == Some("queues") {
+        for q in weelo_worker::jobs::QUEUES {
+            println!("{q}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let format = Config::from_env().map(|c| c.log_format).unwrap_or(weelo_shared::config::LogFormat::Pretty);
     telemetry::init_logging(format);
     match run().await {

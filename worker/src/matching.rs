@@ -3,15 +3,18 @@
 
 use std::collections::HashSet;
 
+use anyhow::Context;
+
 use redis::AsyncCommands;
 use serde_json::json;
 use uuid::Uuid;
 use weelo_shared::domain::{LatLng, VehicleType};
-use weelo_shared::jobs::{self, ExpandRadius, Notify, Rebroadcast, Schedule};
+use weelo_shared::events::{ClientEvent, NewBroadcast};
 use weelo_shared::lifecycle::views;
 use weelo_shared::presence;
 
 use crate::WorkerState;
+use crate::jobs::{ExpandRadius, Notify, Rebroadcast, Schedule};
 
 /// The radius of `step`: a configured step, or the fallback (all of India) after the last one.
 fn radius(state: &WorkerState, step: usize) -> Option<f64> {
@@ -70,27 +73,17 @@ async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(U
         return Ok(());
     }
     let mut conn = state.db.acquire().await?;
-    let body = views::open_broadcast(&mut conn, broadcast, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut payload = serde_json::to_value(&body)?;
-    payload["broadcastId"] = json!(broadcast);
-    payload["radiusStep"] = json!(step);
-    let overrides =
-        fresh.iter().map(|(t, km)| (*t, json!({ "distanceToPickupKm": (km * 10.0).round() / 10.0 }))).collect();
-    let recipients = fresh.iter().map(|f| f.0).collect();
+    let body = views::open_broadcast(&mut conn, broadcast, None).await.context("reading the broadcast to announce")?;
+    drop(conn);
+    let event = ClientEvent::NewBroadcast(NewBroadcast { broadcast_id: broadcast, radius_step: step, broadcast: body });
     let first = fresh.first().map(|f| f.0).unwrap_or_default();
     // Stable per step and batch, so a re-run of this step pushes the same job again (deduplicated).
     let id = format!("new:{broadcast}:{step}:{first}:{}", fresh.len());
-    let job = Notify {
-        id: id.clone(),
-        recipients,
-        event: "new_broadcast".into(),
-        payload,
-        overrides,
-        push: true,
-        dedup: Some(format!("new:{broadcast}")),
-    };
-    jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&id) })
-        .await?;
+    let mut job = Notify::new(id.clone(), fresh.iter().map(|f| f.0).collect(), event);
+    job.overrides =
+        fresh.iter().map(|(t, km)| (*t, json!({ "distanceToPickupKm": (km * 10.0).round() / 10.0 }))).collect();
+    job.dedup = Some(format!("new:{broadcast}"));
+    state.enqueue(job, Schedule::once(&id)).await?;
     Ok(())
 }
 
@@ -178,13 +171,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         let run_at = (chrono::Utc::now().timestamp_millis() + interval_ms + 500).div_euclid(1000);
         let next = ExpandRadius { broadcast_id: job.broadcast_id, step: job.step + 1 };
         let key = format!("expand:{}:{}", job.broadcast_id, job.step + 1);
-        jobs::push(
-            state.jobs.clone(),
-            &state.cache.keys,
-            next,
-            Schedule { run_at: Some(run_at), idempotency_key: Some(&key) },
-        )
-        .await?;
+        state.enqueue(next, Schedule { run_at: Some(run_at), idempotency_key: Some(&key) }).await?;
     }
     Ok(())
 }
@@ -193,7 +180,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
 /// lines match its available vehicles and that it has not declined (each announced to it once).
 pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
     let t = job.transporter_id;
-    let Some(at) = presence::position(&state.cache, t).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+    let Some(at) = presence::position(&state.cache, t).await.context("reading the transporter's position")? else {
         // No heartbeat yet: the next radius steps will find it once it sends one.
         return Ok(());
     };

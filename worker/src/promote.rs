@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
 use weelo_shared::cache::Keys;
-use weelo_shared::jobs;
 use weelo_shared::shutdown::Shutdown;
 
-const PROMOTE: &str = r"
+use crate::jobs;
+
+pub(crate) const PROMOTE: &str = r"
 local ids = redis.call('zrangebyscore', KEYS[1], 0, ARGV[1], 'LIMIT', 0, 1000)
 if #ids > 0 then
     redis.call('rpush', KEYS[2], unpack(ids))
@@ -23,7 +24,7 @@ return #ids
 ";
 
 /// Moves due tasks of queue `name`; returns how many.
-async fn promote(
+pub(crate) async fn promote(
     conn: &mut ConnectionManager,
     keys: &Keys,
     name: &str,
@@ -45,7 +46,7 @@ async fn promote(
 pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutdown: Shutdown) {
     let script = redis::Script::new(PROMOTE);
     loop {
-        for name in jobs::QUEUES {
+        for name in jobs::QUEUES.iter().copied() {
             if let Err(e) = promote(&mut conn, &keys, name, &script).await {
                 tracing::warn!(queue = name, error = %format!("{e:#}"), "promoting due tasks failed");
             }

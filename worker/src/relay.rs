@@ -6,17 +6,21 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use anyhow::Context;
+use serde_json::Value;
 use sqlx::postgres::PgListener;
+use tracing::Instrument;
 use uuid::Uuid;
-use weelo_shared::jobs::{self, CleanupBroadcast, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, Schedule};
+use weelo_shared::domain::lifecycle::TruckRequestStatus;
+use weelo_shared::events::{
+    AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, TruckRequestAccepted, TrucksRemaining,
+};
 use weelo_shared::lifecycle::views;
-use weelo_shared::outbox::{self, kind};
+use weelo_shared::outbox::{self, OutboxEvent};
 use weelo_shared::shutdown::Shutdown;
 
 use crate::WorkerState;
+use crate::jobs::{CleanupBroadcast, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, Schedule};
 
 pub async fn run(state: WorkerState, shutdown: Shutdown) {
     let mut listener = match PgListener::connect_with(&state.db).await {
@@ -62,8 +66,8 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
         let mut tx = state.db.begin().await?;
-        let rows: Vec<(i64, String, Value)> = sqlx::query_as(
-            "SELECT id, kind, payload FROM outbox WHERE dispatched_at IS NULL AND available_at <= now()
+        let rows: Vec<(i64, String, Value, Option<String>)> = sqlx::query_as(
+            "SELECT id, kind, payload, request_id FROM outbox WHERE dispatched_at IS NULL AND available_at <= now()
              ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
         )
         .fetch_all(&mut *tx)
@@ -72,8 +76,16 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
             return Ok(total);
         }
         let mut done = Vec::with_capacity(rows.len());
-        for (id, kind, payload) in &rows {
-            match dispatch(state, *id, kind, payload).await {
+        for (id, kind, payload, request_id) in &rows {
+            // The request that wrote the row, so its jobs' logs lead back to it.
+            let span =
+                tracing::info_span!("outbox", outbox_id = id, %kind, request_id = request_id.as_deref().unwrap_or(""));
+            let run = async {
+                let event = OutboxEvent::from_row(kind, payload.clone())
+                    .with_context(|| format!("decoding outbox row {id}"))?;
+                dispatch(state, *id, event).await
+            };
+            match run.instrument(span).await {
                 Ok(()) => done.push(*id),
                 Err(e) => {
                     tracing::error!(outbox_id = id, %kind, error = %format!("{e:#}"), "outbox row not dispatched");
@@ -95,41 +107,13 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Ids {
-    broadcast_id: Option<Uuid>,
-    truck_request_id: Option<Uuid>,
-    transporter_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
-    driver_id: Option<Uuid>,
-    expires_at: Option<DateTime<Utc>>,
-    status: Option<String>,
-    reason: Option<String>,
-    online: Option<bool>,
-}
-
-async fn notify(
-    state: &WorkerState,
-    key: String,
-    recipients: Vec<Uuid>,
-    event: &str,
-    payload: Value,
-    push: bool,
-) -> anyhow::Result<()> {
+/// Pushes a `notify` job for `recipients` under a key derived from the outbox row.
+async fn notify(state: &WorkerState, key: String, recipients: Vec<Uuid>, event: ClientEvent) -> anyhow::Result<()> {
     if recipients.is_empty() {
         return Ok(());
     }
-    let job = Notify {
-        id: key.clone(),
-        recipients,
-        event: event.to_owned(),
-        payload,
-        overrides: Default::default(),
-        dedup: None,
-        push,
-    };
-    jobs::push(state.jobs.clone(), &state.cache.keys, job, Schedule { run_at: None, idempotency_key: Some(&key) }).await
+    let job = Notify::new(key.clone(), recipients, event);
+    state.enqueue(job, Schedule::once(&key)).await
 }
 
 async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
@@ -139,107 +123,87 @@ async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::
         .await?)
 }
 
-async fn dispatch(state: &WorkerState, id: i64, kind: &str, payload: &Value) -> anyhow::Result<()> {
-    let ids: Ids = serde_json::from_value(payload.clone())?;
-    let keys = &state.cache.keys;
-    let need = |v: Option<Uuid>, name: &str| v.ok_or_else(|| anyhow::anyhow!("outbox row {id} ({kind}) lacks {name}"));
-    match kind {
-        kind::BROADCAST_CREATED => {
-            let b = need(ids.broadcast_id, "broadcastId")?;
-            let expires_at = ids.expires_at.ok_or_else(|| anyhow::anyhow!("outbox row {id} lacks expiresAt"))?;
-            let step = ExpandRadius { broadcast_id: b, step: 0 };
-            jobs::push(
-                state.jobs.clone(),
-                keys,
-                step,
-                Schedule { run_at: None, idempotency_key: Some(&format!("expand:{b}:0")) },
-            )
-            .await?;
-            // Run times are whole seconds: schedule a second early, the handler waits out the rest.
-            let due_ms = expires_at.timestamp_micros().div_euclid(1000) + 1;
-            let run_at = due_ms.div_euclid(1000) - 1;
-            let expire = ExpireBroadcast { broadcast_id: b, due_ms };
-            jobs::push(
-                state.jobs.clone(),
-                keys,
-                expire,
-                Schedule { run_at: Some(run_at), idempotency_key: Some(&format!("expire:{b}")) },
-            )
-            .await?;
+async fn customer_of(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Uuid> {
+    Ok(sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
+        .bind(broadcast)
+        .fetch_one(&state.db)
+        .await?)
+}
+
+/// What one outbox row makes happen.
+async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::Result<()> {
+    match event {
+        OutboxEvent::BroadcastCreated(e) => broadcast_created(state, e).await,
+        OutboxEvent::TruckAccepted(e) => truck_accepted(state, id, e).await,
+        OutboxEvent::BroadcastClosed(e) => broadcast_closed(state, id, e).await,
+        OutboxEvent::TruckAssigned(e) => truck_assigned(state, id, e).await,
+        OutboxEvent::TransporterOnline(e) => {
+            state
+                .enqueue(Rebroadcast { transporter_id: e.transporter_id }, Schedule::once(&format!("outbox:{id}")))
+                .await
         }
-        kind::TRUCK_ACCEPTED => {
-            let b = need(ids.broadcast_id, "broadcastId")?;
-            let customer = need(ids.customer_id, "customerId")?;
-            let tr = need(ids.truck_request_id, "truckRequestId")?;
-            let mut conn = state.db.acquire().await?;
-            let view = views::broadcast(&mut conn, b).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let truck = view.accepted_trucks.iter().find(|t| t.truck_request_id == tr).cloned();
-            let accepted = json!({ "broadcastId": b, "truckRequestId": tr, "status": view.status, "truck": truck,
-                                   "trucksRemaining": view.trucks_needed - view.trucks_filled, "expiresAt": view.expires_at });
-            notify(state, format!("outbox:{id}:accepted"), vec![customer], "truck_request_accepted", accepted, true)
-                .await?;
-            let remaining = json!({ "broadcastId": b, "status": view.status, "lines": view.lines,
-                                    "trucksRemaining": view.trucks_needed - view.trucks_filled, "expiresAt": view.expires_at });
-            let mut to = notified_transporters(state, b).await?;
-            to.push(customer);
-            notify(state, format!("outbox:{id}:remaining"), to, "trucks_remaining_update", remaining, false).await?;
+        OutboxEvent::DriverStatusChanged(e) => {
+            let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: e.driver_id, online: e.online });
+            notify(state, format!("outbox:{id}:driver"), vec![e.transporter_id], event).await
         }
-        kind::BROADCAST_CLOSED => {
-            let b = need(ids.broadcast_id, "broadcastId")?;
-            let cleanup = CleanupBroadcast { broadcast_id: b };
-            jobs::push(
-                state.jobs.clone(),
-                keys,
-                cleanup,
-                Schedule { run_at: None, idempotency_key: Some(&format!("cleanup:{b}")) },
-            )
-            .await?;
-            let status = ids.status.unwrap_or_default();
-            let reason = ids.reason.unwrap_or_default();
-            let customer: Uuid = sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
-                .bind(b)
-                .fetch_one(&state.db)
-                .await?;
-            let event = match status.as_str() {
-                "expired" => "broadcast_expired",
-                "fully_filled" => "broadcast_fully_filled",
-                _ => "broadcast_cancelled",
-            };
-            let body = json!({ "broadcastId": b, "status": status, "reason": reason });
-            notify(state, format!("outbox:{id}:customer"), vec![customer], event, body.clone(), true).await?;
-            let to = notified_transporters(state, b).await?;
-            notify(state, format!("outbox:{id}:closed"), to, "broadcast_closed", body, false).await?;
-        }
-        kind::TRUCK_ASSIGNED => {
-            let b = need(ids.broadcast_id, "broadcastId")?;
-            let driver = need(ids.driver_id, "driverId")?;
-            let customer: Uuid = sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
-                .bind(b)
-                .fetch_one(&state.db)
-                .await?;
-            let body = json!({ "broadcastId": b, "truckRequestId": ids.truck_request_id, "driverId": driver, "status": "assigned" });
-            notify(state, format!("outbox:{id}:assigned"), vec![customer, driver], "assignment_updated", body, true)
-                .await?;
-        }
-        kind::TRANSPORTER_ONLINE => {
-            let t = need(ids.transporter_id, "transporterId")?;
-            let job = Rebroadcast { transporter_id: t };
-            jobs::push(
-                state.jobs.clone(),
-                keys,
-                job,
-                Schedule { run_at: None, idempotency_key: Some(&format!("outbox:{id}")) },
-            )
-            .await?;
-        }
-        kind::DRIVER_STATUS_CHANGED => {
-            let t = need(ids.transporter_id, "transporterId")?;
-            let body = json!({ "driverId": ids.driver_id, "online": ids.online.unwrap_or(false) });
-            notify(state, format!("outbox:{id}:driver"), vec![t], "driver_status_changed", body, false).await?;
-        }
-        other => anyhow::bail!("unknown outbox kind {other:?}"),
     }
-    Ok(())
+}
+
+async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    state.enqueue(ExpandRadius { broadcast_id: b, step: 0 }, Schedule::once(&format!("expand:{b}:0"))).await?;
+    let expire = ExpireBroadcast { broadcast_id: b, due_ms: e.expires_at.timestamp_micros().div_euclid(1000) + 1 };
+    let when = Schedule { run_at: Some(expire.run_at()), idempotency_key: Some(&format!("expire:{b}")) };
+    state.enqueue(expire, when).await
+}
+
+async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    let mut conn = state.db.acquire().await?;
+    let view = views::broadcast(&mut conn, b).await.context("reading the broadcast an accept changed")?;
+    drop(conn);
+    let truck = view.accepted_trucks.iter().find(|t| t.truck_request_id == e.truck_request_id).cloned();
+    let remaining = view.trucks_needed - view.trucks_filled;
+    let accepted = ClientEvent::TruckRequestAccepted(TruckRequestAccepted {
+        broadcast_id: b,
+        truck_request_id: e.truck_request_id,
+        status: view.status,
+        truck,
+        trucks_remaining: remaining,
+        expires_at: view.expires_at,
+    });
+    notify(state, format!("outbox:{id}:accepted"), vec![e.customer_id], accepted).await?;
+    let update = ClientEvent::TrucksRemainingUpdate(TrucksRemaining {
+        broadcast_id: b,
+        status: view.status,
+        lines: view.lines,
+        trucks_remaining: remaining,
+        expires_at: view.expires_at,
+    });
+    let mut to = notified_transporters(state, b).await?;
+    to.push(e.customer_id);
+    notify(state, format!("outbox:{id}:remaining"), to, update).await
+}
+
+async fn broadcast_closed(state: &WorkerState, id: i64, e: outbox::BroadcastClosed) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    state.enqueue(CleanupBroadcast { broadcast_id: b }, Schedule::once(&format!("cleanup:{b}"))).await?;
+    let customer = customer_of(state, b).await?;
+    let ended = BroadcastEnded { broadcast_id: b, status: e.status, reason: e.reason };
+    notify(state, format!("outbox:{id}:customer"), vec![customer], ended.clone().for_customer()).await?;
+    let to = notified_transporters(state, b).await?;
+    notify(state, format!("outbox:{id}:closed"), to, ClientEvent::BroadcastClosed(ended)).await
+}
+
+async fn truck_assigned(state: &WorkerState, id: i64, e: outbox::TruckAssigned) -> anyhow::Result<()> {
+    let customer = customer_of(state, e.broadcast_id).await?;
+    let event = ClientEvent::AssignmentUpdated(AssignmentUpdated {
+        broadcast_id: e.broadcast_id,
+        truck_request_id: e.truck_request_id,
+        driver_id: e.driver_id,
+        status: TruckRequestStatus::Assigned,
+    });
+    notify(state, format!("outbox:{id}:assigned"), vec![customer, e.driver_id], event).await
 }
 
 /// How long rows are kept after dispatch, for audits.

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::time::Instant;
 
+use crate::jobs::Job;
 use apalis::prelude::{AbortError, Attempt, BoxDynError};
-use weelo_shared::jobs::Job;
 
 /// A job failure that retrying cannot fix.
 #[derive(Debug, thiserror::Error)]

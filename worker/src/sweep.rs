@@ -12,10 +12,10 @@ use uuid::Uuid;
 use weelo_shared::auth::AuthService;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::LogFormat;
-use weelo_shared::jobs::{self, Schedule, Sweep};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
 
+use crate::jobs::{self, Schedule, Sweep};
 use crate::{WorkerState, expiry, relay};
 
 /// Pushes a sweep job at every tick boundary until shutdown.
@@ -31,20 +31,14 @@ pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
         }
         let key = format!("sweep:{next_tick}");
         let job = Sweep { tick: next_tick };
-        if let Err(e) = jobs::push(
-            state.jobs.clone(),
-            &state.cache.keys,
-            job,
-            Schedule { run_at: None, idempotency_key: Some(&key) },
-        )
-        .await
-        {
+        if let Err(e) = state.enqueue(job, Schedule::once(&key)).await {
             tracing::warn!(error = %format!("{e:#}"), "could not push the sweep tick");
         }
     }
 }
 
-pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
+/// One sweep tick (the `sweep` job runs it).
+pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     let overdue: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM broadcasts WHERE status IN ('active', 'partially_filled')
          AND expires_at <= now() - interval '2 seconds' ORDER BY expires_at LIMIT 1000",
@@ -76,12 +70,12 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
         "INSERT INTO sweep_runs (tick, expired, worker) VALUES ($1, $2, $3)
          ON CONFLICT (tick) DO UPDATE SET runs = sweep_runs.runs + 1",
     )
-    .bind(job.tick)
+    .bind(tick)
     .bind(expired as i32)
     .bind(&state.name)
     .execute(&state.db)
     .await?;
-    tracing::info!(tick = job.tick, expired, redispatched, pruned, stale, vacuumed, "sweep");
+    tracing::info!(tick, expired, redispatched, pruned, stale, vacuumed, "sweep");
     Ok(())
 }
 
@@ -89,7 +83,7 @@ pub async fn sweep(state: &WorkerState, job: &Sweep) -> anyhow::Result<()> {
 /// otherwise, and Redis memory would grow without bound).
 async fn vacuum_all(conn: ConnectionManager, keys: &Keys) -> usize {
     let mut total = 0;
-    for name in jobs::QUEUES {
+    for name in jobs::QUEUES.iter().copied() {
         // Vacuuming works on the queue's keys only; the payload type plays no part.
         let mut s = apalis_redis::RedisStorage::<serde_json::Value>::new(conn.clone())
             .with_config(jobs::queue_config(keys, name));
@@ -105,7 +99,7 @@ async fn vacuum_all(conn: ConnectionManager, keys: &Keys) -> usize {
 /// worker autoscaling policy reads (namespace Weelo, metric QueueDepth).
 pub async fn publish_queue_depth(mut conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> u64 {
     let mut pending_total = 0;
-    for name in jobs::QUEUES {
+    for name in jobs::QUEUES.iter().copied() {
         let cfg = jobs::queue_config(keys, name);
         let pending: u64 = redis::cmd("LLEN").arg(cfg.active_jobs_list()).query_async(&mut conn).await.unwrap_or(0);
         let scheduled: u64 =

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use serde_json::json;
 use weelo_shared::domain::{LatLng, Role, VehicleType};
 use weelo_shared::error::Error;
-use weelo_shared::outbox::{self, kind};
+use weelo_shared::outbox::{self, OutboxEvent};
 use weelo_shared::presence;
 
 use super::ApiTags;
@@ -115,7 +114,8 @@ impl PresenceApi {
         // With a position already known, catch up at once; otherwise the first heartbeat does.
         if came_online && presence::position(&state.cache, me).await?.is_some() {
             let mut conn = state.db.acquire().await?;
-            outbox::enqueue(&mut conn, kind::TRANSPORTER_ONLINE, &json!({ "transporterId": me }), None).await?;
+            let event = OutboxEvent::TransporterOnline(outbox::TransporterOnline { transporter_id: me });
+            outbox::enqueue(&mut conn, &event, None).await?;
         }
         tracing::info!(transporter_id = %me, online = body.online, "availability");
         Ok(Json(AvailabilityBody { online: body.online }))
@@ -137,7 +137,8 @@ impl PresenceApi {
         if !was_present {
             // First position since going online (or since presence lapsed): send what is in reach.
             let mut conn = state.db.acquire().await?;
-            outbox::enqueue(&mut conn, kind::TRANSPORTER_ONLINE, &json!({ "transporterId": me }), None).await?;
+            let event = OutboxEvent::TransporterOnline(outbox::TransporterOnline { transporter_id: me });
+            outbox::enqueue(&mut conn, &event, None).await?;
         }
         if types.is_empty() {
             tracing::debug!(transporter_id = %me, "online without an available vehicle: not matched");
@@ -159,8 +160,8 @@ impl PresenceApi {
         let changed = presence::set_driver_online(&state.cache, me, body.online).await?;
         if changed && let Some(t) = transporter {
             let mut conn = state.db.acquire().await?;
-            let payload = json!({ "driverId": me, "transporterId": t, "online": body.online });
-            outbox::enqueue(&mut conn, kind::DRIVER_STATUS_CHANGED, &payload, None).await?;
+            let change = outbox::DriverStatusChanged { driver_id: me, transporter_id: t, online: body.online };
+            outbox::enqueue(&mut conn, &OutboxEvent::DriverStatusChanged(change), None).await?;
         }
         Ok(Json(AvailabilityBody { online: body.online }))
     }

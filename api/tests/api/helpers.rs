@@ -16,11 +16,31 @@ pub struct TestApp {
     pub db: sqlx::PgPool,
     pub shutdown: Shutdown,
     pub prefix: String,
+    /// The worker's state, made on the first `run_pending_jobs`.
+    worker: tokio::sync::OnceCell<weelo_worker::WorkerState>,
 }
 
 impl Drop for TestApp {
+    /// A test that ran jobs must leave none due behind (crates.io's check): due work left at the
+    /// end is work the test never looked at.
     fn drop(&mut self) {
         self.shutdown.trigger();
+        let Some(worker) = self.worker.get().cloned() else { return };
+        if std::thread::panicking() {
+            return;
+        }
+        // The test's runtime is gone by now: check on a runtime and connection of our own.
+        let left = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let conn = weelo_worker::jobs::connect(worker.config.redis_url.expose()).await?;
+                weelo_worker::drain::pending(conn, &worker.cache.keys).await
+            })
+        })
+        .join()
+        .expect("pending-jobs check");
+        let left = left.expect("reading the job queues");
+        assert!(left.is_empty(), "the test left due jobs behind: {left:?} (call app.run_pending_jobs())");
     }
 }
 
@@ -31,7 +51,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let db = TestDb::new().await;
     let prefix = testkit::redis_prefix();
-    let config = testkit::config(&db, &prefix, extra);
+    // Radius steps after the first are not due within a test unless it asks for them, so the
+    // end-of-test check sees only work the test caused.
+    let mut vars = vec![("WEELO_RADIUS_STEP_INTERVAL_MS", "600000")];
+    vars.extend_from_slice(extra);
+    let config = testkit::config(&db, &prefix, &vars);
     let sms = MemorySms::default();
     let shutdown = Shutdown::new();
     // The in-memory sender unless the test configured another one.
@@ -46,6 +70,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         db: db.pool().await,
         shutdown,
         prefix,
+        worker: tokio::sync::OnceCell::new(),
     }
 }
 
@@ -56,6 +81,18 @@ pub struct Session {
 }
 
 impl TestApp {
+    /// Relays the outbox and runs every due job in this process until none is left, as the
+    /// worker would (radius steps, notifications, expiry, cleanup). Panics if a job fails.
+    pub async fn run_pending_jobs(&self) -> usize {
+        let worker = self
+            .worker
+            .get_or_init(|| async {
+                weelo_worker::WorkerState::connect(self.config.clone()).await.expect("worker state")
+            })
+            .await;
+        weelo_worker::drain::run_pending_jobs(worker).await.unwrap_or_else(|e| panic!("a job failed: {e:#}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -149,17 +186,45 @@ impl TestApp {
         testkit::vehicle(&self.db, transporter, vehicle_type).await
     }
 
-    /// Records that the matching worker told `transporters` about `broadcast`.
+    /// Brings `transporters` online at the pickup of `broadcast_body` and runs the worker's jobs:
+    /// the radius step and the rebroadcast record and tell them as in production.
     pub async fn notify(&self, broadcast: &str, transporters: &[uuid::Uuid]) {
-        sqlx::query(
-            "INSERT INTO broadcast_notifications (broadcast_id, transporter_id, radius_step, distance_km)
-             SELECT $1, t, 0, 3.5 FROM unnest($2::uuid[]) AS t ON CONFLICT DO NOTHING",
+        for t in transporters {
+            self.go_online_at_pickup(*t).await;
+        }
+        self.run_pending_jobs().await;
+        let told: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = ANY($2)",
         )
         .bind(uuid::Uuid::parse_str(broadcast).unwrap())
         .bind(transporters)
-        .execute(&self.db)
+        .fetch_all(&self.db)
         .await
-        .expect("notify");
+        .expect("read notifications");
+        assert_eq!(told.len(), transporters.len(), "the worker did not notify every transporter of {broadcast}");
+    }
+
+    /// Online, with a heartbeat 3 km from `broadcast_body`'s pickup (no-op when already present).
+    pub async fn go_online_at_pickup(&self, transporter: uuid::Uuid) {
+        let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
+        let online: bool = {
+            let cache = weelo_shared::cache::Cache::new(&self.config).expect("cache");
+            weelo_shared::presence::position(&cache, transporter).await.expect("presence").is_some()
+        };
+        if online {
+            return;
+        }
+        let r = self
+            .client
+            .put(self.url("/v1/transporters/me/availability"))
+            .bearer_auth(&token)
+            .json(&json!({ "online": true }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+        let r = self.post_auth("/v1/transporters/me/heartbeat", &token, json!({ "lat": 19.1, "lng": 72.88 })).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
     }
 
     pub async fn create_broadcast(&self, token: &str, key: &str, body: &Value) -> Response {

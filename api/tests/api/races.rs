@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::helpers::{TestApp, assert_problem, broadcast_body, spawn_app_with};
 
 async fn many_creates_app() -> TestApp {
-    spawn_app_with(&[("WEELO_CREATE_RATE_LIMIT_PER_MIN", "10000")]).await
+    // Every racer is told at the first radius step, as the real worker tells them.
+    spawn_app_with(&[("WEELO_CREATE_RATE_LIMIT_PER_MIN", "10000"), ("WEELO_MAX_NEW_PER_STEP", "500")]).await
 }
 
 /// (status, trucks_filled, accepted rows, searching rows, cancelled rows)
@@ -33,12 +34,13 @@ async fn two_hundred_accepts_on_ten_trucks_have_exactly_ten_winners() {
     let transporters = app.transporters_with_vehicles(200, "open").await;
     let ids: Vec<Uuid> = transporters.iter().map(|t| t.0).collect();
     for run in 0..20 {
-        let broadcast = app.open_broadcast(&customer, &[("open", 10, 1500)]).await;
-        app.notify(&broadcast, &ids).await;
+        // A free vehicle each (the winners' earlier ones are on their trips), then the broadcast.
         let mut vehicles = Vec::with_capacity(transporters.len());
         for (id, _, first) in &transporters {
             vehicles.push(if run == 0 { *first } else { app.vehicle_for(*id, "open").await });
         }
+        let broadcast = app.open_broadcast(&customer, &[("open", 10, 1500)]).await;
+        app.notify(&broadcast, &ids).await;
         let attempts = transporters.iter().zip(&vehicles).map(|((_, token, _), vehicle)| {
             app.accept(token, &broadcast, "open", *vehicle, Uuid::new_v4().to_string())
         });
@@ -74,12 +76,12 @@ async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {
     let ids: Vec<Uuid> = transporters.iter().map(|t| t.0).collect();
     let (mut cancel_won, mut cancel_lost) = (0, 0);
     for run in 0..10 {
-        let broadcast = app.open_broadcast(&customer, &[("tipper", 20, 2000), ("tipper", 5, 2500)]).await;
-        app.notify(&broadcast, &ids).await;
         let mut vehicles = Vec::new();
         for (id, _, _) in &transporters {
             vehicles.push(app.vehicle_for(*id, "tipper").await);
         }
+        let broadcast = app.open_broadcast(&customer, &[("tipper", 20, 2000), ("tipper", 5, 2500)]).await;
+        app.notify(&broadcast, &ids).await;
         // Head starts in ms (accepts, cancel): clear wins for either side, and true races between.
         let (accept_delay, cancel_delay) = [(40, 0), (0, 150), (0, 0), (5, 0), (0, 5)][run as usize % 5];
         let accepts = async {

@@ -8,7 +8,6 @@ pub mod views;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -16,7 +15,7 @@ use crate::db::violated_constraint;
 use crate::domain::VehicleType;
 use crate::domain::lifecycle::{Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason};
 use crate::error::{Error, Result};
-use crate::outbox::{self, BroadcastClosed, kind};
+use crate::outbox::{self, OutboxEvent};
 
 /// Who did something, for the transition log.
 #[derive(Debug, Clone, Copy)]
@@ -169,12 +168,12 @@ async fn close(
             .await?;
     }
     log(conn, id, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, why).await?;
-    let payload = BroadcastClosed { broadcast_id: id, status: next.status.as_str(), reason: why };
-    outbox::enqueue(conn, kind::BROADCAST_CLOSED, &payload, None).await?;
+    let event = outbox::BroadcastClosed { broadcast_id: id, status: next.status, reason: why.to_owned() };
+    outbox::enqueue(conn, &OutboxEvent::BroadcastClosed(event), None).await?;
     Ok(())
 }
 
-/// Creates a broadcast (invariant 1: one open broadcast per customer; `replace_active` cancels
+/// Creates a broadcast (docs/DESIGN.md, invariant 1: one open broadcast per customer; `replace_active` cancels
 /// the open one in the same transaction).
 pub async fn create(
     conn: &mut PgConnection,
@@ -266,8 +265,8 @@ pub async fn create(
     log(conn, id, None, None, BroadcastStatus::Active.as_str(), Actor::customer(customer), "CREATED").await?;
     let expires_at: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT expires_at FROM broadcasts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
-    outbox::enqueue(conn, kind::BROADCAST_CREATED, &json!({ "broadcastId": id, "expiresAt": expires_at }), None)
-        .await?;
+    let event = outbox::BroadcastCreated { broadcast_id: id, expires_at };
+    outbox::enqueue(conn, &OutboxEvent::BroadcastCreated(event), None).await?;
     Ok(id)
 }
 
@@ -359,8 +358,8 @@ pub async fn refuse_accept_early(
     }
 }
 
-/// Claims one searching truck of `vehicle_type` with the transporter's `vehicle` (invariant 3:
-/// one conditional claim; the broadcast's count and status move in the same transaction).
+/// Claims one searching truck of `vehicle_type` with the transporter's `vehicle` (docs/DESIGN.md,
+/// invariant 3: one conditional claim; the broadcast's count and status move in the same transaction).
 pub async fn accept(
     conn: &mut PgConnection,
     transporter: Uuid,
@@ -446,14 +445,15 @@ pub async fn accept(
     let actor = Actor::transporter(transporter);
     log(conn, broadcast, Some(truck_request), Some("searching"), new_status.as_str(), actor, "ACCEPTED").await?;
     let remaining = (next.needed() - next.filled()) as i32;
-    outbox::enqueue(
-        conn,
-        kind::TRUCK_ACCEPTED,
-        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "transporterId": transporter,
-                 "customerId": locked.customer, "broadcastStatus": next.status, "trucksRemaining": remaining }),
-        None,
-    )
-    .await?;
+    let event = outbox::TruckAccepted {
+        broadcast_id: broadcast,
+        truck_request_id: truck_request,
+        transporter_id: transporter,
+        customer_id: locked.customer,
+        broadcast_status: next.status,
+        trucks_remaining: remaining,
+    };
+    outbox::enqueue(conn, &OutboxEvent::TruckAccepted(event), None).await?;
     if next.status == BroadcastStatus::FullyFilled {
         close(conn, broadcast, &locked, &next, reason::FULLY_FILLED, actor).await?;
     } else {
@@ -476,7 +476,7 @@ pub async fn accept(
     Ok(accepted)
 }
 
-/// The customer cancels (invariant 4: whichever of cancel and accept commits first wins).
+/// The customer cancels (docs/DESIGN.md, invariant 4: whichever of cancel and accept commits first wins).
 pub async fn cancel(conn: &mut PgConnection, customer: Uuid, id: Uuid, note: Option<&str>) -> Result<()> {
     let locked = lock(conn, id).await?;
     if locked.customer != customer {
@@ -585,12 +585,12 @@ pub async fn assign_driver(
         "DRIVER_ASSIGNED",
     )
     .await?;
-    outbox::enqueue(
-        conn,
-        kind::TRUCK_ASSIGNED,
-        &json!({ "broadcastId": broadcast, "truckRequestId": truck_request, "driverId": driver, "transporterId": transporter }),
-        None,
-    )
-    .await?;
+    let event = outbox::TruckAssigned {
+        broadcast_id: broadcast,
+        truck_request_id: truck_request,
+        driver_id: driver,
+        transporter_id: transporter,
+    };
+    outbox::enqueue(conn, &OutboxEvent::TruckAssigned(event), None).await?;
     Ok(broadcast)
 }

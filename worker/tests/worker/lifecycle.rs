@@ -7,6 +7,7 @@ use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 use weelo_shared::domain::Role;
+use weelo_shared::events::{ClientEvent, DriverStatus};
 use weelo_shared::testkit;
 
 use crate::helpers::{Stack, eventually};
@@ -240,19 +241,12 @@ async fn a_backlog_of_more_due_jobs_than_lua_can_unpack_still_drains() {
     let mut stack = Stack::new(&[]).await;
     // 12,000 notify jobs queued while no worker runs (apalis' own fetch fails above ~8,000).
     let users: Vec<Uuid> = futures::future::join_all((0..10).map(|_| testkit::user(&stack.db, Role::Customer))).await;
-    let conn = weelo_shared::jobs::connect(&testkit::redis_url()).await.unwrap();
+    let conn = weelo_worker::jobs::connect(&testkit::redis_url()).await.unwrap();
     let keys = stack.cache.keys.clone();
     let pushes = (0..12_000).map(|i| {
-        let job = weelo_shared::jobs::Notify {
-            id: format!("backlog:{i}"),
-            recipients: vec![users[i % users.len()]],
-            event: "backlog".into(),
-            payload: json!({ "i": i }),
-            overrides: Default::default(),
-            dedup: None,
-            push: false,
-        };
-        weelo_shared::jobs::push(conn.clone(), &keys, job, weelo_shared::jobs::Schedule::NOW)
+        let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: users[0], online: i % 2 == 0 });
+        let job = weelo_worker::jobs::Notify::new(format!("backlog:{i}"), vec![users[i % users.len()]], event);
+        weelo_worker::jobs::push(conn.clone(), &keys, job, weelo_worker::jobs::Schedule::NOW)
     });
     let results: Vec<_> = futures::stream::iter(pushes).buffer_unordered(64).collect().await;
     assert!(results.iter().all(Result::is_ok));
@@ -263,7 +257,7 @@ async fn a_backlog_of_more_due_jobs_than_lua_can_unpack_still_drains() {
         let mut total = 0u64;
         for u in &users {
             let seq: Option<u64> =
-                redis::cmd("GET").arg(format!("{}:rt:seq:{u}", stack.prefix)).query_async(&mut *c).await.unwrap();
+                redis::cmd("GET").arg(stack.cache.keys.realtime_seq(*u)).query_async(&mut *c).await.unwrap();
             total += seq.unwrap_or(0);
         }
         total == 12_000

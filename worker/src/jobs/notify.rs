@@ -1,0 +1,118 @@
+//! `notify {id, recipients, event, payload}`: an event for users, realtime to each recipient's
+//! sockets (through Redis, to whichever API task holds them), then one `push` job per registered
+//! device when the event rings a phone.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use weelo_shared::events::ClientEvent;
+use weelo_shared::realtime;
+
+use super::{Job, Push, Schedule};
+use crate::WorkerState;
+
+/// Once-per-user markers of a job's own id only have to outlive its retries.
+const MARKER_TTL_SECS: u64 = 900;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Notify {
+    /// Stable id of this event: a retry does not emit it to a user twice.
+    pub id: String,
+    pub recipients: Vec<Uuid>,
+    /// Travels as `event` (the name) and `payload`.
+    #[serde(flatten)]
+    pub event: ClientEvent,
+    /// Members merged into the payload for one recipient (e.g. its own distance to the pickup).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<Uuid, serde_json::Value>,
+    /// Also push to devices (FCM): exactly the events with a push title.
+    pub push: bool,
+    /// Each user gets this event at most once per dedup scope (default: the job id), however
+    /// many jobs carry it: `new:{broadcast}` makes `new_broadcast` once per broadcast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<String>,
+}
+
+impl Notify {
+    pub fn new(id: String, recipients: Vec<Uuid>, event: ClientEvent) -> Self {
+        let push = event.push_title().is_some();
+        Self { id, recipients, event, overrides: BTreeMap::new(), push, dedup: None }
+    }
+
+    /// The scope of the once-per-user guarantee.
+    pub fn dedup_scope(&self) -> &str {
+        self.dedup.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The payload `user` receives.
+    pub fn payload_for(&self, payload: &serde_json::Value, user: &Uuid) -> serde_json::Value {
+        let mut payload = payload.clone();
+        if let (Some(obj), Some(serde_json::Value::Object(extra))) = (payload.as_object_mut(), self.overrides.get(user))
+        {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        payload
+    }
+}
+
+impl Job for Notify {
+    const QUEUE: &'static str = "notify";
+    const MAX_ATTEMPTS: usize = 5;
+    const CONCURRENCY: usize = 64;
+
+    async fn run(&self, state: &WorkerState) -> anyhow::Result<()> {
+        let keys = &state.cache.keys;
+        // A retried job must not emit an event to a user twice: one marker per (event id, user),
+        // set for all recipients in one round trip.
+        let markers: Vec<String> = self.recipients.iter().map(|u| keys.emitted(self.dedup_scope(), *u)).collect();
+        // A broadcast-wide scope must outlive the broadcast (a late rebroadcast is still
+        // recognised); a job's own id only has to outlive its retries.
+        let ttl = match self.dedup {
+            Some(_) => state.config.broadcast_timeout.as_secs() + 600,
+            None => MARKER_TTL_SECS,
+        };
+        let mut c = state.cache.conn().await?;
+        let mut pipe = redis::pipe();
+        for m in &markers {
+            pipe.cmd("SET").arg(m).arg(1).arg("NX").arg("EX").arg(ttl);
+        }
+        let first: Vec<Option<String>> = pipe.query_async(&mut *c).await?;
+        drop(c);
+        let name = self.event.name();
+        let payload = self.event.payload();
+        let events: Vec<(Uuid, &str, serde_json::Value)> = self
+            .recipients
+            .iter()
+            .zip(&first)
+            .filter(|(_, f)| f.is_some())
+            .map(|(u, _)| (*u, name, self.payload_for(&payload, u)))
+            .collect();
+        if let Err(e) = realtime::emit_many(&state.cache, &events).await {
+            // Nothing was published for sure: let the retry emit them.
+            let mut c = state.cache.conn().await?;
+            let _: () = redis::cmd("DEL").arg(&markers).query_async(&mut *c).await?;
+            return Err(e);
+        }
+        if !self.push {
+            return Ok(());
+        }
+        let tokens: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT user_id, token FROM device_tokens WHERE user_id = ANY($1)")
+                .bind(&self.recipients)
+                .fetch_all(&state.db)
+                .await?;
+        for (user, token) in tokens {
+            let mut data = BTreeMap::new();
+            data.insert("event".to_owned(), name.to_owned());
+            data.insert("payload".to_owned(), self.payload_for(&payload, &user).to_string());
+            let key = format!("{}:{}", self.dedup_scope(), token);
+            let push = Push { device_token: token, event: name.to_owned(), data };
+            state.enqueue(push, Schedule::once(&key)).await?;
+        }
+        Ok(())
+    }
+}
