@@ -181,14 +181,29 @@ variable "broadcast_timeout_secs" {
   default     = 7200
 }
 
+variable "sms_webhook_url" {
+  description = "WEELO_SMS_WEBHOOK_URL: https endpoint the API POSTs each OTP SMS to as JSON {to, code, text} (an SMS gateway, or an adapter in front of one). Plain configuration: no credentials in it; the bearer token is the WEELO_SMS_WEBHOOK_TOKEN secret (secrets.tf)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/?#@[:space:]]+([/?][^[:space:]]*)?$", var.sms_webhook_url))
+    error_message = "sms_webhook_url must be an https:// URL without user:password@ (the token goes in the WEELO_SMS_WEBHOOK_TOKEN secret)."
+  }
+}
+
 variable "app_environment" {
-  description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_SMS_SENDER or WEELO_DB_MAX_CONNECTIONS. Never a secret: those belong in Secrets Manager (secrets.tf)."
+  description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_DB_MAX_CONNECTIONS or WEELO_OTP_TTL_SECS. Never a secret: those belong in Secrets Manager (secrets.tf)."
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for name in keys(var.app_environment) : !can(regex("SECRET|PASSWORD|CREDENTIAL|_TOKEN$|_KEY$|^DATABASE_URL$|^REDIS_URL$", name))])
     error_message = "app_environment is for plain configuration; secrets go through Secrets Manager (secrets.tf)."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.app_environment) : !contains(["WEELO_SMS_SENDER", "WEELO_SMS_WEBHOOK_URL", "WEELO_HTTP_ADDR", "WEELO_WORKER_HTTP_ADDR"], name)])
+    error_message = "WEELO_SMS_SENDER, WEELO_SMS_WEBHOOK_URL and the listen addresses are set by ecs.tf (the URL through sms_webhook_url), not through app_environment."
   }
 }
 
