@@ -16,7 +16,7 @@ locals {
       services    = ["api", "worker"]
     }
     REDIS_URL = {
-      description = "ElastiCache Serverless URL, rediss:// with protocol=resp3 (written by Terraform)"
+      description = "ElastiCache primary endpoint URL, rediss://:AUTH-token@host:6379 with protocol=resp3 (written by Terraform; rotate with redis_auth_token_version)"
       services    = ["api", "worker"]
     }
     WEELO_JWT_SECRET = {
@@ -94,13 +94,12 @@ resource "aws_secretsmanager_secret_version" "database_url" {
 }
 
 # ---- Redis -------------------------------------------------------------------------
-# Not secret today (the cache is reached only from the task security groups,
-# over TLS); kept in Secrets Manager so credentials can be added to it without
-# touching the task definitions.
+# The primary endpoint (it follows a failover to the promoted replica), over TLS,
+# with the AUTH token as the password of the default user (redis.tf).
 
 resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_id     = aws_secretsmanager_secret.app["REDIS_URL"].id
-  secret_string = "rediss://${aws_elasticache_serverless_cache.main.endpoint[0].address}:${aws_elasticache_serverless_cache.main.endpoint[0].port}/?protocol=resp3"
+  secret_string = "rediss://:${random_password.redis_auth.result}@${aws_elasticache_replication_group.main.primary_endpoint_address}:${aws_elasticache_replication_group.main.port}/?protocol=resp3"
 }
 
 # ---- JWT ---------------------------------------------------------------------------
