@@ -41,9 +41,22 @@ locals {
     }) : { name = name, value = value }
   ]
 
-  common_secrets = [
-    for key, secret in aws_secretsmanager_secret.app : { name = key, valueFrom = secret.arn }
+  # SMS: only the webhook sender is accepted with WEELO_ENV=production. The
+  # API sends the OTP texts, with WEELO_SMS_WEBHOOK_TOKEN (a secret, API only)
+  # as its bearer token. The worker sends no SMS and gets no token, but its
+  # configuration is validated by the same code (shared/src/config.rs), which
+  # refuses to start in production without a webhook sender and its URL; so it
+  # gets the two plain settings too.
+  sms_environment = [
+    { name = "WEELO_SMS_SENDER", value = "webhook" },
+    { name = "WEELO_SMS_WEBHOOK_URL", value = var.sms_webhook_url },
   ]
+
+  secrets = {
+    for service, arns in local.service_secrets : service => [
+      for key, arn in arns : { name = key, valueFrom = arn }
+    ]
+  }
 
   # Fargate gives no writable root file system here; /tmp is task storage.
   tmp_volume = "tmp"
@@ -55,7 +68,6 @@ locals {
     privileged             = false
     user                   = "65532:65532"
     stopTimeout            = 120 # SIGTERM -> SIGKILL: time to finish in-flight requests and jobs
-    secrets                = local.common_secrets
     mountPoints            = [{ sourceVolume = local.tmp_volume, containerPath = "/tmp", readOnly = false }]
     linuxParameters        = { initProcessEnabled = true }
     ulimits                = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }] # one socket per client
@@ -68,7 +80,7 @@ resource "aws_ecs_task_definition" "api" {
   network_mode             = "awsvpc"
   cpu                      = var.api_cpu
   memory                   = var.api_memory
-  execution_role_arn       = aws_iam_role.execution.arn
+  execution_role_arn       = aws_iam_role.execution["api"].arn
   task_role_arn            = aws_iam_role.task["api"].arn
   skip_destroy             = true # revisions are retired by the runbook, not by Terraform
 
@@ -88,9 +100,10 @@ resource "aws_ecs_task_definition" "api" {
       portMappings = [
         { containerPort = local.api_port, protocol = "tcp", name = "http" },
       ]
-      environment = concat(local.common_environment, [
+      environment = concat(local.common_environment, local.sms_environment, [
         { name = "WEELO_HTTP_ADDR", value = "0.0.0.0:${local.api_port}" },
       ])
+      secrets = local.secrets["api"]
       healthCheck = {
         command     = ["CMD", "/usr/local/bin/weelo-healthcheck", "127.0.0.1:${local.api_port}"]
         interval    = 15
@@ -118,7 +131,7 @@ resource "aws_ecs_task_definition" "worker" {
   network_mode             = "awsvpc"
   cpu                      = var.worker_cpu
   memory                   = var.worker_memory
-  execution_role_arn       = aws_iam_role.execution.arn
+  execution_role_arn       = aws_iam_role.execution["worker"].arn
   task_role_arn            = aws_iam_role.task["worker"].arn
   skip_destroy             = true
 
@@ -138,9 +151,10 @@ resource "aws_ecs_task_definition" "worker" {
       portMappings = [
         { containerPort = local.worker_port, protocol = "tcp", name = "metrics" },
       ]
-      environment = concat(local.common_environment, [
+      environment = concat(local.common_environment, local.sms_environment, [
         { name = "WEELO_WORKER_HTTP_ADDR", value = "0.0.0.0:${local.worker_port}" },
       ])
+      secrets = local.secrets["worker"]
       healthCheck = {
         command     = ["CMD", "/usr/local/bin/weelo-healthcheck", "127.0.0.1:${local.worker_port}"]
         interval    = 15
@@ -236,8 +250,8 @@ resource "aws_ecs_service" "worker" {
 }
 
 # A task cannot start while one of its secrets has no value: the services are
-# created only once Terraform has written its secrets (the FCM one is put in by
-# hand before; README.md, "First deploy").
+# created only once Terraform has written its secrets (the FCM credentials and
+# the SMS webhook token are put in by hand before; README.md, "First deploy").
 resource "terraform_data" "secrets_written" {
   depends_on = [
     aws_secretsmanager_secret_version.database_url,

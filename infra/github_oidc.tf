@@ -115,7 +115,8 @@ data "aws_iam_policy_document" "deploy" {
     sid     = "PassTaskRoles"
     actions = ["iam:PassRole"]
     resources = [
-      aws_iam_role.execution.arn,
+      aws_iam_role.execution["api"].arn,
+      aws_iam_role.execution["worker"].arn,
       aws_iam_role.task["api"].arn,
       aws_iam_role.task["worker"].arn,
     ]

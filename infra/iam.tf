@@ -1,10 +1,12 @@
-# Roles of the ECS tasks. The execution role (used by ECS to start a task) pulls
-# the image, writes logs and reads exactly the application's secrets (secrets.tf). The
-# task roles (the application's own AWS identity) hold no permission at all:
-# secrets arrive as environment variables through the execution role, and the
-# worker's queue-depth metric is published through its logs (CloudWatch
-# embedded metric format), not the CloudWatch API. Each service has its own task
-# role so a permission one of them needs later is not granted to the other.
+# Roles of the ECS tasks. Each service has its own execution role (used by ECS
+# to start its tasks): it pulls the image, writes that service's logs and reads
+# exactly that service's secrets (secrets.tf), so the SMS gateway token is
+# readable by the API's tasks only. The task roles (the application's own AWS
+# identity) hold no permission at all: secrets arrive as environment variables
+# through the execution role, and the worker's queue-depth metric is published
+# through its logs (CloudWatch embedded metric format), not the CloudWatch API.
+# Each service has its own task role so a permission one of them needs later is
+# not granted to the other.
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
   statement {
@@ -29,13 +31,37 @@ data "aws_iam_policy_document" "ecs_tasks_trust" {
   }
 }
 
+locals {
+  # The API's keeps the name the single shared execution role had, so task
+  # definition revisions registered before the split (rollback targets) still
+  # start.
+  execution_role_names = {
+    api    = "${local.prefix}-ecs-execution"
+    worker = "${local.prefix}-worker-ecs-execution"
+  }
+}
+
+moved {
+  from = aws_iam_role.execution
+  to   = aws_iam_role.execution["api"]
+}
+
+moved {
+  from = aws_iam_role_policy.execution
+  to   = aws_iam_role_policy.execution["api"]
+}
+
 resource "aws_iam_role" "execution" {
-  name               = "${local.prefix}-ecs-execution"
-  description        = "ECS starts Weelo tasks with it: image pull, logs, the app secrets"
+  for_each = local.execution_role_names
+
+  name               = each.value
+  description        = "ECS starts Weelo ${each.key} tasks with it: image pull, logs, the ${each.key}'s secrets"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
 data "aws_iam_policy_document" "execution" {
+  for_each = local.execution_role_names
+
   statement {
     sid       = "EcrAuth"
     actions   = ["ecr:GetAuthorizationToken"] # account-wide by design; no resource-level form
@@ -55,13 +81,13 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = [for g in aws_cloudwatch_log_group.service : "${g.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.service[each.key].arn}:*"]
   }
 
   statement {
     sid       = "AppSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [for s in aws_secretsmanager_secret.app : s.arn]
+    resources = values(local.service_secrets[each.key])
   }
 
   statement {
@@ -78,9 +104,11 @@ data "aws_iam_policy_document" "execution" {
 }
 
 resource "aws_iam_role_policy" "execution" {
+  for_each = local.execution_role_names
+
   name   = "start-weelo-tasks"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
+  role   = aws_iam_role.execution[each.key].id
+  policy = data.aws_iam_policy_document.execution[each.key].json
 }
 
 resource "aws_iam_role" "task" {

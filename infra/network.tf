@@ -106,10 +106,10 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_redis" {
   for_each = local.task_security_groups
 
   security_group_id            = each.value
-  description                  = "To Redis (6379 primary, 6380 reader endpoint)"
+  description                  = "To Redis"
   ip_protocol                  = "tcp"
   from_port                    = 6379
-  to_port                      = 6380
+  to_port                      = 6379
   referenced_security_group_id = aws_security_group.redis.id
 }
 
@@ -133,6 +133,6 @@ resource "aws_vpc_security_group_ingress_rule" "redis_from_tasks" {
   description                  = "Redis from the ${each.key} tasks"
   ip_protocol                  = "tcp"
   from_port                    = 6379
-  to_port                      = 6380
+  to_port                      = 6379
   referenced_security_group_id = each.value
 }

@@ -68,8 +68,13 @@ output "db_endpoint" {
 }
 
 output "redis_endpoint" {
-  description = "ElastiCache Serverless endpoint (private, TLS)."
-  value       = "${aws_elasticache_serverless_cache.main.endpoint[0].address}:${aws_elasticache_serverless_cache.main.endpoint[0].port}"
+  description = "Redis primary endpoint (private, TLS, AUTH token in the REDIS_URL secret); follows a failover."
+  value       = "${aws_elasticache_replication_group.main.primary_endpoint_address}:${aws_elasticache_replication_group.main.port}"
+}
+
+output "redis_reader_endpoint" {
+  description = "Redis reader endpoint (the replicas; the services do not use it)."
+  value       = "${aws_elasticache_replication_group.main.reader_endpoint_address}:${aws_elasticache_replication_group.main.port}"
 }
 
 output "task_security_group_ids" {

@@ -1,19 +1,49 @@
 # The application's secrets, one Secrets Manager secret each, injected into the
-# containers by the task definitions' `secrets` block (ecs.tf); the task
-# execution role may read exactly these (iam.tf).
+# containers by the task definitions' `secrets` block (ecs.tf). Each secret
+# names the services that get it; a service's task execution role may read
+# exactly its own (iam.tf), so the worker cannot read the SMS gateway token.
 #
 # Generated values (the database password, the JWT secret) go through
 # write-only arguments: they are in Secrets Manager and nowhere else, not in the
 # Terraform state, not in a plan, not in a task definition. The FCM service
-# account is put in by hand (README.md, "First deploy"). Each rotates on its own.
+# account and the SMS gateway token are put in by hand (README.md, "First
+# deploy"). Each rotates on its own.
 
 locals {
   app_secrets = {
-    DATABASE_URL              = "PostgreSQL connection URL the services use (written by Terraform; rotate with db_password_version)"
-    REDIS_URL                 = "ElastiCache Serverless URL, rediss:// with protocol=resp3 (written by Terraform)"
-    WEELO_JWT_SECRET          = "HMAC secret signing the API's JWTs (written by Terraform; rotate with jwt_secret_version)"
-    WEELO_JWT_PREVIOUS_SECRET = "The JWT secret before the last rotation, still accepted (blank: none; set by hand, see infra/README.md)"
-    WEELO_FCM_CREDENTIALS     = "FCM HTTP v1 service-account JSON (put in by hand; see infra/README.md)"
+    DATABASE_URL = {
+      description = "PostgreSQL connection URL the services use (written by Terraform; rotate with db_password_version)"
+      services    = ["api", "worker"]
+    }
+    REDIS_URL = {
+      description = "ElastiCache primary endpoint URL, rediss://:AUTH-token@host:6379 with protocol=resp3 (written by Terraform; rotate with redis_auth_token_version)"
+      services    = ["api", "worker"]
+    }
+    WEELO_JWT_SECRET = {
+      description = "HMAC secret signing the API's JWTs (written by Terraform; rotate with jwt_secret_version)"
+      services    = ["api", "worker"]
+    }
+    WEELO_JWT_PREVIOUS_SECRET = {
+      description = "The JWT secret before the last rotation, still accepted (blank: none; set by hand, see infra/README.md)"
+      services    = ["api", "worker"]
+    }
+    WEELO_FCM_CREDENTIALS = {
+      description = "FCM HTTP v1 service-account JSON (put in by hand; see infra/README.md)"
+      services    = ["api", "worker"]
+    }
+    # The API sends the OTP SMS (WEELO_SMS_SENDER=webhook, ecs.tf); the worker sends none.
+    WEELO_SMS_WEBHOOK_TOKEN = {
+      description = "Bearer token the API sends to the SMS webhook (put in by hand; blank: none; see infra/README.md)"
+      services    = ["api"]
+    }
+  }
+
+  # Per service: the secrets its task definition declares and its execution role may read.
+  service_secrets = {
+    for service in ["api", "worker"] : service => {
+      for key, secret in aws_secretsmanager_secret.app : key => secret.arn
+      if contains(local.app_secrets[key].services, service)
+    }
   }
 }
 
@@ -22,7 +52,7 @@ resource "aws_secretsmanager_secret" "app" {
   for_each = local.app_secrets
 
   name                    = "${local.prefix}/${each.key}"
-  description             = each.value
+  description             = each.value.description
   kms_key_id              = aws_kms_key.main.arn
   recovery_window_in_days = 30
 }
@@ -64,13 +94,12 @@ resource "aws_secretsmanager_secret_version" "database_url" {
 }
 
 # ---- Redis -------------------------------------------------------------------------
-# Not secret today (the cache is reached only from the task security groups,
-# over TLS); kept in Secrets Manager so credentials can be added to it without
-# touching the task definitions.
+# The primary endpoint (it follows a failover to the promoted replica), over TLS,
+# with the AUTH token as the password of the default user (redis.tf).
 
 resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_id     = aws_secretsmanager_secret.app["REDIS_URL"].id
-  secret_string = "rediss://${aws_elasticache_serverless_cache.main.endpoint[0].address}:${aws_elasticache_serverless_cache.main.endpoint[0].port}/?protocol=resp3"
+  secret_string = "rediss://:${random_password.redis_auth.result}@${aws_elasticache_replication_group.main.primary_endpoint_address}:${aws_elasticache_replication_group.main.port}/?protocol=resp3"
 }
 
 # ---- JWT ---------------------------------------------------------------------------

@@ -181,14 +181,29 @@ variable "broadcast_timeout_secs" {
   default     = 7200
 }
 
+variable "sms_webhook_url" {
+  description = "WEELO_SMS_WEBHOOK_URL: https endpoint the API POSTs each OTP SMS to as JSON {to, code, text} (an SMS gateway, or an adapter in front of one). Plain configuration: no credentials in it; the bearer token is the WEELO_SMS_WEBHOOK_TOKEN secret (secrets.tf)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/?#@[:space:]]+([/?][^[:space:]]*)?$", var.sms_webhook_url))
+    error_message = "sms_webhook_url must be an https:// URL without user:password@ (the token goes in the WEELO_SMS_WEBHOOK_TOKEN secret)."
+  }
+}
+
 variable "app_environment" {
-  description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_SMS_SENDER or WEELO_DB_MAX_CONNECTIONS. Never a secret: those belong in Secrets Manager (secrets.tf)."
+  description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_DB_MAX_CONNECTIONS or WEELO_OTP_TTL_SECS. Never a secret: those belong in Secrets Manager (secrets.tf)."
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for name in keys(var.app_environment) : !can(regex("SECRET|PASSWORD|CREDENTIAL|_TOKEN$|_KEY$|^DATABASE_URL$|^REDIS_URL$", name))])
     error_message = "app_environment is for plain configuration; secrets go through Secrets Manager (secrets.tf)."
+  }
+
+  validation {
+    condition     = alltrue([for name in keys(var.app_environment) : !contains(["WEELO_SMS_SENDER", "WEELO_SMS_WEBHOOK_URL", "WEELO_HTTP_ADDR", "WEELO_WORKER_HTTP_ADDR"], name)])
+    error_message = "WEELO_SMS_SENDER, WEELO_SMS_WEBHOOK_URL and the listen addresses are set by ecs.tf (the URL through sms_webhook_url), not through app_environment."
   }
 }
 
@@ -236,16 +251,32 @@ variable "db_username" {
   default     = "weelo"
 }
 
-variable "redis_max_data_gb" {
-  description = "ElastiCache Serverless data storage ceiling, GB."
-  type        = number
-  default     = 10
+variable "redis_node_type" {
+  description = "ElastiCache node type of the Redis primary and each replica (each holds the whole data set)."
+  type        = string
+  default     = "cache.m7g.large"
 }
 
-variable "redis_max_ecpu_per_second" {
-  description = "ElastiCache Serverless ECPU/s ceiling."
+variable "redis_replicas" {
+  description = "Redis replicas beside the primary, each in another AZ where the subnets allow (automatic failover needs at least one)."
   type        = number
-  default     = 50000
+  default     = 1
+
+  validation {
+    condition     = var.redis_replicas >= 1 && var.redis_replicas <= 5
+    error_message = "redis_replicas must be 1-5: Multi-AZ automatic failover needs a replica, and a shard holds at most 5."
+  }
+}
+
+variable "redis_engine_version" {
+  description = "Redis OSS engine version (7.x: the parameter group is of the redis7 family; transit_encryption_mode needs 7.0.5 or later)."
+  type        = string
+  default     = "7.1"
+
+  validation {
+    condition     = can(regex("^7\\.", var.redis_engine_version))
+    error_message = "redis_engine_version must be a 7.x version (the parameter group is of the redis7 family)."
+  }
 }
 
 # ---- secret rotation (see README.md, "Rotation runbook") -----------------------------
@@ -258,6 +289,12 @@ variable "db_password_version" {
 
 variable "jwt_secret_version" {
   description = "Bump to generate a new WEELO_JWT_SECRET (write-only, never in state). Every issued token stops verifying once the services restart."
+  type        = number
+  default     = 1
+}
+
+variable "redis_auth_token_version" {
+  description = "Bump to generate a new Redis AUTH token: Terraform sets it on the replication group (the previous one stays valid, ROTATE) and rewrites REDIS_URL in the same apply."
   type        = number
   default     = 1
 }
