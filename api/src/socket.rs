@@ -4,7 +4,8 @@
 //!
 //! Fan-out across API tasks: every event for a user is published once on a Redis channel
 //! (`weelo_shared::realtime`, by whichever process raised it, normally the worker's `notify`
-//! job); every API task subscribes and emits it to the sockets it holds in room `user:{id}`. So
+//! job); every API task subscribes and emits it to the sockets it holds in room `user:{id}` (the
+//! only room). So
 //! socketioxide runs with its local adapter and needs neither its Redis adapter nor a separate
 //! emitter. Each event carries a per-user `seq`; a client reconnecting with
 //! `handshake.auth.lastSeq` is sent what it missed, in order, marked `replayed: true`.
@@ -25,7 +26,6 @@ use socketioxide::service::SocketIoService;
 use tower_service::Service;
 use uuid::Uuid;
 use weelo_shared::auth::Claims;
-use weelo_shared::domain::Role;
 use weelo_shared::error::Error;
 use weelo_shared::realtime::{self, Envelope};
 use weelo_shared::shutdown::Shutdown;
@@ -78,36 +78,16 @@ async fn authenticate(
 #[derive(Clone, Copy)]
 struct LastSeq(Option<u64>);
 
-/// The rooms a user may be in: its own, its transporter's, and its broadcasts (customers).
-async fn may_join(state: &AppState, claims: &Claims, room: &str) -> bool {
-    let Some((kind, id)) = room.split_once(':') else { return false };
-    let Ok(id) = Uuid::parse_str(id) else { return false };
-    match kind {
-        "user" => id == claims.sub,
-        "transporter" => (claims.role == Role::Transporter && id == claims.sub) || claims.tid == Some(id),
-        "broadcast" => {
-            claims.role == Role::Customer
-                && sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)",
-                )
-                .bind(id)
-                .bind(claims.sub)
-                .fetch_one(&state.db)
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
-    }
+/// The one room a socket is in is its user's: every event is addressed to users, because each
+/// user's events carry its own `seq` and replay log. Per-broadcast or per-transporter rooms would
+/// bypass both, so there are none; `join` confirms only the caller's own room.
+fn may_join(claims: &Claims, room: &str) -> bool {
+    room.strip_prefix("user:").and_then(|id| Uuid::parse_str(id).ok()) == Some(claims.sub)
 }
 
 async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     let Some(claims) = s.extensions.get::<Claims>() else { return };
     s.join(format!("user:{}", claims.sub));
-    match (claims.role, claims.tid) {
-        (Role::Transporter, _) => s.join(format!("transporter:{}", claims.sub)),
-        (Role::Driver, Some(t)) => s.join(format!("transporter:{t}")),
-        _ => {}
-    }
     metrics::gauge!("sockets_connected").increment(1.0);
     s.on_disconnect(async || metrics::gauge!("sockets_connected").decrement(1.0));
 
@@ -118,21 +98,15 @@ async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
         }
     });
     let join_claims = claims.clone();
-    s.on(
-        "join",
-        async move |s: SocketRef, State(state): State<Arc<AppState>>, Data(join): Data<Join>, ack: AckSender| {
-            let allowed = may_join(&state, &join_claims, &join.room).await;
-            if allowed {
-                s.join(join.room.clone());
-            }
-            let reply = if allowed {
-                serde_json::json!({ "ok": true, "room": join.room })
-            } else {
-                serde_json::json!({ "ok": false, "code": "ROOM_FORBIDDEN", "room": join.room })
-            };
-            let _ = ack.send(&reply);
-        },
-    );
+    s.on("join", async move |Data(join): Data<Join>, ack: AckSender| {
+        let allowed = may_join(&join_claims, &join.room);
+        let reply = if allowed {
+            serde_json::json!({ "ok": true, "room": join.room })
+        } else {
+            serde_json::json!({ "ok": false, "code": "ROOM_FORBIDDEN", "room": join.room })
+        };
+        let _ = ack.send(&reply);
+    });
 
     // Replay what a reconnecting client missed, in order.
     if let Some(LastSeq(Some(last))) = s.extensions.get::<LastSeq>() {

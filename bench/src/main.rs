@@ -254,9 +254,7 @@ async fn expiry() -> anyhow::Result<Vec<Row>> {
     .fetch_all(&s.db)
     .await?;
     let open: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM broadcasts WHERE status IN ('active', 'partially_filled')")
-            .fetch_one(&s.db)
-            .await?;
+        sqlx::query_scalar("SELECT count(*) FROM broadcasts WHERE broadcast_is_open(status)").fetch_one(&s.db).await?;
     let by_sweep: i64 = sqlx::query_scalar("SELECT coalesce(sum(expired), 0) FROM sweep_runs").fetch_one(&s.db).await?;
     let rss = s.rss();
     s.stop().await;

@@ -104,7 +104,11 @@ impl Cache {
         Ok(Self { pool, keys })
     }
 
-    pub async fn conn(&self) -> anyhow::Result<deadpool_redis::Connection> {
-        self.pool.get().await.map_err(|e| anyhow::anyhow!("Redis unavailable: {e}"))
+    /// A pooled connection; an outage is `Error::unavailable()` (503 with Retry-After).
+    pub async fn conn(&self) -> crate::error::Result<deadpool_redis::Connection> {
+        self.pool.get().await.map_err(|e| {
+            tracing::error!(error = %e, "Redis unavailable");
+            crate::error::Error::unavailable()
+        })
     }
 }

@@ -101,7 +101,15 @@ impl From<sqlx::Error> for Error {
 }
 
 fn unavailable_error() -> Error {
-    Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly").retry_after(1)
+    Error::unavailable()
+}
+
+impl Error {
+    /// PostgreSQL or Redis is down or restarting: the one 503 every outage answers, with
+    /// `Retry-After`, so clients retry through it with their idempotency keys.
+    pub fn unavailable() -> Self {
+        Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly").retry_after(1)
+    }
 }
 
 impl From<redis::RedisError> for Error {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::lifecycle::{BroadcastStatus, TruckRequestStatus};
+use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::lifecycle::views::{AcceptedTruckBody, LineBody, OpenBroadcastBody};
 
 /// Declares the events: variant, payload type, wire name and push title (None: no push).

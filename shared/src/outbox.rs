@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::lifecycle::BroadcastStatus;
+use crate::domain::machine::BroadcastStatus;
 
 /// What the worker must do after a committed state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

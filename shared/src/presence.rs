@@ -24,10 +24,7 @@ pub async fn available_types(db: &PgPool, transporter: Uuid) -> Result<Vec<Vehic
 }
 
 async fn conn(cache: &Cache) -> Result<deadpool_redis::Connection> {
-    cache.conn().await.map_err(|e| {
-        tracing::error!(error = %e, "presence store unavailable");
-        Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
-    })
+    cache.conn().await
 }
 
 /// Refuses a second toggle within `throttle` (429 with Retry-After).

@@ -11,10 +11,7 @@ pub async fn check(cache: &Cache, name: &str, subject: &str, token: &str, limit:
     let now = chrono::Utc::now().timestamp() as u64;
     let window = now / window_secs;
     let key = format!("{}:rate:{name}:{subject}:{window}", cache.keys.prefix());
-    let mut conn = cache.conn().await.map_err(|e| {
-        tracing::error!(error = %e, "rate limiter unavailable");
-        Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
-    })?;
+    let mut conn = cache.conn().await?;
     let (added, count): (u32, u32) = redis::pipe()
         .atomic()
         .sadd(&key, token)

@@ -21,11 +21,10 @@ pub async fn expire_now(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::R
 
 /// Removes every Redis key of a terminal broadcast. An open broadcast is left alone.
 pub async fn cleanup(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Result<()> {
-    let open: Option<bool> =
-        sqlx::query_scalar("SELECT status IN ('active', 'partially_filled') FROM broadcasts WHERE id = $1")
-            .bind(broadcast)
-            .fetch_optional(&state.db)
-            .await?;
+    let open: Option<bool> = sqlx::query_scalar("SELECT broadcast_is_open(status) FROM broadcasts WHERE id = $1")
+        .bind(broadcast)
+        .fetch_optional(&state.db)
+        .await?;
     if open == Some(true) {
         return Ok(());
     }

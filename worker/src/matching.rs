@@ -54,12 +54,11 @@ async fn record(
     let _: () = c.sadd(&key, ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).await?;
     // The broadcast may have closed (and been cleaned up) while this step ran: a key written
     // after the cleanup would be left behind, so remove it again.
-    let open: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND status IN ('active', 'partially_filled'))",
-    )
-    .bind(broadcast)
-    .fetch_one(&state.db)
-    .await?;
+    let open: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND broadcast_is_open(status))")
+            .bind(broadcast)
+            .fetch_one(&state.db)
+            .await?;
     if !open {
         let _: () = c.del(&key).await?;
     }
@@ -90,7 +89,7 @@ async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(U
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
 pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<()> {
     let row: Option<(bool, f64, f64)> = sqlx::query_as(
-        "SELECT status IN ('active', 'partially_filled') AND expires_at > now(), pickup_lat, pickup_lng FROM broadcasts WHERE id = $1",
+        "SELECT broadcast_is_open(status) AND expires_at > now(), pickup_lat, pickup_lng FROM broadcasts WHERE id = $1",
     )
     .bind(job.broadcast_id)
     .fetch_optional(&state.db)
@@ -191,7 +190,7 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
                    2 * 6371.0088 * asin(sqrt(power(sin(radians(b.pickup_lat - $2) / 2), 2)
                      + cos(radians($2)) * cos(radians(b.pickup_lat)) * power(sin(radians(b.pickup_lng - $3) / 2), 2))) AS dist
             FROM broadcasts b
-            WHERE b.status IN ('active', 'partially_filled') AND b.expires_at > now()
+            WHERE broadcast_is_open(b.status) AND b.expires_at > now()
               AND EXISTS (SELECT 1 FROM truck_requests tr JOIN vehicles v ON v.vehicle_type = tr.vehicle_type
                           WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
                             AND v.transporter_id = $1 AND v.status = 'available')

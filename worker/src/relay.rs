@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::postgres::PgListener;
 use tracing::Instrument;
 use uuid::Uuid;
-use weelo_shared::domain::lifecycle::TruckRequestStatus;
+use weelo_shared::domain::machine::TruckRequestStatus;
 use weelo_shared::events::{
     AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, TruckRequestAccepted, TrucksRemaining,
 };

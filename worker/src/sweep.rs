@@ -40,7 +40,7 @@ pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
 /// One sweep tick (the `sweep` job runs it).
 pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     let overdue: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM broadcasts WHERE status IN ('active', 'partially_filled')
+        "SELECT id FROM broadcasts WHERE broadcast_is_open(status)
          AND expires_at <= now() - interval '2 seconds' ORDER BY expires_at LIMIT 1000",
     )
     .fetch_all(&state.db)

@@ -10,7 +10,7 @@ use poem_openapi::types::{Example, ParseFromJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
-use weelo_shared::domain::lifecycle::{BroadcastStatus, Draft, RawLine, RawPlace};
+use weelo_shared::domain::machine::{BroadcastStatus, Draft, RawLine, RawPlace};
 use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};

@@ -363,10 +363,7 @@ impl AuthService {
             .signer
             .verify(token)
             .ok_or_else(|| Error::rejected(401, "UNAUTHORIZED", "missing, invalid or expired access token"))?;
-        let mut conn = self.cache.conn().await.map_err(|e| {
-            tracing::error!(error = %e, "cannot check token revocation");
-            Error::rejected(503, "DEPENDENCY_UNAVAILABLE", "a backing service is unavailable; retry shortly")
-        })?;
+        let mut conn = self.cache.conn().await?;
         let revoked: bool = conn.exists(self.cache.keys.revoked_jti(&claims.jti.to_string())).await?;
         if revoked {
             return Err(Error::rejected(401, "UNAUTHORIZED", "this access token was signed out"));

@@ -2,9 +2,10 @@
 //! No I/O here.
 
 pub mod geo;
-pub mod lifecycle;
+pub mod machine;
 pub mod phone;
 pub mod role;
+pub mod trip;
 pub mod vehicle;
 
 pub use geo::LatLng;

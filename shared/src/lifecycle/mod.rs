@@ -1,6 +1,6 @@
 //! The broadcast lifecycle against PostgreSQL: create, accept, decline, cancel, assign a
 //! driver, expire. Each command locks the broadcast row, asks the pure state machine
-//! (`domain::lifecycle`) what happens, writes the answer with guarded statements, logs the
+//! (`domain::machine`) what happens, writes the answer with guarded statements, logs the
 //! transition and enqueues the outbox row, all in the caller's transaction.
 
 pub mod views;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::db::violated_constraint;
 use crate::domain::VehicleType;
-use crate::domain::lifecycle::{Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason};
+use crate::domain::machine::{Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
@@ -184,7 +184,7 @@ pub async fn create(
 ) -> Result<Uuid> {
     if replace_active {
         let open: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled') FOR UPDATE",
+            "SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status) FOR UPDATE",
         )
         .bind(customer)
         .fetch_optional(&mut *conn)
@@ -221,12 +221,11 @@ pub async fn create(
     if let Err(e) = inserted {
         if violated_constraint(&e) == Some("broadcasts_one_open_per_customer") {
             sqlx::query("ROLLBACK TO SAVEPOINT create_broadcast").execute(&mut *conn).await?;
-            let open: Option<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')",
-            )
-            .bind(customer)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let open: Option<Uuid> =
+                sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)")
+                    .bind(customer)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             return Err(Error::rejected(
                 409,
                 "ACTIVE_BROADCAST_EXISTS",

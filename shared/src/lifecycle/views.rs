@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::VehicleType;
-use crate::domain::lifecycle::{BroadcastStatus, TruckRequestStatus};
+use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::domain::vehicle::VehicleStatus;
 use crate::error::{Error, Result};
 
@@ -362,12 +362,11 @@ pub async fn customer_broadcast(conn: &mut PgConnection, customer: Uuid, id: Uui
 }
 
 pub async fn active_for_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<BroadcastBody>> {
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM broadcasts WHERE customer_id = $1 AND status IN ('active', 'partially_filled')",
-    )
-    .bind(customer)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)")
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?;
     match id {
         Some(id) => Ok(Some(broadcast(conn, id).await?)),
         None => Ok(None),
@@ -417,7 +416,7 @@ pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) ->
     let rows: Vec<(Uuid, Option<f64>)> = sqlx::query_as(
         "SELECT b.id, n.distance_km FROM broadcast_notifications n
          JOIN broadcasts b ON b.id = n.broadcast_id
-         WHERE n.transporter_id = $1 AND b.status IN ('active', 'partially_filled') AND b.expires_at > now()
+         WHERE n.transporter_id = $1 AND broadcast_is_open(b.status) AND b.expires_at > now()
            AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
          ORDER BY b.created_at DESC LIMIT 100",
     )

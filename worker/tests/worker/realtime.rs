@@ -49,8 +49,9 @@ async fn events_reach_sockets_on_any_api_task_and_a_reconnect_replays_what_was_m
     assert!(new[0]["payload"]["expiresAt"].is_string() && new[0]["payload"]["seq"].is_u64());
     agent.wait("t2", "event", Some("new_broadcast"), 1).await;
 
-    // Rooms: a customer may join its broadcast's room; nobody may join someone else's.
-    agent.send(json!({ "cmd": "join", "id": "customer", "room": format!("broadcast:{broadcast}") })).await;
+    // Rooms: a socket is only ever in its own user's room (events carry per-user seqs); no
+    // broadcast room exists, and nobody may join someone else's.
+    agent.send(json!({ "cmd": "join", "id": "customer", "room": format!("user:{customer}") })).await;
     agent.send(json!({ "cmd": "join", "id": "t2", "room": format!("broadcast:{broadcast}") })).await;
     agent.send(json!({ "cmd": "join", "id": "t2", "room": format!("user:{t1}") })).await;
     assert_eq!(agent.wait("customer", "join", None, 1).await[0]["reply"]["ok"], true);
