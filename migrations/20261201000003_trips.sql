@@ -29,6 +29,8 @@ CREATE TABLE trips (
     -- The driver must answer by then (assigned), or the transporter staff it again (declined, timeout).
     respond_by       timestamptz,
     restaff_by       timestamptz,
+    -- What the driver said when declining.
+    decline_note     text CHECK (decline_note IS NULL OR length(decline_note) BETWEEN 1 AND 500),
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     finished_at      timestamptz,

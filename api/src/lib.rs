@@ -19,15 +19,17 @@ use weelo_shared::config::{Config, SmsSenderKind};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
 
-use crate::routes::{auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi, presence::PresenceApi};
+use crate::routes::{
+    auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi, presence::PresenceApi, trips::TripApi,
+};
 use crate::state::AppState;
 
-pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi);
+pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi);
 
 /// The OpenAPI service; building it needs no database or Redis.
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi),
+        (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi),
         "Weelo dispatch API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
-use crate::lifecycle::views::{AcceptedTruckBody, LineBody, OpenBroadcastBody};
+use crate::domain::trip::TripStatus;
+use crate::lifecycle::views::{AcceptedTruckBody, LineBody, OpenBroadcastBody, TripBody};
 
 /// Declares the events: variant, payload type, wire name and push title (None: no push).
 macro_rules! client_events {
@@ -61,6 +62,44 @@ client_events! {
     DriverStatusChanged(DriverStatus) = "driver_status_changed", push: None;
     /// To the customer and the driver: a driver was named for a truck.
     AssignmentUpdated(AssignmentUpdated) = "assignment_updated", push: Some("Driver assigned");
+    /// To the driver: a trip to accept or decline by `respondBy`, with everything its screen needs.
+    TripAssigned(TripBody) = "trip_assigned", push: Some("New trip: accept or decline");
+    /// To the transporter and the customer: the driver accepted.
+    DriverAccepted(TripUpdate) = "driver_accepted", push: Some("Driver accepted the trip");
+    /// To the transporter: the driver declined; staff the truck again by `restaffBy`.
+    DriverDeclined(TripUpdate) = "driver_declined", push: Some("A driver declined: staff the truck again");
+    /// To the transporter and the driver: the driver did not answer in time.
+    DriverTimeout(TripUpdate) = "driver_timeout", push: Some("A driver did not answer: staff the truck again");
+    /// To the customer and the transporter: the trip moved on the road (or was released).
+    TripStatusChanged(TripUpdate) = "trip_status_changed", push: Some("Trip update");
+    /// To the driver and the transporter: the customer cancelled before pickup.
+    TripCancelled(TripUpdate) = "trip_cancelled", push: Some("Trip cancelled");
+    /// To the customer: a taken truck was given back (it searches again, or was cancelled).
+    TruckReleased(TruckReleasedEvent) = "truck_released", push: Some("A truck was given back");
+    /// To the transporters told before and not declined: a filled broadcast searches again.
+    BroadcastReopened(TrucksRemaining) = "broadcast_reopened", push: Some("A load is open again");
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TripUpdate {
+    pub trip_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub truck_request_id: Uuid,
+    pub status: TripStatus,
+    pub from: Option<TripStatus>,
+    pub restaff_by: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TruckReleasedEvent {
+    pub broadcast_id: Uuid,
+    pub truck_request_id: Uuid,
+    /// True: the truck searches again; false: it was cancelled (`reason`).
+    pub searching: bool,
+    pub reason: String,
+    pub trucks_remaining: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::machine::BroadcastStatus;
+use crate::domain::trip::TripStatus;
 
 /// What the worker must do after a committed state change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,10 @@ pub enum OutboxEvent {
     TransporterOnline(TransporterOnline),
     /// Tell the transporter its driver's availability.
     DriverStatusChanged(DriverStatusChanged),
+    /// A trip moved (created when `from` is None): tell whoever it concerns, start its timers.
+    TripChanged(TripChanged),
+    /// A taken truck went back: it searches again (`reopened`) or was cancelled.
+    TruckReleased(TruckReleased),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +83,26 @@ pub struct DriverStatusChanged {
     pub driver_id: Uuid,
     pub transporter_id: Uuid,
     pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TripChanged {
+    pub trip_id: Uuid,
+    pub from: Option<TripStatus>,
+    pub to: TripStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TruckReleased {
+    pub broadcast_id: Uuid,
+    pub truck_request_id: Uuid,
+    /// The truck searches again (false: it was cancelled, `reason` says why).
+    pub searching: bool,
+    /// The broadcast had been filled and searches again: its expansion must be restarted.
+    pub reopened: bool,
+    pub reason: String,
 }
 
 impl OutboxEvent {

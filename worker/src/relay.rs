@@ -12,15 +12,19 @@ use sqlx::postgres::PgListener;
 use tracing::Instrument;
 use uuid::Uuid;
 use weelo_shared::domain::machine::TruckRequestStatus;
+use weelo_shared::domain::trip::TripStatus;
 use weelo_shared::events::{
-    AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, TruckRequestAccepted, TrucksRemaining,
+    AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, TripUpdate, TruckReleasedEvent, TruckRequestAccepted,
+    TrucksRemaining,
 };
 use weelo_shared::lifecycle::views;
 use weelo_shared::outbox::{self, OutboxEvent};
 use weelo_shared::shutdown::Shutdown;
 
-use crate::WorkerState;
-use crate::jobs::{CleanupBroadcast, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, Schedule};
+use crate::jobs::{
+    CleanupBroadcast, DriverResponse, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, RestaffDeadline, Schedule,
+};
+use crate::{WorkerState, runtime};
 
 pub async fn run(state: WorkerState, shutdown: Shutdown) {
     let mut listener = match PgListener::connect_with(&state.db).await {
@@ -146,7 +150,116 @@ async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::R
             let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: e.driver_id, online: e.online });
             notify(state, format!("outbox:{id}:driver"), vec![e.transporter_id], event).await
         }
+        OutboxEvent::TripChanged(e) => trip_changed(state, id, e).await,
+        OutboxEvent::TruckReleased(e) => truck_released(state, id, e).await,
     }
+}
+
+/// Tells whoever a trip's move concerns, and starts the timer of the state it entered.
+async fn trip_changed(state: &WorkerState, id: i64, e: outbox::TripChanged) -> anyhow::Result<()> {
+    let mut conn = state.db.acquire().await?;
+    let trip = views::trip(&mut conn, e.trip_id).await.context("reading the trip that moved")?;
+    drop(conn);
+    let (customer, transporter, driver) = (trip.customer.id, trip.transporter.id, trip.driver.id);
+    let update = TripUpdate {
+        trip_id: trip.id,
+        broadcast_id: trip.broadcast_id,
+        truck_request_id: trip.truck_request_id,
+        status: e.to,
+        from: e.from,
+        restaff_by: trip.restaff_by,
+    };
+    let key = format!("outbox:{id}:trip");
+    let ms = |at: Option<chrono::DateTime<chrono::Utc>>| at.map(|t| t.timestamp_micros().div_euclid(1000) + 1);
+    match e.to {
+        TripStatus::Assigned => {
+            if let Some(due_ms) = ms(trip.respond_by) {
+                let job = DriverResponse { trip_id: trip.id, due_ms };
+                let when =
+                    Schedule { run_at: Some(runtime::run_at(due_ms)), idempotency_key: Some(&format!("{key}:timer")) };
+                state.enqueue(job, when).await?;
+            }
+            notify(state, key, vec![driver], ClientEvent::TripAssigned(trip)).await
+        }
+        TripStatus::DriverAccepted => {
+            notify(state, key, vec![transporter, customer], ClientEvent::DriverAccepted(update)).await
+        }
+        TripStatus::DriverDeclined | TripStatus::DriverTimeout => {
+            if let Some(due_ms) = ms(trip.restaff_by) {
+                let job = RestaffDeadline { trip_id: trip.id, due_ms };
+                let when =
+                    Schedule { run_at: Some(runtime::run_at(due_ms)), idempotency_key: Some(&format!("{key}:timer")) };
+                state.enqueue(job, when).await?;
+            }
+            if e.to == TripStatus::DriverDeclined {
+                notify(state, key, vec![transporter], ClientEvent::DriverDeclined(update)).await
+            } else {
+                notify(state, key, vec![transporter, driver], ClientEvent::DriverTimeout(update)).await
+            }
+        }
+        TripStatus::Cancelled => {
+            let mut to = vec![transporter];
+            if e.from.is_some_and(TripStatus::is_crewed) {
+                to.push(driver);
+            }
+            notify(state, key, to, ClientEvent::TripCancelled(update)).await
+        }
+        TripStatus::Released => {
+            let mut to = vec![transporter];
+            if e.from.is_some_and(TripStatus::is_crewed) {
+                to.push(driver);
+            }
+            notify(state, key, to, ClientEvent::TripStatusChanged(update)).await
+        }
+        TripStatus::EnRouteToPickup | TripStatus::AtPickup | TripStatus::InTransit | TripStatus::Delivered => {
+            notify(state, key, vec![customer, transporter], ClientEvent::TripStatusChanged(update)).await
+        }
+    }
+}
+
+/// A taken truck went back: the customer is told; a filled broadcast that searches again is
+/// announced to the transporters told before (not those who declined) and expands on.
+async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    let mut conn = state.db.acquire().await?;
+    let view = views::broadcast(&mut conn, b).await.context("reading the broadcast a release changed")?;
+    drop(conn);
+    let remaining = view.trucks_needed - view.trucks_filled;
+    let customer = customer_of(state, b).await?;
+    let released = ClientEvent::TruckReleased(TruckReleasedEvent {
+        broadcast_id: b,
+        truck_request_id: e.truck_request_id,
+        searching: e.searching,
+        reason: e.reason,
+        trucks_remaining: remaining,
+    });
+    notify(state, format!("outbox:{id}:released"), vec![customer], released).await?;
+    if !e.searching {
+        return Ok(());
+    }
+    let again = ClientEvent::BroadcastReopened(TrucksRemaining {
+        broadcast_id: b,
+        status: view.status,
+        lines: view.lines,
+        trucks_remaining: remaining,
+        expires_at: view.expires_at,
+    });
+    let told: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
+           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)",
+    )
+    .bind(b)
+    .fetch_all(&state.db)
+    .await?;
+    notify(state, format!("outbox:{id}:reopened"), told, again).await?;
+    if e.reopened {
+        // Its expansion stopped when it filled: go on from the step after the last one it ran.
+        let step: i32 =
+            sqlx::query_scalar("SELECT radius_step FROM broadcasts WHERE id = $1").bind(b).fetch_one(&state.db).await?;
+        let next = ExpandRadius { broadcast_id: b, step: step as usize + 1 };
+        state.enqueue(next, Schedule::once(&format!("outbox:{id}:expand"))).await?;
+    }
+    Ok(())
 }
 
 async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> anyhow::Result<()> {

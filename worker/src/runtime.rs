@@ -48,3 +48,25 @@ pub fn lateness(job: &'static str, due_ms: i64) {
     let late = (chrono::Utc::now().timestamp_millis() - due_ms) as f64 / 1000.0;
     metrics::histogram!("job_lateness_seconds", "job" => job).record(late.max(0.0));
 }
+
+/// The longest a deadline job waits in place (apalis runs jobs up to ~1 s early).
+const MAX_WAIT_MS: i64 = 5_000;
+
+/// The second to schedule a deadline job at: one early, since apalis stores whole seconds; the
+/// run waits out the rest with [`wait_until`].
+pub fn run_at(due_ms: i64) -> i64 {
+    due_ms.div_euclid(1000) - 1
+}
+
+/// Waits until `due_ms` when it is at most a few seconds away; false when the job came far too
+/// early (a clock step, a moved deadline) and should be pushed again for [`run_at`].
+pub async fn wait_until(due_ms: i64) -> bool {
+    let wait_ms = due_ms - chrono::Utc::now().timestamp_millis();
+    if wait_ms > MAX_WAIT_MS {
+        return false;
+    }
+    if wait_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms as u64)).await;
+    }
+    true
+}

@@ -366,7 +366,7 @@ impl BroadcastApi {
             return Err(Error::field("reason", "must be at most 500 characters").into());
         }
         let mut tx = state.db.begin().await?;
-        lifecycle::cancel(&mut tx, customer, id.0, note).await?;
+        lifecycle::cancel(&mut tx, customer, id.0, note, (&state.config).into()).await?;
         let view = views::broadcast(&mut tx, id.0).await?;
         tx.commit().await?;
         Ok(Json(view))
@@ -397,7 +397,8 @@ impl BroadcastApi {
             lifecycle::refuse_accept_early(&mut conn, transporter, id.0, &scope, key).await?;
         }
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
-            let accepted = lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver).await?;
+            let windows = (&state.config).into();
+            let accepted = lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver, windows).await?;
             Ok(Stored { status: 200, body: to_body(&accepted)? })
         })
         .await?;
@@ -459,7 +460,8 @@ impl BroadcastApi {
     ) -> Result<Json<DriverAssigned>, ApiError<AssignErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut tx = state.db.begin().await?;
-        let broadcast = lifecycle::assign_driver(&mut tx, transporter, id.0, body.driver_id).await?;
+        let windows = (&state.config).into();
+        let broadcast = lifecycle::assign_driver(&mut tx, transporter, id.0, body.driver_id, windows).await?;
         tx.commit().await?;
         Ok(Json(DriverAssigned { truck_request_id: id.0, broadcast_id: broadcast, driver_id: body.driver_id }))
     }

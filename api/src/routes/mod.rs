@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod me;
 pub mod presence;
 pub mod security;
+pub mod trips;
 
 use poem_openapi::Tags;
 
@@ -22,4 +23,6 @@ pub enum ApiTags {
     Fleet,
     /// Availability, heartbeats and push-notification devices.
     Presence,
+    /// After the match: drivers answer and drive their trips; transporters staff or release them.
+    Trips,
 }

@@ -166,6 +166,34 @@ impl TestApp {
         (id, testkit::token(&self.config, id, role))
     }
 
+    /// A driver of `transporter` (test setup) with a signed access token.
+    pub async fn driver_of(&self, transporter: uuid::Uuid) -> (uuid::Uuid, String) {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
+            .bind(id)
+            .bind(format!("+919{:09}", testkit::next_number()))
+            .bind(transporter)
+            .execute(&self.db)
+            .await
+            .expect("insert driver");
+        let role = weelo_shared::domain::Role::Driver;
+        let token =
+            weelo_shared::auth::TokenSigner::new(&self.config).issue(id, role, Some(transporter)).expect("sign").0;
+        (id, token)
+    }
+
+    /// POST with an Idempotency-Key.
+    pub async fn command(&self, path: &str, token: &str, key: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Many transporters at once, each with one available vehicle of `vehicle_type`.
     pub async fn transporters_with_vehicles(
         &self,

@@ -11,3 +11,4 @@ mod jobs;
 mod presence;
 mod races;
 mod spec;
+mod trips;

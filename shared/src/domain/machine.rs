@@ -46,6 +46,8 @@ pub enum TruckRequestStatus {
     Assigned,
     Cancelled,
     Expired,
+    /// Its trip was delivered.
+    Delivered,
 }
 
 impl TruckRequestStatus {
@@ -56,6 +58,7 @@ impl TruckRequestStatus {
             TruckRequestStatus::Assigned => "assigned",
             TruckRequestStatus::Cancelled => "cancelled",
             TruckRequestStatus::Expired => "expired",
+            TruckRequestStatus::Delivered => "delivered",
         }
     }
 }
@@ -135,10 +138,31 @@ impl Broadcast {
         Ok(next)
     }
 
-    /// The customer cancels (searching trucks are released; taken ones stay taken).
+    /// The customer cancels: while it searches, or after every truck was taken (the trips
+    /// before pickup are cancelled with it; the store refuses once one was picked up).
     pub fn cancel(&self) -> Result<Broadcast, Refusal> {
-        self.refuse_unless_open()?;
+        match self.status {
+            s if s.is_open() || s == BroadcastStatus::FullyFilled => {}
+            s => return Err(Refusal::Closed(s)),
+        }
         Ok(Broadcast { status: BroadcastStatus::Cancelled, lines: self.lines.clone() })
+    }
+
+    /// A taken truck of `line` is given back before the deadline: the search reopens (a filled
+    /// broadcast searches again). Cancelled and expired broadcasts never reopen.
+    pub fn release(&self, line: usize) -> Result<Broadcast, Refusal> {
+        match self.status {
+            s if s.is_open() || s == BroadcastStatus::FullyFilled => {}
+            s => return Err(Refusal::Closed(s)),
+        }
+        let l = self.lines.get(line).ok_or(Refusal::NoSuchLine)?;
+        if l.filled == 0 {
+            return Err(Refusal::NoSuchLine);
+        }
+        let mut next = self.clone();
+        next.lines[line].filled -= 1;
+        next.status = if next.filled() == 0 { BroadcastStatus::Active } else { BroadcastStatus::PartiallyFilled };
+        Ok(next)
     }
 
     /// The deadline passed. Returns the reason recorded with it.
@@ -333,18 +357,21 @@ mod tests {
         let filled = b.accept(0).unwrap();
         assert_eq!(filled.status, BroadcastStatus::FullyFilled);
         assert_eq!(filled.accept(0), Err(Refusal::Filled));
-        assert_eq!(filled.cancel(), Err(Refusal::Filled));
+        assert_eq!(filled.cancel().map(|b| b.status), Ok(BroadcastStatus::Cancelled), "cancel after the match");
+        assert_eq!(filled.release(0).map(|b| b.status), Ok(BroadcastStatus::Active), "a release reopens it");
         let cancelled = b.cancel().unwrap();
         assert_eq!(cancelled.accept(0), Err(Refusal::Closed(BroadcastStatus::Cancelled)));
         assert_eq!(cancelled.expire(true), Err(Refusal::Closed(BroadcastStatus::Cancelled)));
         let (expired, why) = b.expire(false).unwrap();
         assert_eq!(why, reason::NO_ONLINE_TRANSPORTERS);
         assert_eq!(expired.cancel(), Err(Refusal::Closed(BroadcastStatus::Expired)));
+        assert_eq!(expired.release(0), Err(Refusal::Closed(BroadcastStatus::Expired)));
     }
 
     #[derive(Debug, Clone)]
     enum Event {
         Accept(usize),
+        Release(usize),
         Cancel,
         Expire(bool),
     }
@@ -352,6 +379,7 @@ mod tests {
     fn event() -> impl Strategy<Value = Event> {
         prop_oneof![
             6 => (0usize..6).prop_map(Event::Accept),
+            2 => (0usize..6).prop_map(Event::Release),
             1 => Just(Event::Cancel),
             1 => any::<bool>().prop_map(Event::Expire),
         ]
@@ -368,13 +396,20 @@ mod tests {
                 let before = b.clone();
                 let result = match e {
                     Event::Accept(l) => b.accept(l),
+                    Event::Release(l) => b.release(l),
                     Event::Cancel => b.cancel(),
                     Event::Expire(n) => b.expire(n).map(|(next, _)| next),
                 };
                 match result {
                     Ok(next) => {
-                        prop_assert!(before.status.is_open(), "a terminal state changed");
-                        prop_assert!(next.filled() >= before.filled());
+                        // Only a search moves on; a filled one only by a cancel or a release.
+                        let from_filled = before.status == BroadcastStatus::FullyFilled
+                            && matches!(e, Event::Cancel | Event::Release(_));
+                        prop_assert!(before.status.is_open() || from_filled, "{:?} changed on {:?}", before.status, e);
+                        match e {
+                            Event::Release(_) => prop_assert_eq!(next.filled() + 1, before.filled()),
+                            _ => prop_assert!(next.filled() >= before.filled()),
+                        }
                         b = next;
                     }
                     Err(_) => prop_assert_eq!(&b, &before),

@@ -3,6 +3,7 @@
 //! (`domain::machine`) what happens, writes the answer with guarded statements, logs the
 //! transition and enqueues the outbox row, all in the caller's transaction.
 
+pub mod trips;
 pub mod views;
 
 use std::time::Duration;
@@ -30,6 +31,9 @@ impl Actor {
     }
     pub fn transporter(id: Uuid) -> Self {
         Self { id: Some(id), role: "transporter" }
+    }
+    pub fn driver(id: Uuid) -> Self {
+        Self { id: Some(id), role: "driver" }
     }
     pub fn system() -> Self {
         Self { id: None, role: "system" }
@@ -109,7 +113,7 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
             .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
     let counts: Vec<(VehicleType, i64, i64)> = sqlx::query_as(
-        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
+        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered'))
          FROM truck_requests WHERE broadcast_id = $1 GROUP BY vehicle_type ORDER BY vehicle_type",
     )
     .bind(id)
@@ -317,6 +321,44 @@ async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) 
     Ok(())
 }
 
+/// Puts the transporter's free `vehicle` of `vehicle_type` on a trip; returns its subtype.
+async fn take_vehicle(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    vehicle: Uuid,
+    vehicle_type: VehicleType,
+) -> Result<String> {
+    let subtype: Option<String> = sqlx::query_scalar(
+        "UPDATE vehicles SET status = 'on_trip', updated_at = now()
+         WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND status = 'available' RETURNING vehicle_subtype",
+    )
+    .bind(vehicle)
+    .bind(transporter)
+    .bind(vehicle_type)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(subtype) = subtype else {
+        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> =
+            sqlx::query_as("SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2")
+                .bind(vehicle)
+                .bind(transporter)
+                .fetch_optional(&mut *conn)
+                .await?;
+        return Err(match found {
+            None => Error::rejected(404, "VEHICLE_NOT_FOUND", "no such vehicle in your fleet"),
+            Some((t, _)) if t != vehicle_type => {
+                Error::rejected(422, "VEHICLE_TYPE_MISMATCH", format!("this vehicle is a {t}, not a {vehicle_type}"))
+            }
+            Some((_, s)) => Error::rejected(
+                409,
+                "VEHICLE_UNAVAILABLE",
+                format!("this vehicle is {}", serde_json::to_value(s).unwrap_or_default().as_str().unwrap_or("busy")),
+            ),
+        });
+    };
+    Ok(subtype)
+}
+
 /// The refusal most losers of an accept race get, from one query and without a transaction:
 /// the broadcast is gone, filled or closed, or was never shown to this transporter. A request
 /// whose idempotency key is already recorded passes, so a replay still gets its first answer.
@@ -366,6 +408,7 @@ pub async fn accept(
     vehicle_type: VehicleType,
     vehicle: Uuid,
     driver: Option<Uuid>,
+    windows: trips::Windows,
 ) -> Result<Accepted> {
     transporter_access(conn, broadcast, transporter).await?;
     if let Some(d) = driver {
@@ -389,35 +432,7 @@ pub async fn accept(
     if already {
         return Err(Error::rejected(409, "ALREADY_ACCEPTED", "this vehicle already holds a truck of this broadcast"));
     }
-    // The vehicle must be the caller's, of the right type and free; it goes on the trip.
-    let subtype: Option<String> = sqlx::query_scalar(
-        "UPDATE vehicles SET status = 'on_trip', updated_at = now()
-         WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND status = 'available' RETURNING vehicle_subtype",
-    )
-    .bind(vehicle)
-    .bind(transporter)
-    .bind(vehicle_type)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(subtype) = subtype else {
-        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> =
-            sqlx::query_as("SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2")
-                .bind(vehicle)
-                .bind(transporter)
-                .fetch_optional(&mut *conn)
-                .await?;
-        return Err(match found {
-            None => Error::rejected(404, "VEHICLE_NOT_FOUND", "no such vehicle in your fleet"),
-            Some((t, _)) if t != vehicle_type => {
-                Error::rejected(422, "VEHICLE_TYPE_MISMATCH", format!("this vehicle is a {t}, not a {vehicle_type}"))
-            }
-            Some((_, s)) => Error::rejected(
-                409,
-                "VEHICLE_UNAVAILABLE",
-                format!("this vehicle is {}", serde_json::to_value(s).unwrap_or_default().as_str().unwrap_or("busy")),
-            ),
-        });
-    };
+    let subtype = take_vehicle(conn, transporter, vehicle, vehicle_type).await?;
     let new_status = if driver.is_some() { TruckRequestStatus::Assigned } else { TruckRequestStatus::Accepted };
     // The claim: one searching truck of this type (the vehicle's own subtype first).
     let claimed: Option<Uuid> = sqlx::query_scalar(
@@ -443,6 +458,10 @@ pub async fn accept(
     })?;
     let actor = Actor::transporter(transporter);
     log(conn, broadcast, Some(truck_request), Some("searching"), new_status.as_str(), actor, "ACCEPTED").await?;
+    if let Some(d) = driver {
+        // Named with the accept: the trip starts now and the driver is told like any assignment.
+        trips::start(conn, truck_request, d, windows, actor).await?;
+    }
     let remaining = (next.needed() - next.filled()) as i32;
     let event = outbox::TruckAccepted {
         broadcast_id: broadcast,
@@ -475,8 +494,16 @@ pub async fn accept(
     Ok(accepted)
 }
 
-/// The customer cancels (docs/DESIGN.md, invariant 4: whichever of cancel and accept commits first wins).
-pub async fn cancel(conn: &mut PgConnection, customer: Uuid, id: Uuid, note: Option<&str>) -> Result<()> {
+/// The customer cancels (docs/DESIGN.md, invariant 4: whichever of cancel and accept commits
+/// first wins). After the match too, until a truck is picked up: every trip is cancelled and
+/// every vehicle and driver freed in the same transaction.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    id: Uuid,
+    note: Option<&str>,
+    windows: trips::Windows,
+) -> Result<()> {
     let locked = lock(conn, id).await?;
     if locked.customer != customer {
         return Err(views::not_found());
@@ -485,6 +512,7 @@ pub async fn cancel(conn: &mut PgConnection, customer: Uuid, id: Uuid, note: Opt
         return Err(closed(BroadcastStatus::Expired));
     }
     let next = locked.machine.cancel().map_err(|r| refusal(r, None))?;
+    trips::cancel_all(conn, id, customer, windows).await?;
     close(conn, id, &locked, &next, reason::CUSTOMER_CANCELLED, Actor::customer(customer)).await?;
     if let Some(note) = note {
         sqlx::query("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1")
@@ -537,12 +565,15 @@ pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Re
     Ok(())
 }
 
-/// Assigns or changes the driver of a truck the transporter holds (accepted -> assigned).
+/// Names the driver of a truck the transporter took without one (accepted -> assigned): its
+/// trip starts and the driver is told. A truck whose trip lost its crew is staffed again with
+/// `trips::restaff` instead.
 pub async fn assign_driver(
     conn: &mut PgConnection,
     transporter: Uuid,
     truck_request: Uuid,
     driver: Uuid,
+    windows: trips::Windows,
 ) -> Result<Uuid> {
     let row: Option<(Uuid, TruckRequestStatus)> =
         sqlx::query_as("SELECT broadcast_id, status FROM truck_requests WHERE id = $1 AND transporter_id = $2")
@@ -554,17 +585,24 @@ pub async fn assign_driver(
         row.ok_or_else(|| Error::rejected(404, "TRUCK_REQUEST_NOT_FOUND", "no such truck request of yours"))?;
     check_driver(conn, transporter, driver).await?;
     let _ = lock(conn, broadcast).await?;
-    let from: TruckRequestStatus = sqlx::query_scalar("SELECT status FROM truck_requests WHERE id = $1 FOR UPDATE")
-        .bind(truck_request)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !matches!(from, TruckRequestStatus::Accepted | TruckRequestStatus::Assigned) {
+    let (from, vehicle, trip): (TruckRequestStatus, Option<Uuid>, Option<Uuid>) = sqlx::query_as(
+        "SELECT status, vehicle_id,
+                (SELECT id FROM trips WHERE truck_request_id = tr.id AND trip_is_unfinished(status))
+         FROM truck_requests tr WHERE id = $1 FOR UPDATE",
+    )
+    .bind(truck_request)
+    .fetch_one(&mut *conn)
+    .await?;
+    if from != TruckRequestStatus::Accepted || vehicle.is_none() || trip.is_some() {
+        let state = trip.map(|_| "assigned").unwrap_or(from.as_str());
         return Err(Error::rejected(
             409,
             "TRUCK_REQUEST_NOT_ASSIGNABLE",
-            format!("this truck request is {}", from.as_str()),
+            format!(
+                "this truck request is {state}; a trip that lost its crew is staffed with PUT /v1/trips/{{id}}/crew"
+            ),
         )
-        .with("state", from.as_str()));
+        .with("state", state));
     }
     sqlx::query(
         "UPDATE truck_requests SET status = 'assigned', driver_id = $2, assigned_at = now(), updated_at = now()
@@ -574,16 +612,9 @@ pub async fn assign_driver(
     .bind(driver)
     .execute(&mut *conn)
     .await?;
-    log(
-        conn,
-        broadcast,
-        Some(truck_request),
-        Some(from.as_str()),
-        "assigned",
-        Actor::transporter(transporter),
-        "DRIVER_ASSIGNED",
-    )
-    .await?;
+    let actor = Actor::transporter(transporter);
+    log(conn, broadcast, Some(truck_request), Some(from.as_str()), "assigned", actor, "DRIVER_ASSIGNED").await?;
+    trips::start(conn, truck_request, driver, windows, actor).await?;
     let event = outbox::TruckAssigned {
         broadcast_id: broadcast,
         truck_request_id: truck_request,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::VehicleType;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
+use crate::domain::trip::TripStatus;
 use crate::domain::vehicle::VehicleStatus;
 use crate::error::{Error, Result};
 
@@ -66,8 +67,11 @@ pub struct AcceptedTruckBody {
     pub price_per_truck: i32,
     pub accepted_at: DateTime<Utc>,
     pub transporter: PartyBody,
-    pub vehicle: VehicleRef,
+    /// None while the truck waits for its transporter to staff it again.
+    pub vehicle: Option<VehicleRef>,
     pub driver: Option<PartyBody>,
+    /// The truck's trip, once a driver was named.
+    pub trip: Option<TripRef>,
 }
 
 /// A broadcast as its customer sees it.
@@ -141,8 +145,10 @@ pub struct AssignmentBody {
     pub price_per_truck: i32,
     pub pickup: PlaceBody,
     pub drop: PlaceBody,
-    pub vehicle: VehicleRef,
+    /// None while the truck waits to be staffed again (`PUT /v1/trips/{id}/crew`).
+    pub vehicle: Option<VehicleRef>,
     pub driver: Option<PartyBody>,
+    pub trip: Option<TripRef>,
     pub accepted_at: DateTime<Utc>,
 }
 
@@ -261,33 +267,48 @@ struct TakenRow {
     transporter_id: Uuid,
     transporter_name: Option<String>,
     transporter_phone: String,
-    vehicle_id: Uuid,
-    registration_number: String,
-    v_type: VehicleType,
-    v_subtype: String,
+    vehicle_id: Option<Uuid>,
+    registration_number: Option<String>,
+    v_type: Option<VehicleType>,
+    v_subtype: Option<String>,
     driver_id: Option<Uuid>,
     driver_name: Option<String>,
     driver_phone: Option<String>,
+    trip_id: Option<Uuid>,
+    trip_status: Option<TripStatus>,
+    respond_by: Option<DateTime<Utc>>,
+    restaff_by: Option<DateTime<Utc>>,
 }
 
 const TAKEN_SELECT: &str =
     "SELECT tr.id, tr.broadcast_id, tr.status, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
         t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
         v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
-        d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone
+        d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone,
+        trip.id AS trip_id, trip.status AS trip_status, trip.respond_by, trip.restaff_by
      FROM truck_requests tr
      JOIN users t ON t.id = tr.transporter_id
-     JOIN vehicles v ON v.id = tr.vehicle_id
-     LEFT JOIN users d ON d.id = tr.driver_id";
+     LEFT JOIN vehicles v ON v.id = tr.vehicle_id
+     LEFT JOIN users d ON d.id = tr.driver_id
+     LEFT JOIN LATERAL (SELECT id, status, respond_by, restaff_by FROM trips WHERE truck_request_id = tr.id
+                        ORDER BY created_at DESC LIMIT 1) trip ON true";
 
 impl TakenRow {
-    fn vehicle(&self) -> VehicleRef {
-        VehicleRef {
-            id: self.vehicle_id,
-            registration_number: self.registration_number.clone(),
-            vehicle_type: self.v_type,
-            vehicle_subtype: self.v_subtype.clone(),
-        }
+    fn vehicle(&self) -> Option<VehicleRef> {
+        Some(VehicleRef {
+            id: self.vehicle_id?,
+            registration_number: self.registration_number.clone()?,
+            vehicle_type: self.v_type?,
+            vehicle_subtype: self.v_subtype.clone()?,
+        })
+    }
+    fn trip(&self) -> Option<TripRef> {
+        Some(TripRef {
+            id: self.trip_id?,
+            status: self.trip_status?,
+            respond_by: self.respond_by,
+            restaff_by: self.restaff_by,
+        })
     }
     fn driver(&self) -> Option<PartyBody> {
         Some(PartyBody { id: self.driver_id?, name: self.driver_name.clone(), phone: self.driver_phone.clone()? })
@@ -303,7 +324,8 @@ pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBod
         .ok_or_else(not_found)?;
     let lines = lines(conn, id).await?;
     let taken: Vec<TakenRow> = sqlx::query_as(&format!(
-        "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned') ORDER BY tr.accepted_at, tr.seq"
+        "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned', 'delivered')
+         ORDER BY tr.accepted_at, tr.seq"
     ))
     .bind(id)
     .fetch_all(&mut *conn)
@@ -324,6 +346,7 @@ pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBod
             },
             vehicle: t.vehicle(),
             driver: t.driver(),
+            trip: t.trip(),
         })
         .collect();
     Ok(BroadcastBody {
@@ -492,9 +515,129 @@ pub async fn assignments(
             drop: b.drop(),
             vehicle: t.vehicle(),
             driver: t.driver(),
+            trip: t.trip(),
             accepted_at: t.accepted_at,
         });
     }
     let next = if more { out.last().map(|a| encode_cursor(a.accepted_at, a.truck_request_id)) } else { None };
     Ok((out, next))
+}
+
+/// A truck's trip in a list: enough to act on it.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[serde(rename_all = "camelCase")]
+pub struct TripRef {
+    pub id: Uuid,
+    pub status: TripStatus,
+    /// While `assigned`: the driver answers by then, or the trip goes back to the transporter.
+    pub respond_by: Option<DateTime<Utc>>,
+    /// While `driver_declined` / `driver_timeout`: staff it again by then, or it is released.
+    pub restaff_by: Option<DateTime<Utc>>,
+}
+
+/// One trip, as its driver (and its transporter) sees it: everything the trip screen needs.
+#[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[serde(rename_all = "camelCase")]
+pub struct TripBody {
+    pub id: Uuid,
+    pub status: TripStatus,
+    pub broadcast_id: Uuid,
+    pub truck_request_id: Uuid,
+    pub pickup: PlaceBody,
+    pub drop: PlaceBody,
+    pub distance_km: f64,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+    /// Rupees for this truck.
+    pub fare: i32,
+    pub customer: PartyBody,
+    pub transporter: PartyBody,
+    pub vehicle: VehicleRef,
+    pub driver: PartyBody,
+    pub respond_by: Option<DateTime<Utc>>,
+    pub restaff_by: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TripRow {
+    id: Uuid,
+    status: TripStatus,
+    broadcast_id: Uuid,
+    truck_request_id: Uuid,
+    vehicle_type: VehicleType,
+    vehicle_subtype: String,
+    price_per_truck: i32,
+    customer_id: Uuid,
+    customer_name: Option<String>,
+    customer_phone: String,
+    transporter_id: Uuid,
+    transporter_name: Option<String>,
+    transporter_phone: String,
+    vehicle_id: Uuid,
+    registration_number: String,
+    v_type: VehicleType,
+    v_subtype: String,
+    driver_id: Uuid,
+    driver_name: Option<String>,
+    driver_phone: String,
+    respond_by: Option<DateTime<Utc>>,
+    restaff_by: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn trip(conn: &mut PgConnection, id: Uuid) -> Result<TripBody> {
+    let row: TripRow = sqlx::query_as(
+        "SELECT trip.id, trip.status, trip.broadcast_id, trip.truck_request_id, tr.vehicle_type, tr.vehicle_subtype,
+                tr.price_per_truck, c.id AS customer_id, c.name AS customer_name, c.phone AS customer_phone,
+                t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
+                v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
+                d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone,
+                trip.respond_by, trip.restaff_by, trip.created_at, trip.finished_at
+         FROM trips trip
+         JOIN truck_requests tr ON tr.id = trip.truck_request_id
+         JOIN broadcasts b ON b.id = trip.broadcast_id
+         JOIN users c ON c.id = b.customer_id
+         JOIN users t ON t.id = trip.transporter_id
+         JOIN vehicles v ON v.id = trip.vehicle_id
+         JOIN users d ON d.id = trip.driver_id
+         WHERE trip.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(super::trips::not_found)?;
+    let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
+        .bind(row.broadcast_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(TripBody {
+        id: row.id,
+        status: row.status,
+        broadcast_id: row.broadcast_id,
+        truck_request_id: row.truck_request_id,
+        pickup: b.pickup(),
+        drop: b.drop(),
+        distance_km: b.distance_km,
+        vehicle_type: row.vehicle_type,
+        vehicle_subtype: row.vehicle_subtype,
+        fare: row.price_per_truck,
+        customer: PartyBody { id: row.customer_id, name: row.customer_name, phone: row.customer_phone },
+        transporter: PartyBody { id: row.transporter_id, name: row.transporter_name, phone: row.transporter_phone },
+        vehicle: VehicleRef {
+            id: row.vehicle_id,
+            registration_number: row.registration_number,
+            vehicle_type: row.v_type,
+            vehicle_subtype: row.v_subtype,
+        },
+        driver: PartyBody { id: row.driver_id, name: row.driver_name, phone: row.driver_phone },
+        respond_by: row.respond_by,
+        restaff_by: row.restaff_by,
+        created_at: row.created_at,
+        finished_at: row.finished_at,
+    })
 }

@@ -8,11 +8,13 @@
 //! deployments never share a queue.
 
 mod cleanup_broadcast;
+mod driver_response;
 mod expand_radius;
 mod expire_broadcast;
 mod notify;
 mod push;
 mod rebroadcast;
+mod restaff_deadline;
 mod sweep;
 
 use std::future::Future;
@@ -25,11 +27,13 @@ use serde::de::DeserializeOwned;
 use weelo_shared::cache::Keys;
 
 pub use cleanup_broadcast::CleanupBroadcast;
+pub use driver_response::DriverResponse;
 pub use expand_radius::ExpandRadius;
 pub use expire_broadcast::ExpireBroadcast;
 pub use notify::Notify;
 pub use push::Push;
 pub use rebroadcast::Rebroadcast;
+pub use restaff_deadline::RestaffDeadline;
 pub use sweep::Sweep;
 
 use crate::{WorkerState, runtime};
@@ -72,7 +76,17 @@ macro_rules! all_jobs {
     };
 }
 
-all_jobs![ExpandRadius, ExpireBroadcast, CleanupBroadcast, Notify, Push, Rebroadcast, Sweep];
+all_jobs![
+    ExpandRadius,
+    ExpireBroadcast,
+    CleanupBroadcast,
+    Notify,
+    Push,
+    Rebroadcast,
+    Sweep,
+    DriverResponse,
+    RestaffDeadline,
+];
 
 async fn handle<J: Job>(job: J, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
     runtime::run(&job, &attempt, job.run(&state)).await

@@ -5,3 +5,4 @@ export * from './BroadcastsApi';
 export * from './FleetApi';
 export * from './MeApi';
 export * from './PresenceApi';
+export * from './TripsApi';

@@ -13,6 +13,13 @@
  */
 
 import { mapValues, parseDate, parseDateTime, serializeDate, serializeDateTime } from '../runtime';
+import type { TripRef } from './TripRef';
+import {
+    TripRefFromJSON,
+    TripRefFromJSONTyped,
+    TripRefToJSON,
+    TripRefToJSONTyped,
+} from './TripRef';
 import type { VehicleRef } from './VehicleRef';
 import {
     VehicleRefFromJSON,
@@ -69,13 +76,17 @@ export interface AcceptedTruckBody {
      */
     transporter: PartyBody;
     /**
+     * The truck's trip, once a driver was named.
+     */
+    trip?: TripRef;
+    /**
      * 
      */
     truckRequestId: string;
     /**
-     * 
+     * None while the truck waits for its transporter to staff it again.
      */
-    vehicle: VehicleRef;
+    vehicle?: VehicleRef;
     /**
      * 
      */
@@ -97,7 +108,6 @@ export function instanceOfAcceptedTruckBody(value: object): value is AcceptedTru
     if (!('status' in value) || value['status'] === undefined) return false;
     if (!('transporter' in value) || value['transporter'] === undefined) return false;
     if (!('truckRequestId' in value) || value['truckRequestId'] === undefined) return false;
-    if (!('vehicle' in value) || value['vehicle'] === undefined) return false;
     if (!('vehicleSubtype' in value) || value['vehicleSubtype'] === undefined) return false;
     if (!('vehicleType' in value) || value['vehicleType'] === undefined) return false;
     return true;
@@ -118,8 +128,9 @@ export function AcceptedTruckBodyFromJSONTyped(json: any, ignoreDiscriminator: b
         'pricePerTruck': json['pricePerTruck'],
         'status': TruckRequestStatusFromJSON(json['status']),
         'transporter': PartyBodyFromJSON(json['transporter']),
+        'trip': json['trip'] == null ? undefined : TripRefFromJSON(json['trip']),
         'truckRequestId': json['truckRequestId'],
-        'vehicle': VehicleRefFromJSON(json['vehicle']),
+        'vehicle': json['vehicle'] == null ? undefined : VehicleRefFromJSON(json['vehicle']),
         'vehicleSubtype': json['vehicleSubtype'],
         'vehicleType': VehicleTypeFromJSON(json['vehicleType']),
     };
@@ -141,6 +152,7 @@ export function AcceptedTruckBodyToJSONTyped(value?: AcceptedTruckBody | null, i
         'pricePerTruck': value['pricePerTruck'],
         'status': TruckRequestStatusToJSON(value['status']),
         'transporter': PartyBodyToJSON(value['transporter']),
+        'trip': TripRefToJSON(value['trip']),
         'truckRequestId': value['truckRequestId'],
         'vehicle': VehicleRefToJSON(value['vehicle']),
         'vehicleSubtype': value['vehicleSubtype'],

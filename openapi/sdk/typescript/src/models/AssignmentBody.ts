@@ -13,6 +13,13 @@
  */
 
 import { mapValues, parseDate, parseDateTime, serializeDate, serializeDateTime } from '../runtime';
+import type { TripRef } from './TripRef';
+import {
+    TripRefFromJSON,
+    TripRefFromJSONTyped,
+    TripRefToJSON,
+    TripRefToJSONTyped,
+} from './TripRef';
 import type { VehicleRef } from './VehicleRef';
 import {
     VehicleRefFromJSON,
@@ -97,11 +104,15 @@ export interface AssignmentBody {
     /**
      * 
      */
-    truckRequestId: string;
+    trip?: TripRef;
     /**
      * 
      */
-    vehicle: VehicleRef;
+    truckRequestId: string;
+    /**
+     * None while the truck waits to be staffed again (`PUT /v1/trips/{id}/crew`).
+     */
+    vehicle?: VehicleRef;
     /**
      * 
      */
@@ -126,7 +137,6 @@ export function instanceOfAssignmentBody(value: object): value is AssignmentBody
     if (!('pricePerTruck' in value) || value['pricePerTruck'] === undefined) return false;
     if (!('status' in value) || value['status'] === undefined) return false;
     if (!('truckRequestId' in value) || value['truckRequestId'] === undefined) return false;
-    if (!('vehicle' in value) || value['vehicle'] === undefined) return false;
     if (!('vehicleSubtype' in value) || value['vehicleSubtype'] === undefined) return false;
     if (!('vehicleType' in value) || value['vehicleType'] === undefined) return false;
     return true;
@@ -150,8 +160,9 @@ export function AssignmentBodyFromJSONTyped(json: any, ignoreDiscriminator: bool
         'pickup': PlaceBodyFromJSON(json['pickup']),
         'pricePerTruck': json['pricePerTruck'],
         'status': TruckRequestStatusFromJSON(json['status']),
+        'trip': json['trip'] == null ? undefined : TripRefFromJSON(json['trip']),
         'truckRequestId': json['truckRequestId'],
-        'vehicle': VehicleRefFromJSON(json['vehicle']),
+        'vehicle': json['vehicle'] == null ? undefined : VehicleRefFromJSON(json['vehicle']),
         'vehicleSubtype': json['vehicleSubtype'],
         'vehicleType': VehicleTypeFromJSON(json['vehicleType']),
     };
@@ -176,6 +187,7 @@ export function AssignmentBodyToJSONTyped(value?: AssignmentBody | null, ignoreD
         'pickup': PlaceBodyToJSON(value['pickup']),
         'pricePerTruck': value['pricePerTruck'],
         'status': TruckRequestStatusToJSON(value['status']),
+        'trip': TripRefToJSON(value['trip']),
         'truckRequestId': value['truckRequestId'],
         'vehicle': VehicleRefToJSON(value['vehicle']),
         'vehicleSubtype': value['vehicleSubtype'],

@@ -23,6 +23,7 @@ export const TruckRequestStatus = {
     Assigned: 'assigned',
     Cancelled: 'cancelled',
     Expired: 'expired',
+    Delivered: 'delivered',
 } as const;
 export type TruckRequestStatus = typeof TruckRequestStatus[keyof typeof TruckRequestStatus];
 

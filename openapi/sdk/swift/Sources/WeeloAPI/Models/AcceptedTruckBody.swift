@@ -15,17 +15,21 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
     public var pricePerTruck: Int
     public var status: TruckRequestStatus
     public var transporter: PartyBody
+    /** The truck's trip, once a driver was named. */
+    public var trip: TripRef?
     public var truckRequestId: UUID
-    public var vehicle: VehicleRef
+    /** None while the truck waits for its transporter to staff it again. */
+    public var vehicle: VehicleRef?
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(acceptedAt: Date, driver: PartyBody? = nil, pricePerTruck: Int, status: TruckRequestStatus, transporter: PartyBody, truckRequestId: UUID, vehicle: VehicleRef, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(acceptedAt: Date, driver: PartyBody? = nil, pricePerTruck: Int, status: TruckRequestStatus, transporter: PartyBody, trip: TripRef? = nil, truckRequestId: UUID, vehicle: VehicleRef? = nil, vehicleSubtype: String, vehicleType: VehicleType) {
         self.acceptedAt = acceptedAt
         self.driver = driver
         self.pricePerTruck = pricePerTruck
         self.status = status
         self.transporter = transporter
+        self.trip = trip
         self.truckRequestId = truckRequestId
         self.vehicle = vehicle
         self.vehicleSubtype = vehicleSubtype
@@ -38,6 +42,7 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
         case pricePerTruck
         case status
         case transporter
+        case trip
         case truckRequestId
         case vehicle
         case vehicleSubtype
@@ -53,8 +58,9 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
         try container.encode(pricePerTruck, forKey: .pricePerTruck)
         try container.encode(status, forKey: .status)
         try container.encode(transporter, forKey: .transporter)
+        try container.encodeIfPresent(trip, forKey: .trip)
         try container.encode(truckRequestId, forKey: .truckRequestId)
-        try container.encode(vehicle, forKey: .vehicle)
+        try container.encodeIfPresent(vehicle, forKey: .vehicle)
         try container.encode(vehicleSubtype, forKey: .vehicleSubtype)
         try container.encode(vehicleType, forKey: .vehicleType)
     }

@@ -18,12 +18,14 @@ public struct AssignmentBody: Sendable, Codable, Hashable {
     public var pickup: PlaceBody
     public var pricePerTruck: Int
     public var status: TruckRequestStatus
+    public var trip: TripRef?
     public var truckRequestId: UUID
-    public var vehicle: VehicleRef
+    /** None while the truck waits to be staffed again (`PUT /v1/trips/{id}/crew`). */
+    public var vehicle: VehicleRef?
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(acceptedAt: Date, broadcastId: UUID, broadcastStatus: BroadcastStatus, driver: PartyBody? = nil, drop: PlaceBody, pickup: PlaceBody, pricePerTruck: Int, status: TruckRequestStatus, truckRequestId: UUID, vehicle: VehicleRef, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(acceptedAt: Date, broadcastId: UUID, broadcastStatus: BroadcastStatus, driver: PartyBody? = nil, drop: PlaceBody, pickup: PlaceBody, pricePerTruck: Int, status: TruckRequestStatus, trip: TripRef? = nil, truckRequestId: UUID, vehicle: VehicleRef? = nil, vehicleSubtype: String, vehicleType: VehicleType) {
         self.acceptedAt = acceptedAt
         self.broadcastId = broadcastId
         self.broadcastStatus = broadcastStatus
@@ -32,6 +34,7 @@ public struct AssignmentBody: Sendable, Codable, Hashable {
         self.pickup = pickup
         self.pricePerTruck = pricePerTruck
         self.status = status
+        self.trip = trip
         self.truckRequestId = truckRequestId
         self.vehicle = vehicle
         self.vehicleSubtype = vehicleSubtype
@@ -47,6 +50,7 @@ public struct AssignmentBody: Sendable, Codable, Hashable {
         case pickup
         case pricePerTruck
         case status
+        case trip
         case truckRequestId
         case vehicle
         case vehicleSubtype
@@ -65,8 +69,9 @@ public struct AssignmentBody: Sendable, Codable, Hashable {
         try container.encode(pickup, forKey: .pickup)
         try container.encode(pricePerTruck, forKey: .pricePerTruck)
         try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(trip, forKey: .trip)
         try container.encode(truckRequestId, forKey: .truckRequestId)
-        try container.encode(vehicle, forKey: .vehicle)
+        try container.encodeIfPresent(vehicle, forKey: .vehicle)
         try container.encode(vehicleSubtype, forKey: .vehicleSubtype)
         try container.encode(vehicleType, forKey: .vehicleType)
     }

@@ -13,6 +13,7 @@ public enum TruckRequestStatus: String, Sendable, Codable, CaseIterable, CaseIte
     case assigned = "assigned"
     case cancelled = "cancelled"
     case expired = "expired"
+    case delivered = "delivered"
     case unknownDefaultOpenApi = "unknown_default_open_api"
 }
 

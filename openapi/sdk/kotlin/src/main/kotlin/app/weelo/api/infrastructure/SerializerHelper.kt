@@ -12,6 +12,8 @@ object SerializerHelper {
                 .withUnknownFallback(app.weelo.api.models.Platform.unknown_default_open_api).nullSafe())
             .add(app.weelo.api.models.RoleDto::class.java, EnumJsonAdapter.create(app.weelo.api.models.RoleDto::class.java)
                 .withUnknownFallback(app.weelo.api.models.RoleDto.unknown_default_open_api).nullSafe())
+            .add(app.weelo.api.models.TripStatus::class.java, EnumJsonAdapter.create(app.weelo.api.models.TripStatus::class.java)
+                .withUnknownFallback(app.weelo.api.models.TripStatus.unknown_default_open_api).nullSafe())
             .add(app.weelo.api.models.TruckRequestStatus::class.java, EnumJsonAdapter.create(app.weelo.api.models.TruckRequestStatus::class.java)
                 .withUnknownFallback(app.weelo.api.models.TruckRequestStatus.unknown_default_open_api).nullSafe())
             .add(app.weelo.api.models.VehicleStatus::class.java, EnumJsonAdapter.create(app.weelo.api.models.VehicleStatus::class.java)

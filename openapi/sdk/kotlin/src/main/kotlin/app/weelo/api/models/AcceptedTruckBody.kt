@@ -24,6 +24,7 @@
 package app.weelo.api.models
 
 import app.weelo.api.models.PartyBody
+import app.weelo.api.models.TripRef
 import app.weelo.api.models.TruckRequestStatus
 import app.weelo.api.models.VehicleRef
 import app.weelo.api.models.VehicleType
@@ -39,10 +40,11 @@ import com.squareup.moshi.JsonClass
  * @param status 
  * @param transporter 
  * @param truckRequestId 
- * @param vehicle 
  * @param vehicleSubtype 
  * @param vehicleType 
  * @param driver 
+ * @param trip The truck's trip, once a driver was named.
+ * @param vehicle None while the truck waits for its transporter to staff it again.
  */
 
 
@@ -63,9 +65,6 @@ data class AcceptedTruckBody (
     @Json(name = "truckRequestId")
     val truckRequestId: java.util.UUID,
 
-    @Json(name = "vehicle")
-    val vehicle: VehicleRef,
-
     @Json(name = "vehicleSubtype")
     val vehicleSubtype: kotlin.String,
 
@@ -73,7 +72,15 @@ data class AcceptedTruckBody (
     val vehicleType: VehicleType,
 
     @Json(name = "driver")
-    val driver: PartyBody? = null
+    val driver: PartyBody? = null,
+
+    /* The truck's trip, once a driver was named. */
+    @Json(name = "trip")
+    val trip: TripRef? = null,
+
+    /* None while the truck waits for its transporter to staff it again. */
+    @Json(name = "vehicle")
+    val vehicle: VehicleRef? = null
 
 ) {
 

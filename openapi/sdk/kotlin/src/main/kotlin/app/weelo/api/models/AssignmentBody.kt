@@ -26,6 +26,7 @@ package app.weelo.api.models
 import app.weelo.api.models.BroadcastStatus
 import app.weelo.api.models.PartyBody
 import app.weelo.api.models.PlaceBody
+import app.weelo.api.models.TripRef
 import app.weelo.api.models.TruckRequestStatus
 import app.weelo.api.models.VehicleRef
 import app.weelo.api.models.VehicleType
@@ -44,10 +45,11 @@ import com.squareup.moshi.JsonClass
  * @param pricePerTruck 
  * @param status 
  * @param truckRequestId 
- * @param vehicle 
  * @param vehicleSubtype 
  * @param vehicleType 
  * @param driver 
+ * @param trip 
+ * @param vehicle None while the truck waits to be staffed again (`PUT /v1/trips/{id}/crew`).
  */
 
 
@@ -77,9 +79,6 @@ data class AssignmentBody (
     @Json(name = "truckRequestId")
     val truckRequestId: java.util.UUID,
 
-    @Json(name = "vehicle")
-    val vehicle: VehicleRef,
-
     @Json(name = "vehicleSubtype")
     val vehicleSubtype: kotlin.String,
 
@@ -87,7 +86,14 @@ data class AssignmentBody (
     val vehicleType: VehicleType,
 
     @Json(name = "driver")
-    val driver: PartyBody? = null
+    val driver: PartyBody? = null,
+
+    @Json(name = "trip")
+    val trip: TripRef? = null,
+
+    /* None while the truck waits to be staffed again (`PUT /v1/trips/{id}/crew`). */
+    @Json(name = "vehicle")
+    val vehicle: VehicleRef? = null
 
 ) {
 

@@ -30,7 +30,7 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
- * Values: searching,accepted,assigned,cancelled,expired,unknown_default_open_api
+ * Values: searching,accepted,assigned,cancelled,expired,delivered,unknown_default_open_api
  */
 
 @JsonClass(generateAdapter = false)
@@ -50,6 +50,9 @@ enum class TruckRequestStatus(val value: kotlin.String) {
 
     @Json(name = "expired")
     expired("expired"),
+
+    @Json(name = "delivered")
+    delivered("delivered"),
 
     @Json(name = "unknown_default_open_api")
     unknown_default_open_api("unknown_default_open_api");
