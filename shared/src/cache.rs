@@ -48,17 +48,15 @@ impl Keys {
     pub fn availability_throttle(&self, user: uuid::Uuid) -> String {
         format!("{}:throttle:availability:{user}", self.prefix)
     }
-    /// Every key of one broadcast starts with this; each must also be listed in `broadcast_keys`.
-    pub fn broadcast_scope(&self, broadcast: uuid::Uuid) -> String {
-        format!("{}:bc:{broadcast}:", self.prefix)
+    /// The dedup scope of a broadcast's `new_broadcast`: each transporter hears it once.
+    pub fn new_broadcast_scope(broadcast: uuid::Uuid) -> String {
+        format!("new:{broadcast}")
     }
-    /// Every key one broadcast may own; cleanup deletes exactly these (no keyspace scan).
-    pub fn broadcast_keys(&self, broadcast: uuid::Uuid) -> Vec<String> {
-        vec![self.notified(broadcast)]
-    }
-    /// Transporters already told about a broadcast (mirrors broadcast_notifications).
-    pub fn notified(&self, broadcast: uuid::Uuid) -> String {
-        format!("{}notified", self.broadcast_scope(broadcast))
+    /// Every key one broadcast causes: the `new_broadcast` marker of each transporter told
+    /// (`broadcast_notifications`). Cleanup deletes exactly these at the terminal transition.
+    pub fn broadcast_keys(&self, broadcast: uuid::Uuid, told: &[uuid::Uuid]) -> Vec<String> {
+        let scope = Self::new_broadcast_scope(broadcast);
+        told.iter().map(|u| self.emitted(&scope, *u)).collect()
     }
     /// A lock that makes one cron tick run once across worker replicas.
     pub fn cron_lock(&self, name: &str, tick: i64) -> String {

@@ -90,8 +90,12 @@ pub struct Config {
     /// Radius steps in km; after the last one comes a fallback to every online transporter.
     pub radius_steps_km: Vec<f64>,
     pub radius_step_interval: Duration,
-    /// New transporters notified per step per line.
+    /// New transporters notified per step, per vehicle type still searching.
     pub max_new_per_step: usize,
+    /// The fallback after the last step: how far it reaches, and how many new transporters it
+    /// notifies per vehicle type (counted like `max_new_per_step`).
+    pub fallback_radius_km: f64,
+    pub fallback_max_new: usize,
     /// A transporter drops out of matching this long after its last heartbeat.
     pub presence_ttl: Duration,
     /// Minimum time between two availability toggles.
@@ -275,6 +279,21 @@ impl Config {
                 ),
             });
         }
+        let fallback_radius_km: f64 = v.parse("WEELO_FALLBACK_RADIUS_KM", 5000.0)?;
+        let last_step = radius_steps_km.last().copied().unwrap_or(0.0);
+        if !(fallback_radius_km > last_step && fallback_radius_km <= 5000.0) {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_FALLBACK_RADIUS_KM".into(),
+                reason: format!("must be beyond the last radius step ({last_step} km) and at most 5000 km"),
+            });
+        }
+        let fallback_max_new: usize = v.parse("WEELO_FALLBACK_MAX_NEW", 20)?;
+        let max_new_per_step: usize = v.parse("WEELO_MAX_NEW_PER_STEP", 20)?;
+        for (var, n) in [("WEELO_MAX_NEW_PER_STEP", max_new_per_step), ("WEELO_FALLBACK_MAX_NEW", fallback_max_new)] {
+            if !(1..=10_000).contains(&n) {
+                return Err(ConfigError::Invalid { var: var.into(), reason: "must be 1 to 10000".into() });
+            }
+        }
         let db_max_connections: u32 = v.parse("WEELO_DB_MAX_CONNECTIONS", 20)?;
         if db_max_connections == 0 {
             return Err(ConfigError::Invalid {
@@ -323,7 +342,9 @@ impl Config {
             shutdown_timeout: v.secs("WEELO_SHUTDOWN_TIMEOUT_SECS", 8, 1)?,
             radius_steps_km,
             radius_step_interval,
-            max_new_per_step: v.parse("WEELO_MAX_NEW_PER_STEP", 20)?,
+            max_new_per_step,
+            fallback_radius_km,
+            fallback_max_new,
             presence_ttl: v.secs("WEELO_PRESENCE_TTL_SECS", 60, 5)?,
             availability_throttle: Duration::from_millis(v.parse("WEELO_AVAILABILITY_THROTTLE_MS", 5000)?),
             sweep_interval: v.secs("WEELO_SWEEP_INTERVAL_SECS", 30, 1)?,

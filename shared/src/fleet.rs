@@ -10,10 +10,20 @@ use crate::domain::{Phone, RegistrationNumber, VehicleType};
 use crate::error::{Error, Result};
 use crate::lifecycle::views::{DriverBody, VehicleBody};
 
-const VEHICLE_COLUMNS: &str = "id, registration_number, vehicle_type, vehicle_subtype, status, created_at, updated_at";
+/// Columns of a vehicle, and its current (crewed) trip.
+const VEHICLE_COLUMNS: &str = "id, registration_number, vehicle_type, vehicle_subtype, status, created_at, updated_at,
+     (SELECT t.id FROM trips t WHERE t.vehicle_id = vehicles.id AND trip_is_crewed(t.status) LIMIT 1) AS current_trip_id";
 
-type VehicleRow =
-    (Uuid, String, VehicleType, String, VehicleStatus, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+type VehicleRow = (
+    Uuid,
+    String,
+    VehicleType,
+    String,
+    VehicleStatus,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    Option<Uuid>,
+);
 
 fn vehicle_body(r: VehicleRow) -> VehicleBody {
     VehicleBody {
@@ -24,6 +34,7 @@ fn vehicle_body(r: VehicleRow) -> VehicleBody {
         status: r.4,
         created_at: r.5,
         updated_at: r.6,
+        current_trip_id: r.7,
     }
 }
 
@@ -132,17 +143,21 @@ pub async fn remove_vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid
     }
 }
 
-type DriverRow = (Uuid, Option<String>, String, chrono::DateTime<chrono::Utc>);
+type DriverRow = (Uuid, Option<String>, String, chrono::DateTime<chrono::Utc>, Option<Uuid>);
+
+/// Columns of a driver, and its current (crewed) trip.
+const DRIVER_COLUMNS: &str = "id, name, phone, created_at,
+     (SELECT t.id FROM trips t WHERE t.driver_id = users.id AND trip_is_crewed(t.status) LIMIT 1) AS current_trip_id";
 
 fn driver_body(r: DriverRow) -> DriverBody {
-    DriverBody { id: r.0, name: r.1, phone: r.2, created_at: r.3 }
+    DriverBody { id: r.0, name: r.1, phone: r.2, created_at: r.3, on_trip: r.4.is_some(), current_trip_id: r.4 }
 }
 
 pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phone, name: &str) -> Result<DriverBody> {
-    let row: std::result::Result<DriverRow, sqlx::Error> = sqlx::query_as(
+    let row: std::result::Result<DriverRow, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO users (id, phone, role, name, transporter_id) VALUES ($1, $2, 'driver', $3, $4)
-         RETURNING id, name, phone, created_at",
-    )
+         RETURNING {DRIVER_COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(phone.as_str())
     .bind(name)
@@ -159,9 +174,9 @@ pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phon
 }
 
 pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<DriverBody>> {
-    let rows: Vec<DriverRow> = sqlx::query_as(
-        "SELECT id, name, phone, created_at FROM users WHERE role = 'driver' AND transporter_id = $1 ORDER BY created_at, id",
-    )
+    let rows: Vec<DriverRow> = sqlx::query_as(&format!(
+        "SELECT {DRIVER_COLUMNS} FROM users WHERE role = 'driver' AND transporter_id = $1 ORDER BY created_at, id"
+    ))
     .bind(transporter)
     .fetch_all(conn)
     .await?;
@@ -169,9 +184,9 @@ pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<D
 }
 
 pub async fn driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<DriverBody> {
-    let row: Option<DriverRow> = sqlx::query_as(
-        "SELECT id, name, phone, created_at FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2",
-    )
+    let row: Option<DriverRow> = sqlx::query_as(&format!(
+        "SELECT {DRIVER_COLUMNS} FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2"
+    ))
     .bind(id)
     .bind(transporter)
     .fetch_optional(conn)
@@ -180,10 +195,10 @@ pub async fn driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Res
 }
 
 pub async fn rename_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid, name: &str) -> Result<DriverBody> {
-    let row: Option<DriverRow> = sqlx::query_as(
+    let row: Option<DriverRow> = sqlx::query_as(&format!(
         "UPDATE users SET name = $3, updated_at = now() WHERE id = $1 AND role = 'driver' AND transporter_id = $2
-         RETURNING id, name, phone, created_at",
-    )
+         RETURNING {DRIVER_COLUMNS}"
+    ))
     .bind(id)
     .bind(transporter)
     .bind(name)

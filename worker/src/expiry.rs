@@ -2,7 +2,6 @@
 //! the `expire_broadcast` and `cleanup_broadcast` jobs and by the sweep).
 
 use anyhow::Context;
-use redis::AsyncCommands;
 use weelo_shared::lifecycle;
 
 use crate::WorkerState;
@@ -28,10 +27,19 @@ pub async fn cleanup(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Resu
     if open == Some(true) {
         return Ok(());
     }
-    // The keys are known by name: deleting them is one command, whatever the keyspace holds.
-    let keys = state.cache.keys.broadcast_keys(broadcast);
+    // The keys are known by name (no keyspace scan), one DEL each, pipelined.
+    let told: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1")
+            .bind(broadcast)
+            .fetch_all(&state.db)
+            .await?;
+    let keys = state.cache.keys.broadcast_keys(broadcast, &told);
+    let mut pipe = redis::pipe();
+    for k in &keys {
+        pipe.del(k).ignore();
+    }
     let mut c = state.cache.conn().await?;
-    let _: () = c.del(&keys).await?;
+    let _: () = pipe.query_async(&mut *c).await?;
     tracing::debug!(broadcast_id = %broadcast, keys = keys.len(), "broadcast keys removed");
     Ok(())
 }

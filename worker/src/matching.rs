@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 
-use redis::AsyncCommands;
 use serde_json::json;
 use uuid::Uuid;
+use weelo_shared::cache::Keys;
 use weelo_shared::domain::{LatLng, VehicleType};
 use weelo_shared::events::{ClientEvent, NewBroadcast};
 use weelo_shared::lifecycle::views;
@@ -16,14 +16,22 @@ use weelo_shared::presence;
 use crate::WorkerState;
 use crate::jobs::{ExpandRadius, Notify, Rebroadcast, Schedule};
 
-/// The radius of `step`: a configured step, or the fallback (all of India) after the last one.
-fn radius(state: &WorkerState, step: usize) -> Option<f64> {
-    let steps = &state.config.radius_steps_km;
+/// How far `step` reaches and how many new transporters it tells per vehicle type: a configured
+/// step, or the fallback after the last one (`WEELO_FALLBACK_RADIUS_KM`, `WEELO_FALLBACK_MAX_NEW`).
+fn reach(state: &WorkerState, step: usize) -> Option<(f64, usize)> {
+    let c = &state.config;
     match step {
-        s if s < steps.len() => Some(steps[s]),
-        s if s == steps.len() => Some(5000.0),
+        s if s < c.radius_steps_km.len() => Some((c.radius_steps_km[s], c.max_new_per_step)),
+        s if s == c.radius_steps_km.len() => Some((c.fallback_radius_km, c.fallback_max_new)),
         _ => None,
     }
+}
+
+/// Every step's radius, the fallback last (index = step).
+fn radii(state: &WorkerState) -> Vec<f64> {
+    let mut all = state.config.radius_steps_km.clone();
+    all.push(state.config.fallback_radius_km);
+    all
 }
 
 /// Records notifications; returns only the transporters not notified before.
@@ -49,19 +57,6 @@ async fn record(
     .bind(&dists)
     .fetch_all(&state.db)
     .await?;
-    let mut c = state.cache.conn().await?;
-    let key = state.cache.keys.notified(broadcast);
-    let _: () = c.sadd(&key, ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).await?;
-    // The broadcast may have closed (and been cleaned up) while this step ran: a key written
-    // after the cleanup would be left behind, so remove it again.
-    let open: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND broadcast_is_open(status))")
-            .bind(broadcast)
-            .fetch_one(&state.db)
-            .await?;
-    if !open {
-        let _: () = c.del(&key).await?;
-    }
     Ok(found.iter().filter(|f| fresh.contains(&f.0)).copied().collect())
 }
 
@@ -81,7 +76,7 @@ async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(U
     let mut job = Notify::new(id.clone(), fresh.iter().map(|f| f.0).collect(), event);
     job.overrides =
         fresh.iter().map(|(t, km)| (*t, json!({ "distanceToPickupKm": (km * 10.0).round() / 10.0 }))).collect();
-    job.dedup = Some(format!("new:{broadcast}"));
+    job.dedup = Some(Keys::new_broadcast_scope(broadcast));
     state.enqueue(job, Schedule::once(&id)).await?;
     Ok(())
 }
@@ -97,7 +92,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     let Some((true, lat, lng)) = row else {
         return Ok(());
     };
-    let Some(radius_km) = radius(state, job.step) else {
+    let Some((radius_km, cap)) = reach(state, job.step) else {
         return Ok(());
     };
     let pickup = LatLng { lat, lng };
@@ -119,7 +114,6 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     .await?
     .into_iter()
     .collect();
-    let cap = state.config.max_new_per_step;
     let mut chosen: Vec<(Uuid, f64)> = Vec::new();
     for vehicle_type in open_types {
         let nearby = presence::nearby(&state.cache, vehicle_type, pickup, radius_km, cap * 10 + excluded.len()).await?;
@@ -164,7 +158,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     .await?;
     announce(state, job.broadcast_id, job.step, &recorded).await?;
     tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh.len(), "radius step");
-    if radius(state, job.step + 1).is_some() {
+    if reach(state, job.step + 1).is_some() {
         let interval_ms = state.config.radius_step_interval.as_millis() as i64;
         // Run times are whole seconds: round to the nearest, so steps keep their average spacing.
         let run_at = (chrono::Utc::now().timestamp_millis() + interval_ms + 500).div_euclid(1000);
@@ -175,7 +169,8 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     Ok(())
 }
 
-/// A transporter came online: the open broadcasts within the largest radius whose searching
+/// A transporter came online: the open broadcasts whose current radius step already covers it
+/// (nearer transporters were told first; the others reach it at their own step), whose searching
 /// lines match its available vehicles and that it has not declined (each announced to it once).
 pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
     let t = job.transporter_id;
@@ -183,7 +178,7 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
         // No heartbeat yet: the next radius steps will find it once it sends one.
         return Ok(());
     };
-    let max_km = state.config.radius_steps_km.last().copied().unwrap_or(75.0);
+    let radii = radii(state);
     let found: Vec<(Uuid, f64, i32)> = sqlx::query_as(
         "SELECT id, dist, radius_step FROM (
             SELECT b.id, b.radius_step, b.created_at,
@@ -195,12 +190,13 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
                           WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
                             AND v.transporter_id = $1 AND v.status = 'available')
               AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
-         ) x WHERE dist <= $4 ORDER BY created_at DESC LIMIT 50",
+         ) x WHERE dist <= ($4::float8[])[LEAST(radius_step, $5) + 1] ORDER BY created_at DESC LIMIT 50",
     )
     .bind(t)
     .bind(at.lat)
     .bind(at.lng)
-    .bind(max_km)
+    .bind(&radii)
+    .bind(radii.len() as i32 - 1)
     .fetch_all(&state.db)
     .await?;
     // Already-notified broadcasts are included: if an earlier run recorded one and then failed,

@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use apalis_core::backend::Vacuum;
 use apalis_redis::ConnectionManager;
 use uuid::Uuid;
 use weelo_shared::auth::AuthService;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::LogFormat;
+use weelo_shared::lifecycle::trips;
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
 
@@ -55,6 +57,7 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
         metrics::counter!("sweep_expired_total").increment(expired);
         tracing::warn!(expired, "sweep expired broadcasts whose expiry job was lost");
     }
+    let trips = overdue_trips(state).await?;
     let redispatched = relay::dispatch_pending(state).await?;
     let pruned = idempotency::prune(&state.db, 24).await?
         + AuthService::prune(&state.db, Duration::from_secs(24 * 3600)).await?
@@ -75,8 +78,39 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     .bind(&state.name)
     .execute(&state.db)
     .await?;
-    tracing::info!(tick, expired, redispatched, pruned, stale, vacuumed, "sweep");
+    tracing::info!(tick, expired, trips, redispatched, pruned, stale, vacuumed, "sweep");
     Ok(())
+}
+
+/// Trip timers a lost job missed: a driver's response window or a restaff window that passed
+/// more than two seconds ago is closed here, so no vehicle or driver stays held.
+async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
+    let overdue: Vec<(Uuid, bool)> = sqlx::query_as(
+        "SELECT id, status = 'assigned' FROM trips
+         WHERE (status = 'assigned' AND respond_by <= now() - interval '2 seconds')
+            OR (status IN ('driver_declined', 'driver_timeout') AND restaff_by <= now() - interval '2 seconds')
+         ORDER BY id LIMIT 1000",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let windows = (&*state.config).into();
+    let mut closed = 0;
+    for (trip, waiting_for_driver) in overdue {
+        let mut tx = state.db.begin().await?;
+        let done = if waiting_for_driver {
+            trips::response_timeout(&mut tx, trip, windows).await
+        } else {
+            trips::restaff_timeout(&mut tx, trip, windows).await
+        }
+        .context("closing an overdue trip window")?;
+        tx.commit().await?;
+        closed += usize::from(done);
+    }
+    if closed > 0 {
+        metrics::counter!("sweep_trip_windows_total").increment(closed as u64);
+        tracing::warn!(closed, "sweep closed trip windows whose job was lost");
+    }
+    Ok(closed)
 }
 
 /// Deletes finished tasks older than an hour from every queue (apalis-redis keeps them

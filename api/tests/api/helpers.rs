@@ -232,6 +232,23 @@ impl TestApp {
         assert_eq!(told.len(), transporters.len(), "the worker did not notify every transporter of {broadcast}");
     }
 
+    /// Online, with a first heartbeat `km` north of `broadcast_body`'s pickup.
+    pub async fn go_online_km_north(&self, transporter: uuid::Uuid, km: f64) {
+        let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
+        let r = self
+            .client
+            .put(self.url("/v1/transporters/me/availability"))
+            .bearer_auth(&token)
+            .json(&json!({ "online": true }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+        let at = json!({ "lat": 19.076 + km / 111.195, "lng": 72.8777 });
+        let r = self.post_auth("/v1/transporters/me/heartbeat", &token, at).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    }
+
     /// Online, with a heartbeat 3 km from `broadcast_body`'s pickup (no-op when already present).
     pub async fn go_online_at_pickup(&self, transporter: uuid::Uuid) {
         let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);

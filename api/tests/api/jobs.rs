@@ -80,3 +80,165 @@ async fn an_accept_tells_the_customer_and_the_other_transporters_what_is_left() 
     assert_eq!(update.payload["lines"][0]["remaining"], 1);
     assert_eq!(update.payload["status"], "partially_filled");
 }
+
+/// Who was told, in the order they were told, with the step that told them.
+async fn told_in_order(app: &crate::helpers::TestApp, broadcast: &str) -> Vec<(Uuid, i32)> {
+    sqlx::query_as(
+        "SELECT transporter_id, radius_step FROM broadcast_notifications WHERE broadcast_id = $1::uuid
+         ORDER BY notified_at, radius_step",
+    )
+    .bind(broadcast)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Nearest first, also for transporters who come online just before the create or during the
+/// steps: the rebroadcast on coming online only sends what the broadcast's current step covers.
+#[tokio::test]
+async fn transporters_coming_online_around_the_create_are_told_in_order_of_distance() {
+    // Steps of 10/25/50/75 km one second apart (the jobs run here, in this process).
+    let app = crate::helpers::spawn_app_with(&[("WEELO_RADIUS_STEP_INTERVAL_MS", "1000")]).await;
+    let (_, customer) = app.user("customer").await;
+    let t: Vec<_> = app.transporters_with_vehicles(5, "open").await;
+    let (at5, at40, at20, at15, at70) = (t[0].0, t[1].0, t[2].0, t[3].0, t[4].0);
+    // Online a moment before the create: 5 km and 40 km.
+    app.go_online_km_north(at5, 5.0).await;
+    app.go_online_km_north(at40, 40.0).await;
+    let id = app.open_broadcast(&customer, &[("open", 3, 1500)]).await;
+    app.run_pending_jobs().await;
+    assert_eq!(told_in_order(&app, &id).await, vec![(at5, 0)], "step 0 reaches 10 km only");
+    // Online during step 0: 20 km is not covered yet (the rebroadcast must not jump the queue).
+    app.go_online_km_north(at20, 20.0).await;
+    app.run_pending_jobs().await;
+    assert_eq!(told_in_order(&app, &id).await, vec![(at5, 0)], "20 km waits for the 25 km step");
+
+    let (app, id) = (&app, &id);
+    let step = |n: i32| async move {
+        // Each step is due about a second after the previous one.
+        for _ in 0..40 {
+            let reached: i32 = sqlx::query_scalar("SELECT radius_step FROM broadcasts WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+            if reached >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            app.run_pending_jobs().await;
+        }
+        panic!("step {n} never ran");
+    };
+    step(1).await;
+    // Online after the 25 km step ran: 15 km is covered, so it is told at once.
+    app.go_online_km_north(at15, 15.0).await;
+    app.run_pending_jobs().await;
+    assert_eq!(told_in_order(app, id).await, vec![(at5, 0), (at20, 1), (at15, 1)]);
+    // 70 km comes online now; 40 km is reached at the 50 km step, 70 km only at 75 km.
+    app.go_online_km_north(at70, 70.0).await;
+    app.run_pending_jobs().await;
+    step(2).await;
+    step(3).await;
+    assert_eq!(
+        told_in_order(app, id).await,
+        vec![(at5, 0), (at20, 1), (at15, 1), (at40, 2), (at70, 3)],
+        "arrival order follows distance step by step"
+    );
+    for who in [at5, at20, at15, at40, at70] {
+        let cache = Cache::new(&app.config).unwrap();
+        let news =
+            realtime::missed(&cache, who, 0).await.unwrap().into_iter().filter(|e| e.event == "new_broadcast").count();
+        assert_eq!(news, 1, "each told exactly once");
+    }
+    // Let the fallback step run so nothing is left due at the end.
+    step(4).await;
+    app.run_pending_jobs().await;
+}
+
+/// Every key a broadcast caused is gone at each terminal state: filled, cancelled, expired,
+/// and after its trips finished (the `new_broadcast` markers included).
+#[tokio::test]
+async fn no_key_of_a_broadcast_is_left_after_it_ends() {
+    let app = crate::helpers::spawn_app_with(&[("WEELO_CREATE_RATE_LIMIT_PER_MIN", "1000")]).await;
+    let t = app.transporters_with_vehicles(2, "open").await;
+    let ids = [t[0].0, t[1].0];
+    // Spare vehicles, so both stay matchable after taking a truck.
+    for (id, _, _) in &t {
+        for _ in 0..3 {
+            app.vehicle_for(*id, "open").await;
+        }
+    }
+    let keys_of = |b: String| {
+        let app = &app;
+        async move {
+            let cache = Cache::new(&app.config).unwrap();
+            let mut c = cache.conn().await.unwrap();
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{}:*{b}*", app.prefix)).query_async(&mut *c).await.unwrap();
+            // The job queues' own deduplication keys expire with their TTL (24 h); the job spine
+            // bounds those. Everything else is the broadcast's and must be gone.
+            keys.into_iter().filter(|k| !k.contains(":jobs:")).collect::<Vec<_>>()
+        }
+    };
+    // Filled.
+    let (_, c1) = app.user("customer").await;
+    let filled = app.open_broadcast(&c1, &[("open", 1, 1500)]).await;
+    app.notify(&filled, &ids).await;
+    assert!(!keys_of(filled.clone()).await.is_empty(), "the markers exist while it is open");
+    assert_eq!(app.accept(&t[0].1, &filled, "open", t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
+    app.run_pending_jobs().await;
+    assert_eq!(keys_of(filled.clone()).await, Vec::<String>::new(), "filled");
+    // Cancelled (after the match: the accepted truck goes back too).
+    let (_, c2) = app.user("customer").await;
+    let cancelled = app.open_broadcast(&c2, &[("open", 2, 1500)]).await;
+    app.notify(&cancelled, &ids).await;
+    assert_eq!(app.post_auth(&format!("/v1/broadcasts/{cancelled}/cancel"), &c2, json!({})).await.status(), 200);
+    app.run_pending_jobs().await;
+    assert_eq!(keys_of(cancelled.clone()).await, Vec::<String>::new(), "cancelled");
+    // Expired.
+    let (_, c3) = app.user("customer").await;
+    let expired = app.open_broadcast(&c3, &[("open", 2, 1500)]).await;
+    app.notify(&expired, &ids).await;
+    sqlx::query("UPDATE broadcasts SET expires_at = now() - interval '3 seconds' WHERE id = $1::uuid")
+        .bind(&expired)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let mut tx = app.db.begin().await.unwrap();
+    assert!(weelo_shared::lifecycle::expire(&mut tx, Uuid::parse_str(&expired).unwrap()).await.unwrap());
+    tx.commit().await.unwrap();
+    app.run_pending_jobs().await;
+    assert_eq!(keys_of(expired.clone()).await, Vec::<String>::new(), "expired");
+    // Delivered: the trip's events leave nothing under the broadcast either.
+    let (_, c4) = app.user("customer").await;
+    let delivered = app.open_broadcast(&c4, &[("open", 1, 1500)]).await;
+    app.notify(&delivered, &ids).await;
+    let (driver, driver_token) = app.driver_of(t[1].0).await;
+    let v = app.vehicle_for(t[1].0, "open").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/broadcasts/{delivered}/accept")))
+        .bearer_auth(&t[1].1)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({ "vehicleType": "open", "vehicleId": v, "driverId": driver }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let trip: Uuid =
+        sqlx::query_scalar("SELECT id FROM trips WHERE driver_id = $1").bind(driver).fetch_one(&app.db).await.unwrap();
+    let path = format!("/v1/drivers/me/trips/{trip}");
+    assert_eq!(
+        app.command(&format!("{path}/accept"), &driver_token, &Uuid::new_v4().to_string(), json!({})).await.status(),
+        200
+    );
+    for status in ["en_route_to_pickup", "at_pickup", "in_transit", "delivered"] {
+        let r = app
+            .command(&format!("{path}/status"), &driver_token, &Uuid::new_v4().to_string(), json!({ "status": status }))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.run_pending_jobs().await;
+    assert_eq!(keys_of(delivered.clone()).await, Vec::<String>::new(), "delivered");
+}

@@ -190,10 +190,11 @@ async fn move_trip(conn: &mut PgConnection, t: &Trip, to: TripStatus, windows: W
     Ok(())
 }
 
-/// Frees the crew of a trip leaving a crewed state; the truck goes to `truck_status` (without
-/// its vehicle and driver unless it was delivered).
+/// Frees the crew of a trip leaving a crewed state; the truck goes to `truck_status`. A
+/// delivered or cancelled truck keeps its last crew for history; a truck waiting to be staffed
+/// again drops it.
 async fn free_crew(conn: &mut PgConnection, t: &Trip, truck_status: TruckRequestStatus) -> Result<()> {
-    let keep_crew = truck_status == TruckRequestStatus::Delivered;
+    let keep_crew = matches!(truck_status, TruckRequestStatus::Delivered | TruckRequestStatus::Cancelled);
     sqlx::query(
         "UPDATE truck_requests SET status = $2, updated_at = now(),
                 vehicle_id = CASE WHEN $3 THEN vehicle_id END, driver_id = CASE WHEN $3 THEN driver_id END,

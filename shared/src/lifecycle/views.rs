@@ -163,6 +163,8 @@ pub struct VehicleBody {
     pub status: VehicleStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The trip it is on, while it is on one.
+    pub current_trip_id: Option<Uuid>,
 }
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
@@ -173,6 +175,9 @@ pub struct DriverBody {
     pub name: Option<String>,
     pub phone: String,
     pub created_at: DateTime<Utc>,
+    /// On an unfinished trip with its crew (assigned, accepted or on the road).
+    pub on_trip: bool,
+    pub current_trip_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]

@@ -94,8 +94,30 @@ impl Job for Notify {
         if let Err(e) = realtime::emit_many(&state.cache, &events).await {
             // Nothing was published for sure: let the retry emit them.
             let mut c = state.cache.conn().await?;
-            let _: () = redis::cmd("DEL").arg(&markers).query_async(&mut *c).await?;
+            let mut pipe = redis::pipe();
+            for m in &markers {
+                pipe.del(m).ignore();
+            }
+            let _: () = pipe.query_async(&mut *c).await?;
             return Err(e);
+        }
+        if let ClientEvent::NewBroadcast(nb) = &self.event {
+            // The broadcast may have closed (and been cleaned up) while this job waited: markers
+            // set after its cleanup would stay behind until their TTL, so remove them again.
+            let open: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND broadcast_is_open(status))",
+            )
+            .bind(nb.broadcast_id)
+            .fetch_one(&state.db)
+            .await?;
+            if !open {
+                let mut pipe = redis::pipe();
+                for m in &markers {
+                    pipe.del(m).ignore();
+                }
+                let mut c = state.cache.conn().await?;
+                let _: () = pipe.query_async(&mut *c).await?;
+            }
         }
         if !self.push {
             return Ok(());

@@ -239,11 +239,11 @@ impl Stack {
         self.events(user).await.iter().filter(|e| e.event == event).count()
     }
 
-    /// Redis keys of one broadcast still present.
+    /// Redis keys that name one broadcast, whatever their family (markers included).
     pub async fn broadcast_keys(&self, broadcast: Uuid) -> Vec<String> {
         let mut c = self.cache.conn().await.unwrap();
         redis::cmd("KEYS")
-            .arg(format!("{}*", self.cache.keys.broadcast_scope(broadcast)))
+            .arg(format!("{}:*{broadcast}*", self.cache.keys.prefix()))
             .query_async(&mut *c)
             .await
             .unwrap()

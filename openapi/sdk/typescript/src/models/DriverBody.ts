@@ -26,11 +26,19 @@ export interface DriverBody {
     /**
      * 
      */
+    currentTripId?: string;
+    /**
+     * 
+     */
     id: string;
     /**
      * 
      */
     name?: string;
+    /**
+     * On an unfinished trip with its crew (assigned, accepted or on the road).
+     */
+    onTrip: boolean;
     /**
      * 
      */
@@ -43,6 +51,7 @@ export interface DriverBody {
 export function instanceOfDriverBody(value: object): value is DriverBody {
     if (!('createdAt' in value) || value['createdAt'] === undefined) return false;
     if (!('id' in value) || value['id'] === undefined) return false;
+    if (!('onTrip' in value) || value['onTrip'] === undefined) return false;
     if (!('phone' in value) || value['phone'] === undefined) return false;
     return true;
 }
@@ -58,8 +67,10 @@ export function DriverBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean)
     return {
         
         'createdAt': (json['createdAt'] == null ? json['createdAt'] : parseDateTime(json['createdAt'])),
+        'currentTripId': json['currentTripId'] == null ? undefined : json['currentTripId'],
         'id': json['id'],
         'name': json['name'] == null ? undefined : json['name'],
+        'onTrip': json['onTrip'],
         'phone': json['phone'],
     };
 }
@@ -76,8 +87,10 @@ export function DriverBodyToJSONTyped(value?: DriverBody | null, ignoreDiscrimin
     return {
         
         'createdAt': value['createdAt'] == null ? value['createdAt'] : serializeDateTime(value['createdAt']),
+        'currentTripId': value['currentTripId'],
         'id': value['id'],
         'name': value['name'],
+        'onTrip': value['onTrip'],
         'phone': value['phone'],
     };
 }

@@ -39,6 +39,10 @@ export interface VehicleBody {
      */
     createdAt: Date;
     /**
+     * The trip it is on, while it is on one.
+     */
+    currentTripId?: string;
+    /**
      * 
      */
     id: string;
@@ -91,6 +95,7 @@ export function VehicleBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean
     return {
         
         'createdAt': (json['createdAt'] == null ? json['createdAt'] : parseDateTime(json['createdAt'])),
+        'currentTripId': json['currentTripId'] == null ? undefined : json['currentTripId'],
         'id': json['id'],
         'registrationNumber': json['registrationNumber'],
         'status': VehicleStatusFromJSON(json['status']),
@@ -112,6 +117,7 @@ export function VehicleBodyToJSONTyped(value?: VehicleBody | null, ignoreDiscrim
     return {
         
         'createdAt': value['createdAt'] == null ? value['createdAt'] : serializeDateTime(value['createdAt']),
+        'currentTripId': value['currentTripId'],
         'id': value['id'],
         'registrationNumber': value['registrationNumber'],
         'status': VehicleStatusToJSON(value['status']),

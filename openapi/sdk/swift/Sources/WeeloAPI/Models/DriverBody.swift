@@ -10,21 +10,28 @@ import Foundation
 public struct DriverBody: Sendable, Codable, Hashable {
 
     public var createdAt: Date
+    public var currentTripId: UUID?
     public var id: UUID
     public var name: String?
+    /** On an unfinished trip with its crew (assigned, accepted or on the road). */
+    public var onTrip: Bool
     public var phone: String
 
-    public init(createdAt: Date, id: UUID, name: String? = nil, phone: String) {
+    public init(createdAt: Date, currentTripId: UUID? = nil, id: UUID, name: String? = nil, onTrip: Bool, phone: String) {
         self.createdAt = createdAt
+        self.currentTripId = currentTripId
         self.id = id
         self.name = name
+        self.onTrip = onTrip
         self.phone = phone
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case createdAt
+        case currentTripId
         case id
         case name
+        case onTrip
         case phone
     }
 
@@ -33,8 +40,10 @@ public struct DriverBody: Sendable, Codable, Hashable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(createdAt, forKey: .createdAt)
+        try container.encodeIfPresent(currentTripId, forKey: .currentTripId)
         try container.encode(id, forKey: .id)
         try container.encodeIfPresent(name, forKey: .name)
+        try container.encode(onTrip, forKey: .onTrip)
         try container.encode(phone, forKey: .phone)
     }
 }

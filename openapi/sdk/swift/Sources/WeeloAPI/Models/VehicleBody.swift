@@ -10,6 +10,8 @@ import Foundation
 public struct VehicleBody: Sendable, Codable, Hashable {
 
     public var createdAt: Date
+    /** The trip it is on, while it is on one. */
+    public var currentTripId: UUID?
     public var id: UUID
     public var registrationNumber: String
     public var status: VehicleStatus
@@ -17,8 +19,9 @@ public struct VehicleBody: Sendable, Codable, Hashable {
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(createdAt: Date, id: UUID, registrationNumber: String, status: VehicleStatus, updatedAt: Date, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(createdAt: Date, currentTripId: UUID? = nil, id: UUID, registrationNumber: String, status: VehicleStatus, updatedAt: Date, vehicleSubtype: String, vehicleType: VehicleType) {
         self.createdAt = createdAt
+        self.currentTripId = currentTripId
         self.id = id
         self.registrationNumber = registrationNumber
         self.status = status
@@ -29,6 +32,7 @@ public struct VehicleBody: Sendable, Codable, Hashable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case createdAt
+        case currentTripId
         case id
         case registrationNumber
         case status
@@ -42,6 +46,7 @@ public struct VehicleBody: Sendable, Codable, Hashable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(createdAt, forKey: .createdAt)
+        try container.encodeIfPresent(currentTripId, forKey: .currentTripId)
         try container.encode(id, forKey: .id)
         try container.encode(registrationNumber, forKey: .registrationNumber)
         try container.encode(status, forKey: .status)

@@ -32,7 +32,9 @@ import com.squareup.moshi.JsonClass
  *
  * @param createdAt 
  * @param id 
+ * @param onTrip On an unfinished trip with its crew (assigned, accepted or on the road).
  * @param phone 
+ * @param currentTripId 
  * @param name 
  */
 
@@ -45,8 +47,15 @@ data class DriverBody (
     @Json(name = "id")
     val id: java.util.UUID,
 
+    /* On an unfinished trip with its crew (assigned, accepted or on the road). */
+    @Json(name = "onTrip")
+    val onTrip: kotlin.Boolean,
+
     @Json(name = "phone")
     val phone: kotlin.String,
+
+    @Json(name = "currentTripId")
+    val currentTripId: java.util.UUID? = null,
 
     @Json(name = "name")
     val name: kotlin.String? = null

@@ -39,6 +39,7 @@ import com.squareup.moshi.JsonClass
  * @param updatedAt 
  * @param vehicleSubtype 
  * @param vehicleType 
+ * @param currentTripId The trip it is on, while it is on one.
  */
 
 
@@ -63,7 +64,11 @@ data class VehicleBody (
     val vehicleSubtype: kotlin.String,
 
     @Json(name = "vehicleType")
-    val vehicleType: VehicleType
+    val vehicleType: VehicleType,
+
+    /* The trip it is on, while it is on one. */
+    @Json(name = "currentTripId")
+    val currentTripId: java.util.UUID? = null
 
 ) {
 
