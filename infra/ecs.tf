@@ -153,6 +153,9 @@ resource "aws_ecs_task_definition" "worker" {
       ]
       environment = concat(local.common_environment, local.sms_environment, [
         { name = "WEELO_WORKER_HTTP_ADDR", value = "0.0.0.0:${local.worker_port}" },
+        # The health check asks readiness: a stalled job queue (the watchdog names it) or an
+        # unreachable PostgreSQL/Redis makes ECS replace the task.
+        { name = "WEELO_HEALTHCHECK_PATH", value = "/health/ready" },
       ])
       secrets = local.secrets["worker"]
       healthCheck = {

@@ -101,6 +101,9 @@ pub struct Config {
     /// Minimum time between two availability toggles.
     pub availability_throttle: Duration,
     pub sweep_interval: Duration,
+    /// A queue with due work whose tasks neither start nor finish this long has its consumer
+    /// replaced (the worker's watchdog), and readiness reports it.
+    pub queue_stall: Duration,
     /// How long a named driver has to accept or decline a trip.
     pub driver_response: Duration,
     /// How long a transporter has to staff a truck again after its driver declined or timed out.
@@ -348,6 +351,7 @@ impl Config {
             presence_ttl: v.secs("WEELO_PRESENCE_TTL_SECS", 60, 5)?,
             availability_throttle: Duration::from_millis(v.parse("WEELO_AVAILABILITY_THROTTLE_MS", 5000)?),
             sweep_interval: v.secs("WEELO_SWEEP_INTERVAL_SECS", 30, 1)?,
+            queue_stall: v.secs("WEELO_QUEUE_STALL_SECS", 10, 2)?,
             driver_response: v.secs("WEELO_DRIVER_RESPONSE_SECS", 45, 1)?,
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),

@@ -18,6 +18,9 @@ pub struct Readiness {
     pub status: &'static str,
     pub postgres: String,
     pub redis: String,
+    /// The worker's job queues: "ok", or "stalled: <queue>, ..." (absent on the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<String>,
 }
 
 /// Checks both backing services with a short timeout each.
@@ -44,7 +47,7 @@ pub async fn readiness(db: &PgPool, cache: &Cache) -> Readiness {
     if status != "ok" {
         tracing::warn!(%postgres, %redis, "not ready");
     }
-    Readiness { status, postgres, redis }
+    Readiness { status, postgres, redis, queues: None }
 }
 
 pub fn readiness_response(r: Readiness) -> Response {

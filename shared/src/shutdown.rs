@@ -52,6 +52,11 @@ impl Shutdown {
         let _ = self.tx.send(true);
     }
 
+    /// Whether shutdown has been requested.
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
     /// Resolves once shutdown has been requested.
     pub async fn wait(&self) {
         let mut rx = self.tx.subscribe();

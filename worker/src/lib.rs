@@ -11,12 +11,11 @@ pub mod promote;
 pub mod relay;
 pub mod runtime;
 pub mod sweep;
+pub mod watchdog;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use apalis::prelude::*;
 use apalis_redis::ConnectionManager;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Data as PoemData;
@@ -39,6 +38,8 @@ pub struct WorkerState {
     /// apalis' own Redis connection, for pushing follow-up jobs.
     pub jobs: ConnectionManager,
     pub fcm: Option<Arc<Fcm>>,
+    /// Watches every queue's progress (see `watchdog`).
+    pub watchdog: Arc<watchdog::Watchdog>,
 }
 
 #[handler]
@@ -46,9 +47,18 @@ fn live() -> poem::web::Json<serde_json::Value> {
     poem::web::Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Ready when PostgreSQL and Redis answer and no job queue is stalled (the watchdog names it).
 #[handler]
 async fn ready(state: PoemData<&WorkerState>) -> poem::Response {
-    ops::readiness_response(ops::readiness(&state.db, &state.cache).await)
+    let mut r = ops::readiness(&state.db, &state.cache).await;
+    let stalled = state.watchdog.stalled_queues();
+    if stalled.is_empty() {
+        r.queues = Some("ok".to_owned());
+    } else {
+        r.status = "unavailable";
+        r.queues = Some(format!("stalled: {}", stalled.join(", ")));
+    }
+    ops::readiness_response(r)
 }
 
 #[handler]
@@ -76,7 +86,8 @@ impl WorkerState {
             }
         };
         let name = worker_name("worker");
-        Ok(WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm })
+        let watchdog = watchdog::Watchdog::new(config.queue_stall);
+        Ok(WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm, watchdog })
     }
 }
 
@@ -107,26 +118,9 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         .at("/metrics", get(metrics))
         .data(state.clone());
 
-    let failed = Arc::new(AtomicBool::new(false));
-    let failed_flag = failed.clone();
-    let monitor =
-        Monitor::new().shutdown_timeout(state.config.shutdown_timeout).on_event(move |ctx, event| match event {
-            Event::Error(e) => tracing::debug!(worker = %ctx.name(), error = %e, "job error"),
-            Event::Exit if !ctx.is_shutting_down() => {
-                tracing::error!(worker = %ctx.name(), "job worker exited unexpectedly");
-                failed_flag.store(true, Ordering::SeqCst);
-            }
-            _ => {}
-        });
-    // A worker whose queue lost its registration (Redis restarted without its data, keys
-    // deleted) fails its next poll: start it again under a new name rather than let that queue
-    // stop while the process looks healthy.
-    let monitor = monitor.should_restart(|ctx, error| {
-        ::metrics::counter!("job_worker_restarts_total").increment(1);
-        tracing::warn!(worker = %ctx.name(), error = %error, "job worker failed; restarting it");
-        true
-    });
-    let monitor = jobs::register_all(monitor, &state);
+    let consumers = jobs::spawn_all(&state, &shutdown);
+    let watchdog =
+        tokio::spawn(state.watchdog.clone().run(state.jobs.clone(), state.cache.keys.clone(), shutdown.clone()));
 
     let grace = state.config.shutdown_timeout;
     let relay = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
@@ -144,18 +138,17 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             async move { http_shutdown.wait().await },
             Some(grace),
         );
-        let jobs_shutdown = shutdown.clone();
-        let jobs = monitor.run_with_signal(async move {
-            jobs_shutdown.wait().await;
-            Ok(())
-        });
-        let (http, jobs) = tokio::join!(http, jobs);
-        let _ = tokio::join!(relay, ticks, promoter);
+        // On shutdown each consumer stops fetching and finishes its in-flight tasks, within the
+        // grace period; what is left unstarted goes back to the queue for another worker.
+        let jobs = async {
+            let all = futures::future::join_all(consumers);
+            if tokio::time::timeout(grace, all).await.is_err() {
+                tracing::warn!("job consumers did not finish within the shutdown grace period");
+            }
+        };
+        let (http, ()) = tokio::join!(http, jobs);
+        let _ = tokio::join!(relay, ticks, promoter, watchdog);
         http.map_err(|e| anyhow::anyhow!("ops server failed: {e}"))?;
-        jobs.map_err(|e| anyhow::anyhow!("job monitor failed: {e}"))?;
-        if failed.load(Ordering::SeqCst) {
-            anyhow::bail!("a job worker exited unexpectedly");
-        }
         Ok(())
     });
     tracing::info!(%addr, "weelo-worker running");

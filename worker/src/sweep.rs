@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use apalis_core::backend::Vacuum;
 use apalis_redis::ConnectionManager;
 use uuid::Uuid;
 use weelo_shared::auth::AuthService;
@@ -17,10 +16,12 @@ use weelo_shared::lifecycle::trips;
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
 
-use crate::jobs::{self, Schedule, Sweep};
+use crate::jobs;
 use crate::{WorkerState, expiry, relay};
 
-/// Pushes a sweep job at every tick boundary until shutdown.
+/// Runs the sweep at every tick boundary until shutdown, in this process and outside the job
+/// queues: the backstop must keep working when a queue does not. Each worker ticks; the first to
+/// claim the tick in PostgreSQL runs it, the others count their claim and skip it.
 pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
     let every = state.config.sweep_interval.as_secs().max(1) as i64;
     loop {
@@ -31,15 +32,32 @@ pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => return,
         }
-        let key = format!("sweep:{next_tick}");
-        let job = Sweep { tick: next_tick };
-        if let Err(e) = state.enqueue(job, Schedule::once(&key)).await {
-            tracing::warn!(error = %format!("{e:#}"), "could not push the sweep tick");
+        match claim(&state, next_tick).await {
+            Ok(true) => {
+                if let Err(e) = sweep(&state, next_tick).await {
+                    metrics::counter!("sweep_failures_total").increment(1);
+                    tracing::error!(tick = next_tick, error = %format!("{e:#}"), "sweep failed; the next tick tries again");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(tick = next_tick, error = %format!("{e:#}"), "could not claim the sweep tick"),
         }
     }
 }
 
-/// One sweep tick (the `sweep` job runs it).
+/// True for the one worker that claims `tick` first.
+async fn claim(state: &WorkerState, tick: i64) -> anyhow::Result<bool> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sweep_runs (tick, worker) VALUES ($1, $2)
+         ON CONFLICT (tick) DO UPDATE SET claims = sweep_runs.claims + 1 RETURNING claims = 1",
+    )
+    .bind(tick)
+    .bind(&state.name)
+    .fetch_one(&state.db)
+    .await?)
+}
+
+/// One sweep tick (run by the worker that claimed it).
 pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     let overdue: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM broadcasts WHERE broadcast_is_open(status)
@@ -69,15 +87,11 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     let stale = presence::sweep_stale(&state.cache).await?;
     let vacuumed = vacuum_all(state.jobs.clone(), &state.cache.keys).await;
     publish_queue_depth(state.jobs.clone(), &state.cache.keys, state.config.log_format == LogFormat::Json).await;
-    sqlx::query(
-        "INSERT INTO sweep_runs (tick, expired, worker) VALUES ($1, $2, $3)
-         ON CONFLICT (tick) DO UPDATE SET runs = sweep_runs.runs + 1",
-    )
-    .bind(tick)
-    .bind(expired as i32)
-    .bind(&state.name)
-    .execute(&state.db)
-    .await?;
+    sqlx::query("UPDATE sweep_runs SET expired = $2, ran_at = now() WHERE tick = $1")
+        .bind(tick)
+        .bind(expired as i32)
+        .execute(&state.db)
+        .await?;
     tracing::info!(tick, expired, trips, redispatched, pruned, stale, vacuumed, "sweep");
     Ok(())
 }
@@ -113,31 +127,65 @@ async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
     Ok(closed)
 }
 
-/// Deletes finished tasks older than an hour from every queue (apalis-redis keeps them
-/// otherwise, and Redis memory would grow without bound).
+/// Most finished tasks removed per queue and tick: the trim never holds Redis for long.
+const TRIM_PER_TICK: usize = 5_000;
+
+/// Removes finished tasks in bounded batches: apalis-redis adds every finished id to
+/// `{queue}:done` and keeps its data and metadata forever, and its own vacuum `HGETALL`s the
+/// whole data hash inside Redis (blocking it). Dead-lettered tasks (`{queue}:dead`) are kept:
+/// they are the only record of what failed until a dead-letter store exists.
 async fn vacuum_all(conn: ConnectionManager, keys: &Keys) -> usize {
     let mut total = 0;
     for name in jobs::QUEUES.iter().copied() {
-        // Vacuuming works on the queue's keys only; the payload type plays no part.
-        let mut s = apalis_redis::RedisStorage::<serde_json::Value>::new(conn.clone())
-            .with_config(jobs::queue_config(keys, name));
-        match s.vacuum_before(Duration::from_secs(3600)).await {
+        let cfg = jobs::queue_config(keys, name);
+        match trim(conn.clone(), &cfg, &cfg.done_jobs_set()).await {
             Ok(n) => total += n,
-            Err(e) => tracing::warn!(queue = name, error = %e, "vacuum failed"),
+            Err(e) => tracing::warn!(queue = name, error = %e, "trimming finished tasks failed"),
         }
     }
     total
 }
 
+async fn trim(mut conn: ConnectionManager, cfg: &apalis_redis::Config, set: &str) -> redis::RedisResult<usize> {
+    let mut removed = 0;
+    while removed < TRIM_PER_TICK {
+        let ids: Vec<String> = redis::cmd("SPOP").arg(set).arg(500).query_async(&mut conn).await?;
+        if ids.is_empty() {
+            break;
+        }
+        let mut pipe = redis::pipe();
+        pipe.hdel(cfg.job_data_hash(), &ids).ignore();
+        for id in &ids {
+            pipe.del(format!("{}:{id}", cfg.job_meta_hash())).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        removed += ids.len();
+    }
+    Ok(removed)
+}
+
 /// Pending + scheduled tasks per queue: a Prometheus gauge, and a CloudWatch EMF log line the
 /// worker autoscaling policy reads (namespace Weelo, metric QueueDepth).
-pub async fn publish_queue_depth(mut conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> u64 {
+pub async fn publish_queue_depth(mut conn: ConnectionManager, keys: &Keys, emf_to_stdout: bool) -> Option<u64> {
     let mut pending_total = 0;
     for name in jobs::QUEUES.iter().copied() {
         let cfg = jobs::queue_config(keys, name);
-        let pending: u64 = redis::cmd("LLEN").arg(cfg.active_jobs_list()).query_async(&mut conn).await.unwrap_or(0);
-        let scheduled: u64 =
-            redis::cmd("ZCARD").arg(cfg.scheduled_jobs_set()).query_async(&mut conn).await.unwrap_or(0);
+        // An unreadable depth is an error, never 0: 0 would scale the workers in.
+        let read: redis::RedisResult<(u64, u64)> = redis::pipe()
+            .cmd("LLEN")
+            .arg(cfg.active_jobs_list())
+            .cmd("ZCARD")
+            .arg(cfg.scheduled_jobs_set())
+            .query_async(&mut conn)
+            .await;
+        let (pending, scheduled) = match read {
+            Ok(depth) => depth,
+            Err(e) => {
+                metrics::counter!("queue_depth_errors_total").increment(1);
+                tracing::error!(queue = name, error = %e, "cannot read queue depth; not publishing it this tick");
+                return None;
+            }
+        };
         metrics::gauge!("queue_depth", "queue" => name, "state" => "pending").set(pending as f64);
         metrics::gauge!("queue_depth", "queue" => name, "state" => "scheduled").set(scheduled as f64);
         pending_total += pending;
@@ -154,5 +202,5 @@ pub async fn publish_queue_depth(mut conn: ConnectionManager, keys: &Keys, emf_t
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{emf}");
     }
-    pending
+    Some(pending)
 }

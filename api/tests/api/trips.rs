@@ -230,10 +230,12 @@ async fn a_driver_timeout_goes_back_to_the_transporter_who_staffs_it_again() {
 async fn a_release_reopens_a_filled_broadcast_and_another_transporter_takes_the_truck() {
     let app = spawn_app().await;
     let (customer_id, customer) = app.user("customer").await;
-    let t = app.transporters_with_vehicles(2, "open").await;
+    let t = app.transporters_with_vehicles(3, "open").await;
     let (driver, driver_token) = app.driver_of(t[0].0).await;
     let b = app.open_broadcast(&customer, &[("open", 1, 1500)]).await;
-    app.notify(&b, &[t[0].0, t[1].0]).await;
+    app.notify(&b, &[t[0].0, t[1].0, t[2].0]).await;
+    // The third declines: the reopened search must not come back to it.
+    assert_eq!(app.post_auth(&format!("/v1/broadcasts/{b}/decline"), &t[2].1, json!({})).await.status(), 204);
     assert_eq!(accept_with_driver(&app, &t[0].1, &b, t[0].2, driver).await.status(), 200);
     app.run_pending_jobs().await;
     let id = trip_of(&app, &driver_token).await["id"].as_str().unwrap().to_owned();
@@ -257,6 +259,7 @@ async fn a_release_reopens_a_filled_broadcast_and_another_transporter_takes_the_
     let reopened = events(&app, t[1].0, "broadcast_reopened").await;
     assert_eq!(reopened.len(), 1);
     assert_eq!(reopened[0]["trucksRemaining"], 1);
+    assert!(events(&app, t[2].0, "broadcast_reopened").await.is_empty(), "a decliner is not told again");
     assert_eq!(events(&app, driver, "trip_status_changed").await[0]["status"], "released");
 
     // The other transporter takes it.

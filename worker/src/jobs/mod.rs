@@ -15,7 +15,6 @@ mod notify;
 mod push;
 mod rebroadcast;
 mod restaff_deadline;
-mod sweep;
 
 use std::future::Future;
 use std::time::Duration;
@@ -25,6 +24,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weelo_shared::cache::Keys;
+use weelo_shared::shutdown::Shutdown;
 
 pub use cleanup_broadcast::CleanupBroadcast;
 pub use driver_response::DriverResponse;
@@ -34,7 +34,6 @@ pub use notify::Notify;
 pub use push::Push;
 pub use rebroadcast::Rebroadcast;
 pub use restaff_deadline::RestaffDeadline;
-pub use sweep::Sweep;
 
 use crate::{WorkerState, runtime};
 
@@ -56,10 +55,9 @@ macro_rules! all_jobs {
         /// Every queue, for the maintenance that works on all of them.
         pub const QUEUES: &[&str] = &[$(<$job as Job>::QUEUE),*];
 
-        /// Registers every job type's worker on the monitor.
-        pub(crate) fn register_all(monitor: Monitor, state: &WorkerState) -> Monitor {
-            $(let monitor = register::<$job>(monitor, state);)*
-            monitor
+        /// Starts every queue's supervised consumer; they run until `shutdown`.
+        pub(crate) fn spawn_all(state: &WorkerState, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+            vec![$(tokio::spawn(supervise::<$job>(state.clone(), shutdown.clone())),)*]
         }
 
         /// Runs one task of `queue` from its stored payload (the in-process drain).
@@ -76,35 +74,74 @@ macro_rules! all_jobs {
     };
 }
 
-all_jobs![
-    ExpandRadius,
-    ExpireBroadcast,
-    CleanupBroadcast,
-    Notify,
-    Push,
-    Rebroadcast,
-    Sweep,
-    DriverResponse,
-    RestaffDeadline,
-];
+all_jobs![ExpandRadius, ExpireBroadcast, CleanupBroadcast, Notify, Push, Rebroadcast, DriverResponse, RestaffDeadline,];
 
 async fn handle<J: Job>(job: J, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
-    runtime::run(&job, &attempt, job.run(&state)).await
+    state.watchdog.touch(J::QUEUE);
+    let result = runtime::run(&job, &attempt, job.run(&state)).await;
+    state.watchdog.touch(J::QUEUE);
+    result
 }
 
-/// One job type's worker, restarted by the monitor under a new name when it fails.
-fn register<J: Job>(monitor: Monitor, state: &WorkerState) -> Monitor {
-    let state = state.clone();
-    monitor.register(move |_| {
-        WorkerBuilder::new(crate::worker_name(J::QUEUE))
-            .backend(
-                storage::<J>(state.jobs.clone(), &state.cache.keys).poll_with_interval(state.config.job_poll_interval),
-            )
+/// Why a consumer stopped.
+enum Stopped {
+    Ended(Result<(), apalis::prelude::WorkerError>),
+    Stalled,
+}
+
+/// One queue's consumer, supervised: it runs until shutdown; when it ends on an error (a Redis
+/// restart, a lost registration) or the watchdog finds its queue stalled, its in-flight tasks are
+/// put back on the queue and a new consumer starts under a new name, with a growing pause while
+/// it keeps failing (Redis still loading, say).
+async fn supervise<J: Job>(state: WorkerState, shutdown: Shutdown) {
+    let keys = state.cache.keys.clone();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let name = crate::worker_name(J::QUEUE);
+        let worker = WorkerBuilder::new(name.as_str())
+            .backend(storage::<J>(state.jobs.clone(), &keys).poll_with_interval(state.config.job_poll_interval))
             .data(state.clone())
             .concurrency(J::CONCURRENCY)
             .enable_tracing()
-            .build(handle::<J>)
-    })
+            .build(handle::<J>);
+        let stop = shutdown.clone();
+        let started = std::time::Instant::now();
+        let stopped = tokio::select! {
+            r = worker.run_until(async move { stop.wait().await; Ok::<(), std::io::Error>(()) }) => Stopped::Ended(r),
+            _ = state.watchdog.stalled(J::QUEUE) => Stopped::Stalled,
+        };
+        if shutdown.is_triggered() {
+            return;
+        }
+        match &stopped {
+            Stopped::Ended(Ok(())) => {
+                tracing::warn!(queue = J::QUEUE, worker = %name, "job consumer ended; starting a new one")
+            }
+            Stopped::Ended(Err(e)) => {
+                tracing::warn!(queue = J::QUEUE, worker = %name, error = %e, "job consumer failed; starting a new one")
+            }
+            Stopped::Stalled => {
+                tracing::warn!(queue = J::QUEUE, worker = %name, "job queue stalled; starting a new consumer")
+            }
+        }
+        metrics::counter!("job_worker_restarts_total", "queue" => J::QUEUE).increment(1);
+        let mut conn = state.jobs.clone();
+        match crate::watchdog::reclaim(&mut conn, &keys, J::QUEUE, &name).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(queue = J::QUEUE, tasks = n, "in-flight tasks of the replaced consumer put back"),
+            // Its entries stay listed under the old name; other workers reclaim them once its
+            // heartbeats are missed.
+            Err(e) => tracing::warn!(queue = J::QUEUE, error = %e, "could not reclaim the replaced consumer's tasks"),
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            pause = Duration::from_millis(100);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.wait() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
 }
 
 /// The apalis-redis configuration of queue `name`: quick orphan recovery and deduplication by

@@ -239,14 +239,16 @@ impl Stack {
         self.events(user).await.iter().filter(|e| e.event == event).count()
     }
 
-    /// Redis keys that name one broadcast, whatever their family (markers included).
+    /// Redis keys that name one broadcast, whatever their family (markers included), but the
+    /// job queues' own deduplication keys (they expire with their 24 h TTL).
     pub async fn broadcast_keys(&self, broadcast: Uuid) -> Vec<String> {
         let mut c = self.cache.conn().await.unwrap();
-        redis::cmd("KEYS")
+        let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:*{broadcast}*", self.cache.keys.prefix()))
             .query_async(&mut *c)
             .await
-            .unwrap()
+            .unwrap();
+        keys.into_iter().filter(|k| !k.contains(":jobs:")).collect()
     }
 
     pub async fn status(&self, broadcast: Uuid) -> String {
