@@ -139,6 +139,7 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         tracing::info!("database migrated");
     }
     let cache = Cache::new(&config)?;
+    cache.refuse_cluster_mode().await?;
     let sms: Arc<dyn SmsSender> = match (sms, config.sms_sender) {
         (Some(s), _) => s,
         (None, SmsSenderKind::Console) => Arc::new(weelo_shared::auth::sms::ConsoleSms),

@@ -102,6 +102,34 @@ impl Cache {
         Ok(Self { pool, keys })
     }
 
+    /// Refuses a cluster-mode Redis (ElastiCache Serverless is one): the job queue's Lua scripts
+    /// touch keys in several hash slots, so on a cluster no job would ever run while readiness
+    /// said ok. A Redis that does not answer yet is let through (readiness reports it).
+    pub async fn refuse_cluster_mode(&self) -> anyhow::Result<()> {
+        let info = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+            let mut c = self.conn().await?;
+            let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut *c).await?;
+            anyhow::Ok(info)
+        })
+        .await;
+        match info {
+            Ok(Ok(info)) if info.lines().any(|l| l.trim() == "cluster_enabled:1") => anyhow::bail!(
+                "REDIS_URL points at a cluster-mode Redis: the job queue (apalis-redis) cannot run on one \
+                 (its scripts touch keys in several hash slots). Use a Redis with cluster mode disabled \
+                 (infra/redis.tf: a replication group, not ElastiCache Serverless)"
+            ),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "Redis not reachable at start; cluster mode not checked yet");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!("Redis did not answer within 3 s at start; cluster mode not checked yet");
+                Ok(())
+            }
+        }
+    }
+
     /// A pooled connection; an outage is `Error::unavailable()` (503 with Retry-After).
     pub async fn conn(&self) -> crate::error::Result<deadpool_redis::Connection> {
         self.pool.get().await.map_err(|e| {

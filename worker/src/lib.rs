@@ -47,9 +47,13 @@ fn live() -> poem::web::Json<serde_json::Value> {
     poem::web::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready when PostgreSQL and Redis answer and no job queue is stalled (the watchdog names it).
 #[handler]
 async fn ready(state: PoemData<&WorkerState>) -> poem::Response {
+    ops::readiness_response(readiness(&state).await)
+}
+
+/// Ready when PostgreSQL and Redis answer and no job queue is stalled (the watchdog names it).
+pub async fn readiness(state: &WorkerState) -> ops::Readiness {
     let mut r = ops::readiness(&state.db, &state.cache).await;
     let stalled = state.watchdog.stalled_queues();
     if stalled.is_empty() {
@@ -58,7 +62,7 @@ async fn ready(state: PoemData<&WorkerState>) -> poem::Response {
         r.status = "unavailable";
         r.queues = Some(format!("stalled: {}", stalled.join(", ")));
     }
-    ops::readiness_response(r)
+    r
 }
 
 #[handler]
@@ -77,6 +81,7 @@ impl WorkerState {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let pool = db::connect(&config).await?;
         let cache = Cache::new(&config)?;
+        cache.refuse_cluster_mode().await?;
         let conn = jobs::connect(config.redis_url.expose()).await?;
         let fcm = match &config.fcm_credentials {
             Some(creds) => Some(Arc::new(Fcm::new(creds.expose(), &config.fcm_base_url)?)),

@@ -74,3 +74,71 @@ async fn a_405_names_the_allowed_methods() {
         .await;
     assert_problem(r, 422, "VALIDATION_FAILED").await;
 }
+
+/// A private cluster-mode Redis (as ElastiCache Serverless is), killed on drop.
+struct ClusterRedis {
+    url: String,
+    child: std::process::Child,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for ClusterRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+async fn cluster_redis() -> ClusterRedis {
+    let port = weelo_shared::testkit::closed_port();
+    let dir = std::env::temp_dir().join(format!("weelo-cluster-redis-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's redis-server package) starts");
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    for _ in 0..100 {
+        if let Ok(mut c) = client.get_multiplexed_async_connection().await {
+            let _: () = redis::cmd("CLUSTER").arg("ADDSLOTSRANGE").arg(0).arg(16383).query_async(&mut c).await.unwrap();
+            return ClusterRedis { url, child, _dir: dir };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the cluster-mode redis-server did not start");
+}
+
+/// Both binaries refuse a cluster-mode Redis at start with a message that says why, instead of
+/// running with no job ever executing while readiness says ok.
+#[tokio::test]
+async fn both_binaries_refuse_a_cluster_mode_redis_at_start() {
+    let cluster = cluster_redis().await;
+    let db = weelo_shared::testkit::TestDb::new().await;
+    let prefix = weelo_shared::testkit::redis_prefix();
+    let config = weelo_shared::testkit::config(&db, &prefix, &[("REDIS_URL", cluster.url.as_str())]);
+    let api = weelo_api::start(config.clone(), None, weelo_shared::shutdown::Shutdown::new()).await;
+    let err = format!("{:#}", api.err().expect("the API refuses to start"));
+    assert!(err.contains("cluster-mode Redis"), "{err}");
+    let worker = weelo_worker::WorkerState::connect(config).await;
+    let err = format!("{:#}", worker.err().expect("the worker refuses to start"));
+    assert!(err.contains("cluster-mode Redis"), "{err}");
+}

@@ -8,3 +8,4 @@ mod matching;
 mod push;
 mod realtime;
 mod socket_agent;
+mod watchdog;

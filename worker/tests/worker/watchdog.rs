@@ -1,0 +1,78 @@
+//! The job spine's watchdog and reclaim, in process against real Redis: a queue with due work
+//! that does not move is reported (readiness names it) and its consumer is told to go; a
+//! replaced consumer's in-flight tasks go back to the queue and run.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use uuid::Uuid;
+use weelo_shared::shutdown::Shutdown;
+use weelo_shared::testkit::{self, TestDb};
+use weelo_worker::jobs::{self, CleanupBroadcast, Job, Schedule};
+use weelo_worker::{WorkerState, drain, watchdog};
+
+use crate::helpers::eventually;
+
+async fn state(extra: &[(&str, &str)]) -> (TestDb, WorkerState) {
+    let db = TestDb::new().await;
+    let config = testkit::config(&db, &testkit::redis_prefix(), extra);
+    let state = WorkerState::connect(config).await.expect("worker state");
+    (db, state)
+}
+
+#[tokio::test]
+async fn a_queue_with_due_work_that_does_not_move_is_reported_and_its_consumer_replaced() {
+    let (_db, state) = state(&[("WEELO_QUEUE_STALL_SECS", "2")]).await;
+    // Due work, and no consumer taking it (what a dropped apalis worker leaves behind).
+    state.enqueue(CleanupBroadcast { broadcast_id: Uuid::now_v7() }, Schedule::NOW).await.unwrap();
+    let shutdown = Shutdown::new();
+    let run = state.watchdog.clone().run(state.jobs.clone(), state.cache.keys.clone(), shutdown.clone());
+    let watch = tokio::spawn(run);
+    let queue = CleanupBroadcast::QUEUE;
+    assert!(weelo_worker::readiness(&state).await.queues.as_deref() == Some("ok"), "not stalled before the bound");
+    let kicked = tokio::time::timeout(Duration::from_secs(8), state.watchdog.stalled(queue)).await;
+    assert!(kicked.is_ok(), "the consumer of a stalled queue is told to go");
+    assert_eq!(state.watchdog.stalled_queues(), vec![queue]);
+    let ready = weelo_worker::readiness(&state).await;
+    assert_eq!(ready.status, "unavailable");
+    assert_eq!(ready.queues.as_deref(), Some("stalled: cleanup_broadcast"));
+    // Once the work is done the queue is healthy again.
+    assert_eq!(drain::run_pending_jobs(&state).await.unwrap(), 1);
+    assert!(eventually(Duration::from_secs(4), || async { state.watchdog.stalled_queues().is_empty() }).await);
+    assert_eq!(weelo_worker::readiness(&state).await.status, "ok");
+    shutdown.trigger();
+    watch.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replaced_consumers_in_flight_tasks_go_back_to_the_queue_and_run() {
+    let (_db, state) = state(&[]).await;
+    let queue = CleanupBroadcast::QUEUE;
+    for _ in 0..3 {
+        state.enqueue(CleanupBroadcast { broadcast_id: Uuid::now_v7() }, Schedule::NOW).await.unwrap();
+    }
+    // A consumer fetched all three and then vanished with them in flight (as apalis leaves them
+    // when a Redis error drops the worker future).
+    let cfg = jobs::queue_config(&state.cache.keys, queue);
+    let mut conn = state.jobs.clone();
+    let name = format!("{queue}@test:{}", Uuid::now_v7());
+    let ids: Vec<String> = conn.lrange(cfg.active_jobs_list(), 0, -1).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    let _: () = conn.del(cfg.active_jobs_list()).await.unwrap();
+    let inflight = format!("{}:{name}", cfg.inflight_jobs_set());
+    let _: () = conn.sadd(&inflight, &ids).await.unwrap();
+    let _: () = conn.zadd(cfg.workers_set(), &name, 1).await.unwrap();
+    let meta = format!("{}:workers:metadata:{name}", state.cache.keys.queue(queue));
+    let _: () = conn.hset(&meta, "backend", "redis").await.unwrap();
+    assert_eq!(drain::pending(state.jobs.clone(), &state.cache.keys).await.unwrap(), vec![], "nothing looks due");
+
+    assert_eq!(watchdog::reclaim(&mut conn, &state.cache.keys, queue, &name).await.unwrap(), 3);
+    let exists: bool = conn.exists(&inflight).await.unwrap();
+    assert!(!exists, "the in-flight set is gone");
+    let registered: Option<f64> = conn.zscore(cfg.workers_set(), &name).await.unwrap();
+    assert_eq!(registered, None, "the departed consumer is unregistered");
+    let meta_left: bool = conn.exists(&meta).await.unwrap();
+    assert!(!meta_left, "its metadata is gone");
+    assert_eq!(drain::pending(state.jobs.clone(), &state.cache.keys).await.unwrap(), vec![(queue.to_owned(), 3)]);
+    assert_eq!(drain::run_pending_jobs(&state).await.unwrap(), 3, "every reclaimed task ran");
+}
