@@ -41,12 +41,11 @@ locals {
     }) : { name = name, value = value }
   ]
 
-  # SMS: only the webhook sender is accepted with WEELO_ENV=production. The
-  # API sends the OTP texts, with WEELO_SMS_WEBHOOK_TOKEN (a secret, API only)
-  # as its bearer token. The worker sends no SMS and gets no token, but its
-  # configuration is validated by the same code (shared/src/config.rs), which
-  # refuses to start in production without a webhook sender and its URL; so it
-  # gets the two plain settings too.
+  # SMS: only the webhook sender (over https) is accepted by the API with
+  # WEELO_ENV=production. The API sends the OTP texts, with
+  # WEELO_SMS_WEBHOOK_TOKEN (a secret, API only) as its bearer token. The worker
+  # sends no SMS and gets none of these. scripts/check-infra starts both
+  # binaries' configuration from these declarations (check-config).
   sms_environment = [
     { name = "WEELO_SMS_SENDER", value = "webhook" },
     { name = "WEELO_SMS_WEBHOOK_URL", value = var.sms_webhook_url },
@@ -151,7 +150,7 @@ resource "aws_ecs_task_definition" "worker" {
       portMappings = [
         { containerPort = local.worker_port, protocol = "tcp", name = "metrics" },
       ]
-      environment = concat(local.common_environment, local.sms_environment, [
+      environment = concat(local.common_environment, [
         { name = "WEELO_WORKER_HTTP_ADDR", value = "0.0.0.0:${local.worker_port}" },
         # The health check asks readiness: a stalled job queue (the watchdog names it) or an
         # unreachable PostgreSQL/Redis makes ECS replace the task.

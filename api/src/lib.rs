@@ -133,6 +133,7 @@ pub struct Running {
 /// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
 pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
+    config.require_sms()?;
     let pool = db::connect(&config).await?;
     if config.migrate_on_start {
         db::migrate(&pool).await?;
@@ -145,7 +146,7 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         (None, SmsSenderKind::Console) => Arc::new(weelo_shared::auth::sms::ConsoleSms),
         (None, SmsSenderKind::Memory) => Arc::new(MemorySms::default()),
         (None, SmsSenderKind::Webhook) => Arc::new(weelo_shared::auth::sms::WebhookSms::new(
-            config.sms_webhook_url.as_deref().unwrap_or_default(),
+            config.sms_webhook_url.as_ref().map(|u| u.expose()).unwrap_or_default(),
             config.sms_webhook_token.clone(),
         )?),
     };

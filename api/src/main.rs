@@ -1,4 +1,6 @@
-//! weelo-api entry point: `weelo-api [serve]`, `weelo-api migrate`, `weelo-api openapi`.
+//! weelo-api entry point: `weelo-api [serve]`, `weelo-api migrate`, `weelo-api openapi`,
+//! `weelo-api check-config` (loads the configuration exactly as at start, connects to nothing,
+//! exits 0 or names what is wrong; scripts/check-infra runs it against infra/ecs.tf).
 
 use std::process::ExitCode;
 
@@ -43,12 +45,17 @@ async fn run(command: &str) -> anyhow::Result<()> {
             tracing::info!("weelo-api stopped");
             Ok(())
         }
+        "check-config" => {
+            config.require_sms()?;
+            tracing::info!(environment = ?config.environment, "configuration ok");
+            Ok(())
+        }
         "migrate" => {
             let pool = weelo_shared::db::connect(&config).await?;
             weelo_shared::db::migrate(&pool).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
-        other => anyhow::bail!("unknown command {other:?}; expected serve, migrate or openapi"),
+        other => anyhow::bail!("unknown command {other:?}; expected serve, migrate, check-config or openapi"),
     }
 }

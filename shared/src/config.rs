@@ -74,7 +74,8 @@ pub struct Config {
     pub otp_max_attempts: i32,
     pub otp_resend_cooldown: Duration,
     pub sms_sender: SmsSenderKind,
-    pub sms_webhook_url: Option<String>,
+    /// Secret-like: a gateway URL may carry a key, so it never prints.
+    pub sms_webhook_url: Option<Secret>,
     pub sms_webhook_token: Option<Secret>,
     pub log_format: LogFormat,
     pub migrate_on_start: bool,
@@ -197,6 +198,31 @@ impl Config {
         Self::from_vars(&std::env::vars().collect())
     }
 
+    /// What only the API needs: an SMS sender that delivers. With `WEELO_ENV=production` only the
+    /// webhook sender, over https; the worker sends no SMS and needs none of this.
+    pub fn require_sms(&self) -> Result<(), ConfigError> {
+        let production = self.environment == Environment::Production;
+        if production && self.sms_sender != SmsSenderKind::Webhook {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_SMS_SENDER".into(),
+                reason: "only the webhook sender delivers real SMS; console and memory are refused when WEELO_ENV=production".into(),
+            });
+        }
+        if self.sms_sender == SmsSenderKind::Webhook {
+            let url = self.sms_webhook_url.as_ref().map(|u| u.expose()).unwrap_or_default();
+            let ok = url.starts_with("https://") || (!production && url.starts_with("http://"));
+            if !ok || url.len() <= "https://".len() {
+                let reason = if production {
+                    "must be an https URL when WEELO_SMS_SENDER=webhook and WEELO_ENV=production"
+                } else {
+                    "must be an http(s) URL when WEELO_SMS_SENDER=webhook"
+                };
+                return Err(ConfigError::Invalid { var: "WEELO_SMS_WEBHOOK_URL".into(), reason: reason.into() });
+            }
+        }
+        Ok(())
+    }
+
     /// Environment first, then the secret named by `WEELO_SECRETS_ARN` (if any) on top.
     pub async fn load() -> anyhow::Result<Self> {
         let mut vars: HashMap<String, String> = std::env::vars().collect();
@@ -243,21 +269,7 @@ impl Config {
                 ("webhook", SmsSenderKind::Webhook),
             ],
         )?;
-        if production && sms_sender != SmsSenderKind::Webhook {
-            return Err(ConfigError::Invalid {
-                var: "WEELO_SMS_SENDER".into(),
-                reason: "only the webhook sender delivers real SMS; console and memory are refused when WEELO_ENV=production".into(),
-            });
-        }
-        let sms_webhook_url = v.raw("WEELO_SMS_WEBHOOK_URL").map(|u| u.trim().to_owned());
-        if sms_sender == SmsSenderKind::Webhook
-            && !sms_webhook_url.as_deref().is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(ConfigError::Invalid {
-                var: "WEELO_SMS_WEBHOOK_URL".into(),
-                reason: "must be an http(s) URL when WEELO_SMS_SENDER=webhook".into(),
-            });
-        }
+        let sms_webhook_url = v.raw("WEELO_SMS_WEBHOOK_URL").map(|u| Secret::new(u.trim()));
         let redis_prefix = v.raw("WEELO_REDIS_PREFIX").unwrap_or("weelo").trim().to_owned();
         if !redis_prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c)) {
             return Err(ConfigError::Invalid {
@@ -428,14 +440,21 @@ mod tests {
             ("REDIS_URL", "rediss://cache:6379"),
             ("WEELO_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ]);
-        let err = Config::from_vars(&full).unwrap_err();
+        // The worker needs no SMS settings; the API requires a real sender.
+        let worker = Config::from_vars(&full).unwrap();
+        let err = worker.require_sms().unwrap_err();
         assert!(err.to_string().starts_with("WEELO_SMS_SENDER"), "{err}");
         let mut webhook = full.clone();
         webhook.insert("WEELO_SMS_SENDER".into(), "webhook".into());
-        let err = Config::from_vars(&webhook).unwrap_err();
+        let err = Config::from_vars(&webhook).unwrap().require_sms().unwrap_err();
         assert!(err.to_string().starts_with("WEELO_SMS_WEBHOOK_URL"), "{err}");
-        webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "https://sms.internal/send".into());
-        assert!(Config::from_vars(&webhook).is_ok());
+        webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "http://sms.internal/send".into());
+        let err = Config::from_vars(&webhook).unwrap().require_sms().unwrap_err();
+        assert!(err.to_string().contains("https"), "plain http is refused in production: {err}");
+        webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "https://sms.internal/send?key=s3cr3t".into());
+        let api = Config::from_vars(&webhook).unwrap();
+        assert!(api.require_sms().is_ok());
+        assert!(!format!("{api:?}").contains("s3cr3t"), "the webhook URL never prints");
     }
 
     #[test]

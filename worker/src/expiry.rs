@@ -34,6 +34,9 @@ pub async fn cleanup(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Resu
             .fetch_all(&state.db)
             .await?;
     let keys = state.cache.keys.broadcast_keys(broadcast, &told);
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut pipe = redis::pipe();
     for k in &keys {
         pipe.del(k).ignore();

@@ -29,6 +29,11 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let config = Config::load().await?;
+    // `weelo-worker check-config`: the configuration exactly as at start, no connection made.
+    if std::env::args().nth(1).as_deref() == Some("check-config") {
+        tracing::info!(environment = ?config.environment, "configuration ok");
+        return Ok(());
+    }
     let running = weelo_worker::start(config, Shutdown::on_signals()).await?;
     tracing::info!(ops = %format!("http://{}", running.addr), "ready");
     running.task.await??;

@@ -56,9 +56,10 @@ async fn a_replaced_consumers_in_flight_tasks_go_back_to_the_queue_and_run() {
     let cfg = jobs::queue_config(&state.cache.keys, queue);
     let mut conn = state.jobs.clone();
     let name = format!("{queue}@test:{}", Uuid::now_v7());
-    let ids: Vec<String> = conn.lrange(cfg.active_jobs_list(), 0, -1).await.unwrap();
+    // (Pushed "now" they wait in the scheduled set for the next fetch.)
+    let ids: Vec<String> = conn.zrange(cfg.scheduled_jobs_set(), 0, -1).await.unwrap();
     assert_eq!(ids.len(), 3);
-    let _: () = conn.del(cfg.active_jobs_list()).await.unwrap();
+    let _: () = conn.del(cfg.scheduled_jobs_set()).await.unwrap();
     let inflight = format!("{}:{name}", cfg.inflight_jobs_set());
     let _: () = conn.sadd(&inflight, &ids).await.unwrap();
     let _: () = conn.zadd(cfg.workers_set(), &name, 1).await.unwrap();
