@@ -382,6 +382,8 @@ class Chaos:
             "WEELO_JOB_POLL_INTERVAL_MS": "100",
             "WEELO_JOB_HEARTBEAT_MS": "1000",
             "WEELO_SWEEP_INTERVAL_SECS": "2",
+            # Time runs compressed here (1 s steps, 2 s sweep): the watchdog's bound too.
+            "WEELO_QUEUE_STALL_SECS": "3",
             "WEELO_OUTBOX_POLL_MS": "500",
             "WEELO_OTP_RESEND_COOLDOWN_SECS": "0",
             "WEELO_JWT_SECRET": self.secret,

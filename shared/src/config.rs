@@ -62,6 +62,8 @@ pub struct Config {
     pub worker_http_addr: SocketAddr,
     pub database_url: Secret,
     pub db_max_connections: u32,
+    /// How long a request waits for a free PostgreSQL connection before it is a 503.
+    pub db_acquire_timeout: Duration,
     pub redis_url: Secret,
     /// Every Redis key and job queue of this deployment starts with this prefix.
     pub redis_prefix: String,
@@ -326,6 +328,7 @@ impl Config {
                 &["postgres", "postgresql"],
             )?,
             db_max_connections,
+            db_acquire_timeout: Duration::from_millis(v.parse("WEELO_DB_ACQUIRE_TIMEOUT_MS", 5000)?.max(100)),
             redis_url: v.url("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
             redis_prefix,
             jwt_secret,

@@ -19,6 +19,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions =
         config.database_url.expose().parse().map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
     let pool = pool_options(config.db_max_connections)
+        .acquire_timeout(config.db_acquire_timeout)
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL (DATABASE_URL): {e}"))?;

@@ -271,3 +271,84 @@ async fn a_backlog_of_more_due_jobs_than_lua_can_unpack_still_drains() {
     .await;
     assert!(drained, "every queued notify job ran once");
 }
+
+/// Trip timers are durable: kill -9 of the worker while a driver's response window and then a
+/// restaff window are pending loses neither; the truck ends released and searching again.
+#[tokio::test]
+async fn kill_minus_nine_of_the_worker_loses_no_trip_timer() {
+    let mut stack = Stack::new(&[("WEELO_DRIVER_RESPONSE_SECS", "3"), ("WEELO_RESTAFF_SECS", "3")]).await;
+    let first = stack.start_worker();
+    let (_, customer) = stack.customer().await;
+    let (transporter, token) = stack.transporter_at(2.0, "trailer").await;
+    let driver = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
+        .bind(driver)
+        .bind(format!("+919{:09}", testkit::next_number()))
+        .bind(transporter)
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    let broadcast = stack.create_broadcast(&customer, &[("trailer", 1)]).await;
+    let told =
+        eventually(Duration::from_secs(10), || async { stack.count_events(transporter, "new_broadcast").await == 1 });
+    assert!(told.await);
+    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+        .bind(transporter)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let r = stack
+        .client
+        .post(format!("{}/v1/broadcasts/{broadcast}/accept", stack.api_url))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({ "vehicleType": "trailer", "vehicleId": vehicle, "driverId": driver }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let db = stack.db.clone();
+    let trip_status = move || {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status::text FROM trips WHERE driver_id = $1")
+                .bind(driver)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    // The driver is told (so the relay has pushed the response timer), then the worker dies.
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(driver, "trip_assigned").await == 1 }).await
+    );
+    stack.kill_worker(first).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = stack.start_worker();
+    assert!(
+        eventually(Duration::from_secs(15), || async { trip_status().await == "driver_timeout" }).await,
+        "the response window closed after the crash"
+    );
+    // The restaff timer is pending now: kill again.
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(transporter, "driver_timeout").await == 1 })
+            .await
+    );
+    stack.kill_worker(second).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_worker();
+    assert!(
+        eventually(Duration::from_secs(15), || async { trip_status().await == "released" }).await,
+        "the restaff window closed after the crash"
+    );
+    let (truck, vehicle_status): (String, String) = sqlx::query_as(
+        "SELECT tr.status::text, v.status::text FROM truck_requests tr, vehicles v WHERE tr.broadcast_id = $1 AND v.id = $2",
+    )
+    .bind(broadcast)
+    .bind(vehicle)
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    assert_eq!((truck.as_str(), vehicle_status.as_str()), ("searching", "available"));
+    assert_eq!(stack.status(broadcast).await, "active", "the search reopened");
+}
