@@ -956,7 +956,7 @@ class Chaos:
         bad = [{"broadcast": b, "status": db_b.get(b, {}).get("status"), "keys": ks} for b, ks in by_b.items()
                if db_b.get(b, {}).get("status") not in OPEN]
         check("redis-keys-left", "every terminal broadcast has no key left (its new_broadcast markers included)", bad,
-              info=f"{len(keys)} bc keys in Redis for {len(by_b)} broadcasts")
+              info=f"{sum(len(ks) for ks in by_b.values())} marker keys in Redis for {len(by_b)} broadcasts")
 
         # 6. Every notified transporter got new_broadcast.
         notes = pg.rows("SELECT broadcast_id, transporter_id, radius_step, notified_at, "

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::{Example, ParseFromJSON};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
@@ -18,8 +18,8 @@ use weelo_shared::lifecycle::views::{self, AssignmentBody, BroadcastBody, Broadc
 use weelo_shared::lifecycle::{self, Accepted};
 use weelo_shared::ratelimit;
 
-use super::ApiTags;
 use super::security::BearerAuth;
+use super::{ApiTags, from_stored, page_limit, to_body};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -253,22 +253,6 @@ error_set!(AssignErrors {
     422 => "VALIDATION_FAILED",
     503 => "DEPENDENCY_UNAVAILABLE",
 });
-
-fn from_stored<T: ParseFromJSON>(stored: Stored) -> Result<T, Error> {
-    T::parse_from_json(Some(stored.body))
-        .map_err(|e| anyhow::anyhow!("stored response does not parse: {}", e.message()).into())
-}
-
-fn to_body(v: &impl Serialize) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(v).map_err(|e| anyhow::anyhow!(e).into())
-}
-
-fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
-    match limit.unwrap_or(20) {
-        l @ 1..=100 => Ok(l),
-        _ => Err(Error::field("limit", "must be 1 to 100")),
-    }
-}
 
 pub struct BroadcastApi;
 

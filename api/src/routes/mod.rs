@@ -10,6 +10,10 @@ pub mod security;
 pub mod trips;
 
 use poem_openapi::Tags;
+use poem_openapi::types::ParseFromJSON;
+use serde::Serialize;
+use weelo_shared::error::Error;
+use weelo_shared::idempotency::Stored;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -25,4 +29,23 @@ pub enum ApiTags {
     Presence,
     /// After the match: drivers answer and drive their trips; transporters staff or release them.
     Trips,
+}
+
+/// A response recorded under an idempotency key, read back as the operation's body.
+pub(crate) fn from_stored<T: ParseFromJSON>(stored: Stored) -> Result<T, Error> {
+    T::parse_from_json(Some(stored.body))
+        .map_err(|e| anyhow::anyhow!("stored response does not parse: {}", e.message()).into())
+}
+
+/// A body as the idempotency record stores it.
+pub(crate) fn to_body(v: &impl Serialize) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(v).map_err(|e| anyhow::anyhow!(e).into())
+}
+
+/// The `limit` of a paged list: 1 to 100, default 20.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
+    match limit.unwrap_or(20) {
+        l @ 1..=100 => Ok(l),
+        _ => Err(Error::field("limit", "must be 1 to 100")),
+    }
 }

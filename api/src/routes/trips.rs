@@ -7,7 +7,6 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::ParseFromJSON;
 use poem_openapi::{Object, OpenApi};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -19,8 +18,8 @@ use weelo_shared::idempotency::{self, Stored};
 use weelo_shared::lifecycle::trips::{self, Windows};
 use weelo_shared::lifecycle::views::{self, TripBody};
 
-use super::ApiTags;
 use super::security::BearerAuth;
+use super::{ApiTags, from_stored, page_limit, to_body};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -89,18 +88,14 @@ async fn command(
 ) -> Result<Json<TripBody>, Error> {
     let key = idempotency::parse_key(Some(key))?;
     let scope = format!("trip:{trip}:{action}");
-    let body = serde_json::to_value(body).map_err(anyhow::Error::from)?;
-    let hash = idempotency::request_hash(&scope, &body);
+    let hash = idempotency::request_hash(&scope, &to_body(body)?);
     let windows = Windows::from(&state.config);
     let stored = idempotency::run(&state.db, user, &scope, key, &hash, async |tx| {
         op(tx, windows).await?;
-        let trip = views::trip(tx, trip).await?;
-        Ok(Stored { status: 200, body: serde_json::to_value(&trip).map_err(anyhow::Error::from)? })
+        Ok(Stored { status: 200, body: to_body(&views::trip(tx, trip).await?)? })
     })
     .await?;
-    TripBody::parse_from_json(Some(stored.body))
-        .map(Json)
-        .map_err(|e| anyhow::anyhow!("stored response does not parse: {}", e.message()).into())
+    Ok(Json(from_stored(stored)?))
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Trips")]
@@ -116,10 +111,7 @@ impl TripApi {
         limit: Query<Option<i64>>,
     ) -> Result<Json<TripPage>, ApiError<DriverReadErrors>> {
         let driver = auth.require(&[Role::Driver])?.sub;
-        let limit = match limit.0.unwrap_or(20) {
-            l @ 1..=100 => l,
-            _ => return Err(Error::field("limit", "must be 1 to 100").into()),
-        };
+        let limit = page_limit(limit.0)?;
         let before = cursor.0.as_deref().map(views::decode_cursor).transpose()?;
         let mut conn = state.db.acquire().await?;
         let mut items = trips::for_driver(&mut conn, driver, limit + 1, before).await?;

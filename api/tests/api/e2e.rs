@@ -153,3 +153,72 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
     assert!(!logs.contains("jwt-secret-from-secrets-manager"), "a secret reached the logs");
     assert!(!logs.contains(&db.url), "the database URL reached the logs");
 }
+
+/// SIGTERM under load: requests in flight when the signal arrives all finish with their real
+/// answer, and the process exits 0 (poem's graceful shutdown within WEELO_SHUTDOWN_TIMEOUT_SECS).
+#[tokio::test]
+async fn sigterm_lets_the_requests_in_flight_finish() {
+    use poem::listener::{Acceptor, Listener};
+    // An SMS gateway that holds every request for 1.5 s, so twenty OTP requests are in flight.
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = arrived.clone();
+    let gateway = poem::Route::new().at(
+        "/send",
+        poem::post(poem::endpoint::make(move |_req: poem::Request| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                poem::http::StatusCode::ACCEPTED
+            }
+        })),
+    );
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let gateway_addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(gateway));
+
+    let db = TestDb::new().await;
+    let port = testkit::closed_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", testkit::redis_url())
+        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
+        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("WEELO_SMS_SENDER", "webhook")
+        .env("WEELO_SMS_WEBHOOK_URL", format!("http://{gateway_addr}/send"))
+        .env("WEELO_OTP_RESEND_COOLDOWN_SECS", "0")
+        .env("WEELO_SHUTDOWN_TIMEOUT_SECS", "8")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weelo-api");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    assert!(wait_ready(&client, &base).await, "weelo-api never became ready");
+    let requests: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, url) = (client.clone(), format!("{base}/v1/auth/otp/request"));
+            tokio::spawn(async move {
+                client.post(url).json(&json!({ "phone": format!("98765{i:05}"), "role": "customer" })).send().await
+            })
+        })
+        .collect();
+    let all_in_flight = tokio::time::timeout(Duration::from_secs(10), async {
+        while arrived.load(std::sync::atomic::Ordering::SeqCst) < 20 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(all_in_flight.is_ok(), "the twenty requests reached the gateway");
+    let pid = child.id().expect("pid");
+    assert!(Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap().success());
+    for r in requests {
+        let r = r.await.unwrap().expect("an in-flight request is answered, not cut");
+        assert_eq!(r.status(), 202, "an in-flight request finished with its real answer");
+    }
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
+    assert!(exit.success(), "exit status {exit}");
+}

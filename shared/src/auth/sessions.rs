@@ -158,23 +158,27 @@ impl AuthService {
         .bind(role)
         .execute(&mut *tx)
         .await?;
+        let challenge = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO otp_challenges (id, phone, role, code_hash, expires_at)
              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
         )
-        .bind(Uuid::now_v7())
+        .bind(challenge)
         .bind(phone.as_str())
         .bind(role)
         .bind(otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), &code))
         .bind(self.otp_ttl.as_secs_f64())
         .execute(&mut *tx)
         .await?;
-        // Send before commit: a code that could not be sent does not start a cooldown.
-        self.sms.send_otp(&recipient, &code).await.map_err(|e| {
-            tracing::error!(error = %e, to = %recipient.masked(), "SMS delivery failed");
-            Error::rejected(503, "SMS_UNAVAILABLE", "the code could not be sent; try again shortly")
-        })?;
+        // Commit first, send after, outside any transaction: a slow or silent SMS gateway holds
+        // neither a connection nor the lock, so it cannot drain the pool for other routes.
         tx.commit().await?;
+        if let Err(e) = self.sms.send_otp(&recipient, &code).await {
+            tracing::error!(error = %format!("{e:#}"), to = %recipient.masked(), "SMS delivery failed");
+            // A code that could not be sent does not start a cooldown (nor stay valid).
+            sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&self.db).await?;
+            return Err(Error::rejected(503, "SMS_UNAVAILABLE", "the code could not be sent; try again shortly"));
+        }
         tracing::info!(phone = %phone.masked(), %role, sent_to = %recipient.masked(), "OTP issued");
         Ok(OtpSent {
             sent_to: recipient.masked(),

@@ -84,7 +84,8 @@ impl SmsSender for WebhookSms {
             if let Some(t) = &self.token {
                 req = req.bearer_auth(t.expose());
             }
-            let resp = req.send().await.map_err(|e| anyhow::anyhow!("SMS gateway unreachable: {e}"))?;
+            // Never the URL in a message: a gateway URL may carry a key.
+            let resp = req.send().await.map_err(|e| anyhow::anyhow!("SMS gateway unreachable: {}", e.without_url()))?;
             anyhow::ensure!(resp.status().is_success(), "SMS gateway answered {}", resp.status());
             Ok(())
         })
