@@ -35,39 +35,70 @@ fn log_key(cache: &Cache, user: Uuid) -> String {
     cache.keys.realtime_log(user)
 }
 
-/// Assigns each event its user's next seq, keeps it for replay and publishes it, in two
-/// pipelined round trips (seqs first, then logs and publishes).
-pub async fn emit_many(cache: &Cache, events: &[(Uuid, &str, serde_json::Value)]) -> anyhow::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// Stands for the seq in an envelope until Redis assigns it (replaced inside the script).
+const SEQ_SENTINEL: u64 = u64::MAX;
+
+/// Per recipient: claim its once-per-user marker, and only if this call claimed it assign the
+/// next seq, keep the event for replay and publish it. One script, so it happens whole or not at
+/// all: a job cut off by a Redis restart (or dropped mid-run) leaves neither a marker without its
+/// event nor an event without its seq, and its retry emits exactly what is missing.
+const EMIT_ONCE: &str = r"
+local ttl, max_events, log_ttl, seq_ttl, channel, sentinel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local emitted = 0
+for i = 1, #KEYS, 3 do
+    if redis.call('set', KEYS[i], 1, 'NX', 'EX', ttl) then
+        local seq = redis.call('incr', KEYS[i + 1])
+        local text = string.gsub(ARGV[6 + (i + 2) / 3], sentinel, tostring(seq))
+        redis.call('zadd', KEYS[i + 2], seq, text)
+        redis.call('zremrangebyrank', KEYS[i + 2], 0, -(max_events + 1))
+        redis.call('expire', KEYS[i + 2], log_ttl)
+        redis.call('expire', KEYS[i + 1], seq_ttl)
+        redis.call('publish', channel, text)
+        emitted = emitted + 1
+    end
+end
+return emitted
+";
+
+/// Recipients per script call: each call holds Redis only briefly.
+const EMIT_CHUNK: usize = 500;
+
+/// Emits each event to its user at most once per marker (`Keys::emitted`): see [`EMIT_ONCE`].
+/// Returns how many were emitted now.
+pub async fn emit_once(
+    cache: &Cache,
+    markers: &[String],
+    marker_ttl_secs: u64,
+    events: &[(Uuid, &str, serde_json::Value)],
+) -> anyhow::Result<usize> {
+    anyhow::ensure!(markers.len() == events.len(), "one marker per event");
+    let script = redis::Script::new(EMIT_ONCE);
     let mut c = cache.conn().await?;
-    let mut seqs = redis::pipe();
-    for (user, _, _) in events {
-        seqs.incr(seq_key(cache, *user), 1);
-    }
-    let seqs: Vec<u64> = seqs.query_async(&mut *c).await?;
-    let mut pipe = redis::pipe();
-    for ((user, event, payload), seq) in events.iter().zip(seqs) {
-        let mut payload = payload.clone();
-        if let Some(obj) = payload.as_object_mut() {
-            obj.insert("seq".into(), seq.into());
+    let mut emitted = 0;
+    for (marks, evs) in markers.chunks(EMIT_CHUNK).zip(events.chunks(EMIT_CHUNK)) {
+        let mut call = script.prepare_invoke();
+        for (marker, (user, _, _)) in marks.iter().zip(evs) {
+            call.key(marker).key(seq_key(cache, *user)).key(log_key(cache, *user));
         }
-        let text = serde_json::to_string(&Envelope { user: *user, seq, event: (*event).to_owned(), payload })?;
-        let log = log_key(cache, *user);
-        pipe.zadd(&log, &text, seq)
-            .ignore()
-            .zremrangebyrank(&log, 0, -(REPLAY_MAX_EVENTS + 1))
-            .ignore()
-            .expire(&log, REPLAY_TTL_SECS)
-            .ignore()
-            .expire(seq_key(cache, *user), 7 * 24 * 3600)
-            .ignore()
-            .publish(channel(cache), &text)
-            .ignore();
+        // ARGV: the fixed six, then one envelope per recipient (its seq still the sentinel).
+        call.arg(marker_ttl_secs)
+            .arg(REPLAY_MAX_EVENTS)
+            .arg(REPLAY_TTL_SECS)
+            .arg(7 * 24 * 3600)
+            .arg(channel(cache))
+            .arg(SEQ_SENTINEL.to_string());
+        for (user, event, payload) in evs {
+            let mut payload = payload.clone();
+            if let Some(obj) = payload.as_object_mut() {
+                obj.insert("seq".into(), SEQ_SENTINEL.into());
+            }
+            let envelope = Envelope { user: *user, seq: SEQ_SENTINEL, event: (*event).to_owned(), payload };
+            call.arg(serde_json::to_string(&envelope)?);
+        }
+        let n: usize = call.invoke_async(&mut *c).await?;
+        emitted += n;
     }
-    let _: () = pipe.query_async(&mut *c).await?;
-    Ok(())
+    Ok(emitted)
 }
 
 /// Events after `last_seq`, oldest first (for a reconnecting client).

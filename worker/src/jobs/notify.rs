@@ -75,32 +75,13 @@ impl Job for Notify {
             Some(_) => state.config.broadcast_timeout.as_secs() + 600,
             None => MARKER_TTL_SECS,
         };
-        let mut c = state.cache.conn().await?;
-        let mut pipe = redis::pipe();
-        for m in &markers {
-            pipe.cmd("SET").arg(m).arg(1).arg("NX").arg("EX").arg(ttl);
-        }
-        let first: Vec<Option<String>> = pipe.query_async(&mut *c).await?;
-        drop(c);
         let name = self.event.name();
         let payload = self.event.payload();
-        let events: Vec<(Uuid, &str, serde_json::Value)> = self
-            .recipients
-            .iter()
-            .zip(&first)
-            .filter(|(_, f)| f.is_some())
-            .map(|(u, _)| (*u, name, self.payload_for(&payload, u)))
-            .collect();
-        if let Err(e) = realtime::emit_many(&state.cache, &events).await {
-            // Nothing was published for sure: let the retry emit them.
-            let mut c = state.cache.conn().await?;
-            let mut pipe = redis::pipe();
-            for m in &markers {
-                pipe.del(m).ignore();
-            }
-            let _: () = pipe.query_async(&mut *c).await?;
-            return Err(e);
-        }
+        let events: Vec<(Uuid, &str, serde_json::Value)> =
+            self.recipients.iter().map(|u| (*u, name, self.payload_for(&payload, u))).collect();
+        // Marker, seq, replay log and publish per recipient in one script: a run cut off here
+        // leaves nothing half done, and its retry emits exactly what is missing.
+        realtime::emit_once(&state.cache, &markers, ttl, &events).await?;
         if let ClientEvent::NewBroadcast(nb) = &self.event {
             // The broadcast may have closed (and been cleaned up) while this job waited: markers
             // set after its cleanup would stay behind until their TTL, so remove them again.
