@@ -130,6 +130,21 @@ impl Cache {
         }
     }
 
+    /// Deletes keys known by name, one DEL each in one pipelined round trip (never a keyspace
+    /// scan, never one multi-key DEL across hash slots); nothing to do for none.
+    pub async fn delete(&self, keys: &[String]) -> crate::error::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.del(k).ignore();
+        }
+        let mut c = self.conn().await?;
+        let _: () = pipe.query_async(&mut *c).await?;
+        Ok(())
+    }
+
     /// A pooled connection; an outage is `Error::unavailable()` (503 with Retry-After).
     pub async fn conn(&self) -> crate::error::Result<deadpool_redis::Connection> {
         self.pool.get().await.map_err(|e| {

@@ -27,22 +27,13 @@ pub async fn cleanup(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Resu
     if open == Some(true) {
         return Ok(());
     }
-    // The keys are known by name (no keyspace scan), one DEL each, pipelined.
     let told: Vec<uuid::Uuid> =
         sqlx::query_scalar("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1")
             .bind(broadcast)
             .fetch_all(&state.db)
             .await?;
     let keys = state.cache.keys.broadcast_keys(broadcast, &told);
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = redis::pipe();
-    for k in &keys {
-        pipe.del(k).ignore();
-    }
-    let mut c = state.cache.conn().await?;
-    let _: () = pipe.query_async(&mut *c).await?;
+    state.cache.delete(&keys).await?;
     tracing::debug!(broadcast_id = %broadcast, keys = keys.len(), "broadcast keys removed");
     Ok(())
 }

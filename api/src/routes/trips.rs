@@ -114,12 +114,8 @@ impl TripApi {
         let limit = page_limit(limit.0)?;
         let before = cursor.0.as_deref().map(views::decode_cursor).transpose()?;
         let mut conn = state.db.acquire().await?;
-        let mut items = trips::for_driver(&mut conn, driver, limit + 1, before).await?;
-        let next_cursor = (items.len() as i64 > limit).then(|| {
-            items.truncate(limit as usize);
-            items.last().map(|t| views::encode_cursor(t.created_at, t.id))
-        });
-        Ok(Json(TripPage { items, next_cursor: next_cursor.flatten() }))
+        let (items, next_cursor) = trips::for_driver(&mut conn, driver, limit, before).await?;
+        Ok(Json(TripPage { items, next_cursor }))
     }
 
     /// One of my trips: pickup, drop, fare, customer, vehicle and `respondBy`.

@@ -234,31 +234,21 @@ impl TestApp {
 
     /// Online, with a first heartbeat `km` north of `broadcast_body`'s pickup.
     pub async fn go_online_km_north(&self, transporter: uuid::Uuid, km: f64) {
-        let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
-        let r = self
-            .client
-            .put(self.url("/v1/transporters/me/availability"))
-            .bearer_auth(&token)
-            .json(&json!({ "online": true }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
-        let at = json!({ "lat": 19.076 + km / 111.195, "lng": 72.8777 });
-        let r = self.post_auth("/v1/transporters/me/heartbeat", &token, at).await;
-        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+        self.go_online_at(transporter, 19.076 + km / 111.195, 72.8777).await;
     }
 
     /// Online, with a heartbeat 3 km from `broadcast_body`'s pickup (no-op when already present).
     pub async fn go_online_at_pickup(&self, transporter: uuid::Uuid) {
-        let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
-        let online: bool = {
-            let cache = weelo_shared::cache::Cache::new(&self.config).expect("cache");
-            weelo_shared::presence::position(&cache, transporter).await.expect("presence").is_some()
-        };
-        if online {
+        let cache = weelo_shared::cache::Cache::new(&self.config).expect("cache");
+        if weelo_shared::presence::position(&cache, transporter).await.expect("presence").is_some() {
             return;
         }
+        self.go_online_at(transporter, 19.1, 72.88).await;
+    }
+
+    /// The availability toggle and a heartbeat at (lat, lng), over HTTP as the app does.
+    async fn go_online_at(&self, transporter: uuid::Uuid, lat: f64, lng: f64) {
+        let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
         let r = self
             .client
             .put(self.url("/v1/transporters/me/availability"))
@@ -268,7 +258,7 @@ impl TestApp {
             .await
             .expect("request");
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
-        let r = self.post_auth("/v1/transporters/me/heartbeat", &token, json!({ "lat": 19.1, "lng": 72.88 })).await;
+        let r = self.post_auth("/v1/transporters/me/heartbeat", &token, json!({ "lat": lat, "lng": lng })).await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
     }
 

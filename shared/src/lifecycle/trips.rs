@@ -60,6 +60,8 @@ pub struct Trip {
     pub status: TripStatus,
     pub respond_by: Option<DateTime<Utc>>,
     pub restaff_by: Option<DateTime<Utc>>,
+    /// The vehicle type of its truck (the line it belongs to).
+    pub vehicle_type: crate::domain::VehicleType,
 }
 
 pub fn not_found() -> Error {
@@ -77,8 +79,9 @@ pub async fn lock_trip(conn: &mut PgConnection, id: Uuid) -> Result<Trip> {
     let broadcast = broadcast.ok_or_else(not_found)?;
     sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
     let trip: Trip = sqlx::query_as(
-        "SELECT id, broadcast_id, truck_request_id, transporter_id, vehicle_id, driver_id, status, respond_by, restaff_by
-         FROM trips WHERE id = $1 FOR UPDATE",
+        "SELECT t.id, t.broadcast_id, t.truck_request_id, t.transporter_id, t.vehicle_id, t.driver_id, t.status,
+                t.respond_by, t.restaff_by, tr.vehicle_type
+         FROM trips t JOIN truck_requests tr ON tr.id = t.truck_request_id WHERE t.id = $1 FOR UPDATE OF t",
     )
     .bind(id)
     .fetch_one(&mut *conn)
@@ -268,12 +271,7 @@ async fn set_truck(conn: &mut PgConnection, truck: Uuid, status: TruckRequestSta
 /// then the truck is cancelled and the customer told why.
 async fn give_back(conn: &mut PgConnection, t: &Trip, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
-    let vehicle_type: crate::domain::VehicleType =
-        sqlx::query_scalar("SELECT vehicle_type FROM truck_requests WHERE id = $1")
-            .bind(t.truck_request_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let line = locked.types.iter().position(|v| *v == vehicle_type).unwrap_or(usize::MAX);
+    let line = locked.types.iter().position(|v| *v == t.vehicle_type).unwrap_or(usize::MAX);
     let other_open: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status))",
     )
@@ -424,12 +422,7 @@ pub async fn restaff(
     let t = transporters(conn, transporter, trip).await?;
     let to = t.status.on(TripEvent::Restaff).map_err(illegal)?;
     check_driver_free(conn, transporter, driver).await?;
-    let vehicle_type: crate::domain::VehicleType =
-        sqlx::query_scalar("SELECT vehicle_type FROM truck_requests WHERE id = $1")
-            .bind(t.truck_request_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    super::take_vehicle(conn, transporter, vehicle, vehicle_type).await?;
+    super::take_vehicle(conn, transporter, vehicle, t.vehicle_type).await?;
     sqlx::query(
         "UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(), updated_at = now()
          WHERE id = $1",
@@ -499,13 +492,13 @@ pub(crate) async fn cancel_all(conn: &mut PgConnection, broadcast: Uuid, custome
     Ok(())
 }
 
-/// The trips a driver sees (current first), newest first after that, with cursor paging.
+/// A driver's trips, newest first, `limit` per page; the cursor of the next page if any.
 pub async fn for_driver(
     conn: &mut PgConnection,
     driver: Uuid,
     limit: i64,
     before: Option<(DateTime<Utc>, Uuid)>,
-) -> Result<Vec<views::TripBody>> {
+) -> Result<(Vec<views::TripBody>, Option<String>)> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM trips WHERE driver_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
@@ -514,12 +507,14 @@ pub async fn for_driver(
     .bind(driver)
     .bind(before.map(|b| b.0))
     .bind(before.map(|b| b.1))
-    .bind(limit)
+    .bind(limit + 1)
     .fetch_all(&mut *conn)
     .await?;
+    let more = ids.len() as i64 > limit;
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
+    for id in ids.into_iter().take(limit as usize) {
         out.push(views::trip(conn, id).await?);
     }
-    Ok(out)
+    let next = if more { out.last().map(|t| views::encode_cursor(t.created_at, t.id)) } else { None };
+    Ok((out, next))
 }

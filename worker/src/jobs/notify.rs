@@ -92,12 +92,7 @@ impl Job for Notify {
             .fetch_one(&state.db)
             .await?;
             if !open {
-                let mut pipe = redis::pipe();
-                for m in &markers {
-                    pipe.del(m).ignore();
-                }
-                let mut c = state.cache.conn().await?;
-                let _: () = pipe.query_async(&mut *c).await?;
+                state.cache.delete(&markers).await?;
             }
         }
         if !self.push {
