@@ -34,6 +34,8 @@ pub enum OutboxEvent {
     TripChanged(TripChanged),
     /// A taken truck went back: it searches again (`reopened`) or was cancelled.
     TruckReleased(TruckReleased),
+    /// Transporters were recorded as notified of a broadcast: send them `new_broadcast`.
+    TransportersNotified(TransportersNotified),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +105,23 @@ pub struct TruckReleased {
     /// The broadcast had been filled and searches again: its expansion must be restarted.
     pub reopened: bool,
     pub reason: String,
+}
+
+/// Written in the transaction that records the notification rows, so nobody is recorded as
+/// told without being told (docs/DESIGN.md, "Jobs").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportersNotified {
+    pub broadcast_id: Uuid,
+    pub radius_step: usize,
+    pub recipients: Vec<NotifiedTransporter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifiedTransporter {
+    pub transporter_id: Uuid,
+    pub distance_km: f64,
 }
 
 impl OutboxEvent {

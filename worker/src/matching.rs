@@ -5,16 +5,13 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 
-use serde_json::json;
 use uuid::Uuid;
-use weelo_shared::cache::Keys;
 use weelo_shared::domain::{LatLng, VehicleType};
-use weelo_shared::events::{ClientEvent, NewBroadcast};
-use weelo_shared::lifecycle::views;
+use weelo_shared::outbox::{self, NotifiedTransporter, OutboxEvent, TransportersNotified};
 use weelo_shared::presence;
 
 use crate::WorkerState;
-use crate::jobs::{ExpandRadius, Notify, Rebroadcast, Schedule};
+use crate::jobs::{ExpandRadius, Rebroadcast, Schedule};
 
 /// How far `step` reaches and how many new transporters it tells per vehicle type: a configured
 /// step, or the fallback after the last one (`WEELO_FALLBACK_RADIUS_KM`, `WEELO_FALLBACK_MAX_NEW`).
@@ -34,18 +31,17 @@ fn radii(state: &WorkerState) -> Vec<f64> {
     all
 }
 
-/// Records notifications; returns only the transporters not notified before.
-async fn record(
-    state: &WorkerState,
-    broadcast: Uuid,
-    step: usize,
-    found: &[(Uuid, f64)],
-) -> anyhow::Result<Vec<(Uuid, f64)>> {
+/// Records notifications and, in the same transaction, the outbox row that announces them to
+/// the transporters not notified before; returns how many those were. A run that dies right
+/// after (worker killed, Redis gone) leaves nobody recorded as told and untold: the relay sends
+/// the row, and a retry records nobody twice.
+async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uuid, f64)]) -> anyhow::Result<usize> {
     if found.is_empty() {
-        return Ok(vec![]);
+        return Ok(0);
     }
     let ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
     let dists: Vec<f64> = found.iter().map(|f| f.1).collect();
+    let mut tx = state.db.begin().await?;
     let fresh: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO broadcast_notifications (broadcast_id, transporter_id, radius_step, distance_km)
          SELECT $1, t, $2, d FROM unnest($3::uuid[], $4::float8[]) AS u(t, d)
@@ -55,30 +51,23 @@ async fn record(
     .bind(step as i32)
     .bind(&ids)
     .bind(&dists)
-    .fetch_all(&state.db)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(found.iter().filter(|f| fresh.contains(&f.0)).copied().collect())
-}
-
-/// Sends `new_broadcast` to the newly notified transporters: one job for the step, each
-/// recipient's own distance to the pickup merged into its payload.
-async fn announce(state: &WorkerState, broadcast: Uuid, step: usize, fresh: &[(Uuid, f64)]) -> anyhow::Result<()> {
-    if fresh.is_empty() {
-        return Ok(());
+    if !fresh.is_empty() {
+        let recipients = found
+            .iter()
+            .filter(|f| fresh.contains(&f.0))
+            .map(|&(transporter_id, distance_km)| NotifiedTransporter { transporter_id, distance_km })
+            .collect();
+        let event = OutboxEvent::TransportersNotified(TransportersNotified {
+            broadcast_id: broadcast,
+            radius_step: step,
+            recipients,
+        });
+        outbox::enqueue(&mut tx, &event, None).await?;
     }
-    let mut conn = state.db.acquire().await?;
-    let body = views::open_broadcast(&mut conn, broadcast, None).await.context("reading the broadcast to announce")?;
-    drop(conn);
-    let event = ClientEvent::NewBroadcast(NewBroadcast { broadcast_id: broadcast, radius_step: step, broadcast: body });
-    let first = fresh.first().map(|f| f.0).unwrap_or_default();
-    // Stable per step and batch, so a re-run of this step pushes the same job again (deduplicated).
-    let id = format!("new:{broadcast}:{step}:{first}:{}", fresh.len());
-    let mut job = Notify::new(id.clone(), fresh.iter().map(|f| f.0).collect(), event);
-    job.overrides =
-        fresh.iter().map(|(t, km)| (*t, json!({ "distanceToPickupKm": (km * 10.0).round() / 10.0 }))).collect();
-    job.dedup = Some(Keys::new_broadcast_scope(broadcast));
-    state.enqueue(job, Schedule::once(&id)).await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(fresh.len())
 }
 
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
@@ -145,19 +134,8 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         .bind(job.step as i32)
         .execute(&state.db)
         .await?;
-    metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
-    // Announce everyone this step recorded, not only this run's new rows: a run that failed
-    // after recording them (worker killed, Redis gone) must not leave them untold. The
-    // once-per-broadcast dedup keeps anyone from hearing it twice.
-    let recorded: Vec<(Uuid, f64)> = sqlx::query_as(
-        "SELECT transporter_id, coalesce(distance_km, 0) FROM broadcast_notifications WHERE broadcast_id = $1 AND radius_step = $2",
-    )
-    .bind(job.broadcast_id)
-    .bind(job.step as i32)
-    .fetch_all(&state.db)
-    .await?;
-    announce(state, job.broadcast_id, job.step, &recorded).await?;
-    tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh.len(), "radius step");
+    metrics::counter!("transporters_notified_total").increment(fresh as u64);
+    tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh, "radius step");
     if reach(state, job.step + 1).is_some() {
         let interval_ms = state.config.radius_step_interval.as_millis() as i64;
         // Run times are whole seconds: round to the nearest, so steps keep their average spacing.
@@ -199,12 +177,9 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
     .bind(radii.len() as i32 - 1)
     .fetch_all(&state.db)
     .await?;
-    // Already-notified broadcasts are included: if an earlier run recorded one and then failed,
-    // this one still tells it; the once-per-broadcast dedup stops repeats.
     for (broadcast, km, step) in found {
         let fresh = record(state, broadcast, step as usize, &[(t, km)]).await?;
-        metrics::counter!("transporters_notified_total").increment(fresh.len() as u64);
-        announce(state, broadcast, step as usize, &[(t, km)]).await?;
+        metrics::counter!("transporters_notified_total").increment(fresh as u64);
     }
     Ok(())
 }

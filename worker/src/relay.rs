@@ -7,15 +7,16 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
 use tracing::Instrument;
 use uuid::Uuid;
+use weelo_shared::cache::Keys;
 use weelo_shared::domain::machine::TruckRequestStatus;
 use weelo_shared::domain::trip::TripStatus;
 use weelo_shared::events::{
-    AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, TripUpdate, TruckReleasedEvent, TruckRequestAccepted,
-    TrucksRemaining,
+    AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, NewBroadcast, TripUpdate, TruckReleasedEvent,
+    TruckRequestAccepted, TrucksRemaining,
 };
 use weelo_shared::lifecycle::views;
 use weelo_shared::outbox::{self, OutboxEvent};
@@ -152,6 +153,7 @@ async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::R
         }
         OutboxEvent::TripChanged(e) => trip_changed(state, id, e).await,
         OutboxEvent::TruckReleased(e) => truck_released(state, id, e).await,
+        OutboxEvent::TransportersNotified(e) => transporters_notified(state, id, e).await,
     }
 }
 
@@ -260,6 +262,27 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
         state.enqueue(next, Schedule::once(&format!("outbox:{id}:expand"))).await?;
     }
     Ok(())
+}
+
+/// `new_broadcast` to the transporters a radius step or a rebroadcast recorded: one job, each
+/// recipient's own distance to the pickup merged into its payload.
+async fn transporters_notified(state: &WorkerState, id: i64, e: outbox::TransportersNotified) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    let mut conn = state.db.acquire().await?;
+    let body = views::open_broadcast(&mut conn, b, None).await.context("reading the broadcast to announce")?;
+    drop(conn);
+    let event =
+        ClientEvent::NewBroadcast(NewBroadcast { broadcast_id: b, radius_step: e.radius_step, broadcast: body });
+    let key = format!("outbox:{id}:new");
+    let mut job = Notify::new(key.clone(), e.recipients.iter().map(|r| r.transporter_id).collect(), event);
+    job.overrides = e
+        .recipients
+        .iter()
+        .map(|r| (r.transporter_id, json!({ "distanceToPickupKm": (r.distance_km * 10.0).round() / 10.0 })))
+        .collect();
+    // Once per broadcast per transporter, whichever path (a step, a rebroadcast) told it.
+    job.dedup = Some(Keys::new_broadcast_scope(b));
+    state.enqueue(job, Schedule::once(&key)).await
 }
 
 async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> anyhow::Result<()> {

@@ -115,14 +115,25 @@ async fn an_order_and_a_booking_share_one_lifecycle_and_the_customer_sees_progre
     assert!(detail["closedAt"].is_string());
     let active: Value = app.get_auth("/v1/broadcasts/active", &customer).await.json().await.unwrap();
     assert!(active["broadcast"].is_null());
-    // The outbox holds what the worker must do, written with each change.
+    // The outbox holds what the worker must do, written with each change (the radius step's
+    // notifications included).
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM outbox WHERE payload->>'broadcastId' = $1 ORDER BY id")
             .bind(&id)
             .fetch_all(&app.db)
             .await
             .unwrap();
-    assert_eq!(kinds, ["broadcast_created", "truck_accepted", "truck_accepted", "truck_accepted", "broadcast_closed"]);
+    assert_eq!(
+        kinds,
+        [
+            "broadcast_created",
+            "transporters_notified",
+            "truck_accepted",
+            "truck_accepted",
+            "truck_accepted",
+            "broadcast_closed"
+        ]
+    );
     let log: Vec<(Option<String>, String)> = sqlx::query_as(
         "SELECT from_status, to_status FROM broadcast_transitions WHERE truck_request_id IS NULL ORDER BY id",
     )
