@@ -20,16 +20,17 @@ use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{db, ops};
 
 use crate::routes::{
-    auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, me::MeApi, presence::PresenceApi, trips::TripApi,
+    auth::AuthApi, broadcasts::BroadcastApi, fleet::FleetApi, holds::HoldApi, me::MeApi, presence::PresenceApi,
+    trips::TripApi,
 };
 use crate::state::AppState;
 
-pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi);
+pub type Apis = (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi, HoldApi);
 
 /// The OpenAPI service; building it needs no database or Redis.
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi),
+        (AuthApi, MeApi, BroadcastApi, FleetApi, PresenceApi, TripApi, HoldApi),
         "Weelo dispatch API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -111,6 +111,10 @@ pub struct Config {
     pub driver_response: Duration,
     /// How long a transporter has to staff a truck again after its driver declined or timed out.
     pub restaff: Duration,
+    /// How long a hold reserves its trucks (never past the broadcast's deadline).
+    pub hold: Duration,
+    /// How much one extension of a hold adds (at most two per hold).
+    pub hold_extend: Duration,
     /// Fetches from the outbox when no notification arrives.
     pub outbox_poll_interval: Duration,
 }
@@ -369,6 +373,8 @@ impl Config {
             queue_stall: v.secs("WEELO_QUEUE_STALL_SECS", 10, 2)?,
             driver_response: v.secs("WEELO_DRIVER_RESPONSE_SECS", 45, 1)?,
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
+            hold: v.secs("WEELO_HOLD_SECS", 90, 1)?,
+            hold_extend: v.secs("WEELO_HOLD_EXTEND_SECS", 30, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),
         })
     }

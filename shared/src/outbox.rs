@@ -36,6 +36,18 @@ pub enum OutboxEvent {
     TruckReleased(TruckReleased),
     /// Transporters were recorded as notified of a broadcast: send them `new_broadcast`.
     TransportersNotified(TransportersNotified),
+    /// A hold was placed or extended (`active`: its expiry job is scheduled for `expires_at`) or
+    /// ended: the transporters still told and the customer hear the remaining count.
+    HoldChanged(HoldChanged),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldChanged {
+    pub hold_id: Uuid,
+    pub broadcast_id: Uuid,
+    pub status: crate::lifecycle::holds::HoldStatus,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

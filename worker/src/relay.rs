@@ -18,12 +18,14 @@ use weelo_shared::events::{
     AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, NewBroadcast, TripUpdate, TruckReleasedEvent,
     TruckRequestAccepted, TrucksRemaining,
 };
+use weelo_shared::lifecycle::holds::HoldStatus;
 use weelo_shared::lifecycle::views;
 use weelo_shared::outbox::{self, OutboxEvent};
 use weelo_shared::shutdown::Shutdown;
 
 use crate::jobs::{
-    CleanupBroadcast, DriverResponse, ExpandRadius, ExpireBroadcast, Notify, Rebroadcast, RestaffDeadline, Schedule,
+    CleanupBroadcast, DriverResponse, ExpandRadius, ExpireBroadcast, ExpireHold, Notify, Rebroadcast, RestaffDeadline,
+    Schedule,
 };
 use crate::{WorkerState, runtime};
 
@@ -128,6 +130,17 @@ async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::
         .await?)
 }
 
+/// The transporters told of a broadcast that did not decline it.
+async fn told_not_declined(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
+           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)",
+    )
+    .bind(broadcast)
+    .fetch_all(&state.db)
+    .await?)
+}
+
 async fn customer_of(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Uuid> {
     Ok(sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
         .bind(broadcast)
@@ -154,6 +167,7 @@ async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::R
         OutboxEvent::TripChanged(e) => trip_changed(state, id, e).await,
         OutboxEvent::TruckReleased(e) => truck_released(state, id, e).await,
         OutboxEvent::TransportersNotified(e) => transporters_notified(state, id, e).await,
+        OutboxEvent::HoldChanged(e) => hold_changed(state, id, e).await,
     }
 }
 
@@ -226,7 +240,7 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
     let mut conn = state.db.acquire().await?;
     let view = views::broadcast(&mut conn, b).await.context("reading the broadcast a release changed")?;
     drop(conn);
-    let remaining = view.trucks_needed - view.trucks_filled;
+    let remaining = view.lines.iter().map(|l| l.remaining).sum();
     let customer = customer_of(state, b).await?;
     let released = ClientEvent::TruckReleased(TruckReleasedEvent {
         broadcast_id: b,
@@ -246,13 +260,7 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
         trucks_remaining: remaining,
         expires_at: view.expires_at,
     });
-    let told: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
-           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)",
-    )
-    .bind(b)
-    .fetch_all(&state.db)
-    .await?;
+    let told = told_not_declined(state, b).await?;
     notify(state, format!("outbox:{id}:reopened"), told, again).await?;
     if e.reopened {
         // Its expansion stopped when it filled: go on from the step after the last one it ran.
@@ -285,6 +293,39 @@ async fn transporters_notified(state: &WorkerState, id: i64, e: outbox::Transpor
     state.enqueue(job, Schedule::once(&key)).await
 }
 
+/// A hold was placed, extended or ended: while active its expiry job waits for `expires_at`;
+/// every change tells the customer and the transporters still told the remaining count.
+async fn hold_changed(state: &WorkerState, id: i64, e: outbox::HoldChanged) -> anyhow::Result<()> {
+    let b = e.broadcast_id;
+    if e.status == HoldStatus::Active {
+        let due_ms = e.expires_at.timestamp_micros().div_euclid(1000) + 1;
+        let job = ExpireHold { hold_id: e.hold_id, due_ms };
+        let key = format!("outbox:{id}:hold");
+        state.enqueue(job, Schedule { run_at: Some(runtime::run_at(due_ms)), idempotency_key: Some(&key) }).await?;
+    }
+    if e.status == HoldStatus::Confirmed {
+        // Its trucks' truck_accepted rows tell everybody.
+        return Ok(());
+    }
+    let mut conn = state.db.acquire().await?;
+    let view = views::broadcast(&mut conn, b).await.context("reading the broadcast a hold changed")?;
+    drop(conn);
+    if !view.status.is_open() {
+        // Ended with its broadcast: the broadcast's own close tells everybody.
+        return Ok(());
+    }
+    let update = ClientEvent::TrucksRemainingUpdate(TrucksRemaining {
+        broadcast_id: b,
+        status: view.status,
+        trucks_remaining: view.lines.iter().map(|l| l.remaining).sum(),
+        lines: view.lines,
+        expires_at: view.expires_at,
+    });
+    let mut to = told_not_declined(state, b).await?;
+    to.push(customer_of(state, b).await?);
+    notify(state, format!("outbox:{id}:remaining"), to, update).await
+}
+
 async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> anyhow::Result<()> {
     let b = e.broadcast_id;
     state.enqueue(ExpandRadius { broadcast_id: b, step: 0 }, Schedule::once(&format!("expand:{b}:0"))).await?;
@@ -299,7 +340,7 @@ async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) 
     let view = views::broadcast(&mut conn, b).await.context("reading the broadcast an accept changed")?;
     drop(conn);
     let truck = view.accepted_trucks.iter().find(|t| t.truck_request_id == e.truck_request_id).cloned();
-    let remaining = view.trucks_needed - view.trucks_filled;
+    let remaining = view.lines.iter().map(|l| l.remaining).sum();
     let accepted = ClientEvent::TruckRequestAccepted(TruckRequestAccepted {
         broadcast_id: b,
         truck_request_id: e.truck_request_id,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use weelo_shared::auth::AuthService;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::LogFormat;
-use weelo_shared::lifecycle::trips;
+use weelo_shared::lifecycle::{holds, trips};
 use weelo_shared::shutdown::Shutdown;
 use weelo_shared::{idempotency, presence};
 
@@ -75,7 +75,7 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
         metrics::counter!("sweep_expired_total").increment(expired);
         tracing::warn!(expired, "sweep expired broadcasts whose expiry job was lost");
     }
-    let trips = overdue_trips(state).await?;
+    let trips = overdue_trips(state).await? + overdue_holds(state).await?;
     let redispatched = relay::dispatch_pending(state).await?;
     let pruned = idempotency::prune(&state.db, 24).await?
         + AuthService::prune(&state.db, Duration::from_secs(24 * 3600)).await?
@@ -125,6 +125,29 @@ async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
         tracing::warn!(closed, "sweep closed trip windows whose job was lost");
     }
     Ok(closed)
+}
+
+/// Holds a lost expiry job missed: a hold whose window passed more than two seconds ago gives
+/// its trucks back here, so nothing held outlives its deadline.
+async fn overdue_holds(state: &WorkerState) -> anyhow::Result<usize> {
+    let overdue: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM truck_holds WHERE status = 'active' AND expires_at <= now() - interval '2 seconds'
+         ORDER BY expires_at LIMIT 1000",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let mut expired = 0;
+    for hold in overdue {
+        let mut tx = state.db.begin().await?;
+        let done = holds::expire(&mut tx, hold).await.context("expiring an overdue hold")?;
+        tx.commit().await?;
+        expired += usize::from(done);
+    }
+    if expired > 0 {
+        metrics::counter!("sweep_holds_expired_total").increment(expired as u64);
+        tracing::warn!(expired, "sweep expired holds whose expiry job was lost");
+    }
+    Ok(expired)
 }
 
 /// Most finished tasks removed per queue and tick: the trim never holds Redis for long.

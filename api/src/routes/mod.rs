@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod broadcasts;
 pub mod fleet;
+pub mod holds;
 pub mod me;
 pub mod presence;
 pub mod security;
@@ -29,6 +30,8 @@ pub enum ApiTags {
     Presence,
     /// After the match: drivers answer and drive their trips; transporters staff or release them.
     Trips,
+    /// Reserve trucks of a line, staff them, then confirm them all as trips or give them back.
+    Holds,
 }
 
 /// A response recorded under an idempotency key, read back as the operation's body.

@@ -7,6 +7,7 @@ mod e2e;
 mod fleet;
 mod health;
 mod helpers;
+mod holds;
 mod jobs;
 mod presence;
 mod races;

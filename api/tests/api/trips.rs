@@ -33,7 +33,7 @@ async fn accept_with_driver(
         .unwrap()
 }
 
-async fn events(app: &TestApp, user: Uuid, name: &str) -> Vec<Value> {
+pub(crate) async fn events(app: &TestApp, user: Uuid, name: &str) -> Vec<Value> {
     let cache = Cache::new(&app.config).unwrap();
     let log = realtime::missed(&cache, user, 0).await.unwrap();
     log.into_iter().filter(|e| e.event == name).map(|e| e.payload).collect()

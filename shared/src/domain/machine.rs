@@ -73,11 +73,21 @@ pub mod reason {
     pub const NO_ONLINE_TRANSPORTERS: &str = "NO_ONLINE_TRANSPORTERS";
 }
 
-/// One line of a broadcast: how many trucks of a kind, and how many are taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One line of a broadcast: how many trucks of a kind, how many are taken, and how many are
+/// held (reserved by a transporter that has not confirmed them yet: taken for everybody else,
+/// but not filling the broadcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LineState {
     pub needed: u32,
     pub filled: u32,
+    pub held: u32,
+}
+
+impl LineState {
+    /// Trucks nobody has taken or holds.
+    pub fn free(&self) -> u32 {
+        self.needed.saturating_sub(self.filled + self.held)
+    }
 }
 
 /// What the machine knows about a broadcast.
@@ -113,6 +123,11 @@ impl Broadcast {
         self.lines.iter().map(|l| l.filled).sum()
     }
 
+    /// Trucks neither taken nor held: what other transporters can still take.
+    pub fn free(&self) -> u32 {
+        self.lines.iter().map(|l| l.free()).sum()
+    }
+
     fn refuse_unless_open(&self) -> Result<(), Refusal> {
         match self.status {
             s if s.is_open() => Ok(()),
@@ -125,16 +140,60 @@ impl Broadcast {
     pub fn accept(&self, line: usize) -> Result<Broadcast, Refusal> {
         self.refuse_unless_open()?;
         let l = self.lines.get(line).ok_or(Refusal::NoSuchLine)?;
-        if l.filled >= l.needed {
+        if l.free() == 0 {
             return Err(Refusal::LineFilled);
         }
         let mut next = self.clone();
         next.lines[line].filled += 1;
-        next.status = if next.filled() == next.needed() {
-            BroadcastStatus::FullyFilled
-        } else {
-            BroadcastStatus::PartiallyFilled
-        };
+        next.status = next.filled_status();
+        Ok(next)
+    }
+
+    fn filled_status(&self) -> BroadcastStatus {
+        match self.filled() {
+            0 => BroadcastStatus::Active,
+            f if f == self.needed() => BroadcastStatus::FullyFilled,
+            _ => BroadcastStatus::PartiallyFilled,
+        }
+    }
+
+    /// A transporter holds up to `want` free trucks of `line`; returns how many it got (a
+    /// partial hold is allowed, none free is a refusal). A hold alone fills nothing.
+    pub fn hold(&self, line: usize, want: u32) -> Result<(Broadcast, u32), Refusal> {
+        self.refuse_unless_open()?;
+        let l = self.lines.get(line).ok_or(Refusal::NoSuchLine)?;
+        let got = want.min(l.free());
+        if got == 0 {
+            return Err(Refusal::LineFilled);
+        }
+        let mut next = self.clone();
+        next.lines[line].held += got;
+        Ok((next, got))
+    }
+
+    /// `n` held trucks of `line` go back to searching (a release or an expiry of the hold).
+    pub fn unhold(&self, line: usize, n: u32) -> Result<Broadcast, Refusal> {
+        self.refuse_unless_open()?;
+        let l = self.lines.get(line).ok_or(Refusal::NoSuchLine)?;
+        if n == 0 || n > l.held {
+            return Err(Refusal::NoSuchLine);
+        }
+        let mut next = self.clone();
+        next.lines[line].held -= n;
+        Ok(next)
+    }
+
+    /// `n` held trucks of `line` are confirmed: taken, as if accepted one by one.
+    pub fn confirm(&self, line: usize, n: u32) -> Result<Broadcast, Refusal> {
+        self.refuse_unless_open()?;
+        let l = self.lines.get(line).ok_or(Refusal::NoSuchLine)?;
+        if n == 0 || n > l.held {
+            return Err(Refusal::NoSuchLine);
+        }
+        let mut next = self.clone();
+        next.lines[line].held -= n;
+        next.lines[line].filled += n;
+        next.status = next.filled_status();
         Ok(next)
     }
 
@@ -161,7 +220,7 @@ impl Broadcast {
         }
         let mut next = self.clone();
         next.lines[line].filled -= 1;
-        next.status = if next.filled() == 0 { BroadcastStatus::Active } else { BroadcastStatus::PartiallyFilled };
+        next.status = next.filled_status();
         Ok(next)
     }
 
@@ -180,7 +239,7 @@ impl Broadcast {
 
     /// The invariant every state must satisfy.
     pub fn is_consistent(&self) -> bool {
-        let counts_ok = self.lines.iter().all(|l| l.filled <= l.needed && l.needed > 0);
+        let counts_ok = self.lines.iter().all(|l| l.filled + l.held <= l.needed && l.needed > 0);
         let status_ok = match self.status {
             BroadcastStatus::Active => self.filled() == 0,
             BroadcastStatus::PartiallyFilled => self.filled() > 0 && self.filled() < self.needed(),
@@ -353,7 +412,7 @@ mod tests {
 
     #[test]
     fn terminal_states_refuse_everything() {
-        let b = Broadcast::new(vec![LineState { needed: 1, filled: 0 }]);
+        let b = Broadcast::new(vec![LineState { needed: 1, ..Default::default() }]);
         let filled = b.accept(0).unwrap();
         assert_eq!(filled.status, BroadcastStatus::FullyFilled);
         assert_eq!(filled.accept(0), Err(Refusal::Filled));
@@ -366,12 +425,31 @@ mod tests {
         assert_eq!(why, reason::NO_ONLINE_TRANSPORTERS);
         assert_eq!(expired.cancel(), Err(Refusal::Closed(BroadcastStatus::Expired)));
         assert_eq!(expired.release(0), Err(Refusal::Closed(BroadcastStatus::Expired)));
+        assert_eq!(expired.hold(0, 1), Err(Refusal::Closed(BroadcastStatus::Expired)));
+    }
+
+    #[test]
+    fn held_trucks_are_taken_for_everybody_else_but_fill_nothing() {
+        let b = Broadcast::new(vec![LineState { needed: 3, ..Default::default() }]);
+        let (held, got) = b.hold(0, 5).unwrap();
+        assert_eq!((got, held.status, held.filled()), (3, BroadcastStatus::Active, 0), "partial: 3 of 5");
+        assert_eq!(held.accept(0), Err(Refusal::LineFilled));
+        assert_eq!(held.hold(0, 1), Err(Refusal::LineFilled));
+        let part = held.confirm(0, 2).unwrap();
+        assert_eq!((part.status, part.filled(), part.lines[0].held), (BroadcastStatus::PartiallyFilled, 2, 1));
+        let back = part.unhold(0, 1).unwrap();
+        assert_eq!(back.lines[0].free(), 1);
+        assert_eq!(back.accept(0).unwrap().status, BroadcastStatus::FullyFilled);
+        assert_eq!(back.confirm(0, 1), Err(Refusal::NoSuchLine), "nothing held is left to confirm");
     }
 
     #[derive(Debug, Clone)]
     enum Event {
         Accept(usize),
         Release(usize),
+        Hold(usize, u32),
+        Unhold(usize, u32),
+        Confirm(usize, u32),
         Cancel,
         Expire(bool),
     }
@@ -380,6 +458,9 @@ mod tests {
         prop_oneof![
             6 => (0usize..6).prop_map(Event::Accept),
             2 => (0usize..6).prop_map(Event::Release),
+            3 => (0usize..6, 1u32..4).prop_map(|(l, n)| Event::Hold(l, n)),
+            2 => (0usize..6, 1u32..4).prop_map(|(l, n)| Event::Unhold(l, n)),
+            2 => (0usize..6, 1u32..4).prop_map(|(l, n)| Event::Confirm(l, n)),
             1 => Just(Event::Cancel),
             1 => any::<bool>().prop_map(Event::Expire),
         ]
@@ -391,12 +472,18 @@ mod tests {
             needed in prop::collection::vec(1u32..5, 1..5),
             events in prop::collection::vec(event(), 0..40),
         ) {
-            let mut b = Broadcast::new(needed.iter().map(|&n| LineState { needed: n, filled: 0 }).collect());
+            let mut b = Broadcast::new(needed.iter().map(|&n| LineState { needed: n, ..Default::default() }).collect());
             for e in events {
                 let before = b.clone();
                 let result = match e {
                     Event::Accept(l) => b.accept(l),
                     Event::Release(l) => b.release(l),
+                    Event::Hold(l, n) => b.hold(l, n).map(|(next, got)| {
+                        assert!(got >= 1 && got <= n);
+                        next
+                    }),
+                    Event::Unhold(l, n) => b.unhold(l, n),
+                    Event::Confirm(l, n) => b.confirm(l, n),
                     Event::Cancel => b.cancel(),
                     Event::Expire(n) => b.expire(n).map(|(next, _)| next),
                 };
@@ -408,6 +495,11 @@ mod tests {
                         prop_assert!(before.status.is_open() || from_filled, "{:?} changed on {:?}", before.status, e);
                         match e {
                             Event::Release(_) => prop_assert_eq!(next.filled() + 1, before.filled()),
+                            Event::Hold(..) | Event::Unhold(..) => {
+                                prop_assert_eq!(next.filled(), before.filled());
+                                prop_assert_eq!(next.status, before.status, "a hold alone moves no status");
+                            }
+                            Event::Confirm(_, n) => prop_assert_eq!(next.filled(), before.filled() + n),
                             _ => prop_assert!(next.filled() >= before.filled()),
                         }
                         b = next;

@@ -3,6 +3,7 @@
 //! (`domain::machine`) what happens, writes the answer with guarded statements, logs the
 //! transition and enqueues the outbox row, all in the caller's transaction.
 
+pub mod holds;
 pub mod trips;
 pub mod views;
 
@@ -112,15 +113,16 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
             .fetch_optional(&mut *conn)
             .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
-    let counts: Vec<(VehicleType, i64, i64)> = sqlx::query_as(
-        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered'))
+    let counts: Vec<(VehicleType, i64, i64, i64)> = sqlx::query_as(
+        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
+                count(*) FILTER (WHERE status = 'held')
          FROM truck_requests WHERE broadcast_id = $1 GROUP BY vehicle_type ORDER BY vehicle_type",
     )
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
     let types = counts.iter().map(|c| c.0).collect();
-    let lines = counts.iter().map(|c| LineState { needed: c.1 as u32, filled: c.2 as u32 }).collect();
+    let lines = counts.iter().map(|c| LineState { needed: c.1 as u32, filled: c.2 as u32, held: c.3 as u32 }).collect();
     Ok(Locked { customer, machine: Broadcast { status, lines }, types, overdue })
 }
 
@@ -165,11 +167,16 @@ async fn close(
         _ => TruckRequestStatus::Cancelled,
     };
     if next.status != BroadcastStatus::FullyFilled {
-        sqlx::query("UPDATE truck_requests SET status = $2, updated_at = now() WHERE broadcast_id = $1 AND status = 'searching'")
-            .bind(id)
-            .bind(released)
-            .execute(&mut *conn)
-            .await?;
+        // Held trucks close with the searching ones, and their holds end.
+        holds::end_all(conn, id).await?;
+        sqlx::query(
+            "UPDATE truck_requests SET status = $2, hold_id = NULL, updated_at = now()
+             WHERE broadcast_id = $1 AND status IN ('searching', 'held')",
+        )
+        .bind(id)
+        .bind(released)
+        .execute(&mut *conn)
+        .await?;
     }
     log(conn, id, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, why).await?;
     let event = outbox::BroadcastClosed { broadcast_id: id, status: next.status, reason: why.to_owned() };
@@ -462,7 +469,7 @@ pub async fn accept(
         // Named with the accept: the trip starts now and the driver is told like any assignment.
         trips::start(conn, truck_request, d, windows, actor).await?;
     }
-    let remaining = (next.needed() - next.filled()) as i32;
+    let remaining = next.free() as i32;
     let event = outbox::TruckAccepted {
         broadcast_id: broadcast,
         truck_request_id: truck_request,

@@ -33,6 +33,9 @@ pub struct LineBody {
     pub price_per_truck: i32,
     pub needed: i32,
     pub filled: i32,
+    /// Reserved by a transporter's hold, not yet confirmed: taken for everybody else.
+    pub held: i32,
+    /// Neither taken nor held.
     pub remaining: i32,
 }
 
@@ -238,9 +241,10 @@ const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_addr
      drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
 
 pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
-    let rows: Vec<(VehicleType, String, i32, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(VehicleType, String, i32, i64, i64, i64)> = sqlx::query_as(
         "SELECT vehicle_type, vehicle_subtype, price_per_truck, count(*),
-                count(*) FILTER (WHERE status IN ('accepted', 'assigned'))
+                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
+                count(*) FILTER (WHERE status = 'held')
          FROM truck_requests WHERE broadcast_id = $1
          GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no",
     )
@@ -249,13 +253,14 @@ pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineB
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(vehicle_type, vehicle_subtype, price_per_truck, needed, filled)| LineBody {
+        .map(|(vehicle_type, vehicle_subtype, price_per_truck, needed, filled, held)| LineBody {
             vehicle_type,
             vehicle_subtype,
             price_per_truck,
             needed: needed as i32,
             filled: filled as i32,
-            remaining: (needed - filled) as i32,
+            held: held as i32,
+            remaining: (needed - filled - held) as i32,
         })
         .collect())
 }

@@ -11,6 +11,7 @@ mod cleanup_broadcast;
 mod driver_response;
 mod expand_radius;
 mod expire_broadcast;
+mod expire_hold;
 mod notify;
 mod push;
 mod rebroadcast;
@@ -30,6 +31,7 @@ pub use cleanup_broadcast::CleanupBroadcast;
 pub use driver_response::DriverResponse;
 pub use expand_radius::ExpandRadius;
 pub use expire_broadcast::ExpireBroadcast;
+pub use expire_hold::ExpireHold;
 pub use notify::Notify;
 pub use push::Push;
 pub use rebroadcast::Rebroadcast;
@@ -74,7 +76,17 @@ macro_rules! all_jobs {
     };
 }
 
-all_jobs![ExpandRadius, ExpireBroadcast, CleanupBroadcast, Notify, Push, Rebroadcast, DriverResponse, RestaffDeadline,];
+all_jobs![
+    ExpandRadius,
+    ExpireBroadcast,
+    CleanupBroadcast,
+    Notify,
+    Push,
+    Rebroadcast,
+    DriverResponse,
+    RestaffDeadline,
+    ExpireHold,
+];
 
 async fn handle<J: Job>(job: J, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
     state.watchdog.touch(J::QUEUE);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 use weelo_shared::domain::Role;
 use weelo_shared::events::{ClientEvent, DriverStatus};
@@ -351,4 +351,124 @@ async fn kill_minus_nine_of_the_worker_loses_no_trip_timer() {
     .unwrap();
     assert_eq!((truck.as_str(), vehicle_status.as_str()), ("searching", "available"));
     assert_eq!(stack.status(broadcast).await, "active", "the search reopened");
+}
+
+/// Holds on the real binaries, as a phone drives them: hold -> confirm (the driver is told),
+/// hold -> release (the other transporter hears the count go back up), and hold -> expiry with
+/// the worker killed -9 after the hold was placed: the expiry still gives the trucks back.
+#[tokio::test]
+async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
+    let mut stack = Stack::new(&[("WEELO_HOLD_SECS", "3")]).await;
+    let first = stack.start_worker();
+    let (_, customer) = stack.customer().await;
+    let (transporter, token) = stack.transporter_at(2.0, "trailer").await;
+    let (other, _) = stack.transporter_at(3.0, "trailer").await;
+    let driver = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
+        .bind(driver)
+        .bind(format!("+919{:09}", testkit::next_number()))
+        .bind(transporter)
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+        .bind(transporter)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let broadcast = stack.create_broadcast(&customer, &[("trailer", 3)]).await;
+    let told = eventually(Duration::from_secs(10), || async {
+        stack.count_events(transporter, "new_broadcast").await == 1
+            && stack.count_events(other, "new_broadcast").await == 1
+    });
+    assert!(told.await);
+    let (client, api_url) = (stack.client.clone(), stack.api_url.clone());
+    let command = |path: String, body: Value| {
+        let (client, url, token) = (client.clone(), api_url.clone(), token.clone());
+        async move {
+            let r = client
+                .post(format!("{url}{path}"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", Uuid::new_v4().to_string())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let holds = format!("/v1/broadcasts/{broadcast}/holds");
+    let pool = stack.db.clone();
+    let trucks = |status: &'static str| {
+        let db = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM truck_requests WHERE broadcast_id = $1 AND status::text = $2",
+            )
+            .bind(broadcast)
+            .bind(status)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+
+    // hold -> confirm: a trip, and its driver told.
+    let h = command(holds.clone(), json!({ "vehicleType": "trailer", "quantity": 1 })).await;
+    let id = h["id"].as_str().unwrap();
+    let crew = json!({ "assignments": [{ "vehicleId": vehicle, "driverId": driver }] });
+    assert_eq!(command(format!("/v1/holds/{id}/confirm"), crew).await["status"], "confirmed");
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(driver, "trip_assigned").await == 1 }).await
+    );
+
+    // hold -> release: the other transporter hears the count drop and come back.
+    let before = stack.count_events(other, "trucks_remaining_update").await;
+    let h = command(holds.clone(), json!({ "vehicleType": "trailer", "quantity": 2 })).await;
+    assert_eq!(h["held"], 2);
+    let id = h["id"].as_str().unwrap();
+    assert_eq!(command(format!("/v1/holds/{id}/release"), json!({})).await["status"], "released");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            stack.count_events(other, "trucks_remaining_update").await >= before + 2
+        })
+        .await
+    );
+    assert_eq!(trucks("searching").await, 2);
+
+    // hold -> expiry, the worker killed once the expiry job is queued.
+    let h = command(holds, json!({ "vehicleType": "trailer", "quantity": 2 })).await;
+    assert_eq!(trucks("held").await, 2);
+    let hold_id = Uuid::parse_str(h["id"].as_str().unwrap()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'hold_changed' AND payload->>'holdId' = $1::text
+                                AND dispatched_at IS NOT NULL)",
+            )
+            .bind(hold_id)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap()
+        })
+        .await,
+        "the relay pushed the hold's expiry job"
+    );
+    stack.kill_worker(first).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_worker();
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            sqlx::query_scalar::<_, String>("SELECT status::text FROM truck_holds WHERE id = $1")
+                .bind(hold_id)
+                .fetch_one(&stack.db)
+                .await
+                .unwrap()
+                == "expired"
+        })
+        .await,
+        "the hold expired after the crash"
+    );
+    assert_eq!((trucks("held").await, trucks("searching").await), (0, 2));
 }

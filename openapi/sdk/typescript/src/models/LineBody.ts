@@ -32,6 +32,10 @@ export interface LineBody {
      */
     filled: number;
     /**
+     * Reserved by a transporter's hold, not yet confirmed: taken for everybody else.
+     */
+    held: number;
+    /**
      * 
      */
     needed: number;
@@ -40,7 +44,7 @@ export interface LineBody {
      */
     pricePerTruck: number;
     /**
-     * 
+     * Neither taken nor held.
      */
     remaining: number;
     /**
@@ -60,6 +64,7 @@ export interface LineBody {
  */
 export function instanceOfLineBody(value: object): value is LineBody {
     if (!('filled' in value) || value['filled'] === undefined) return false;
+    if (!('held' in value) || value['held'] === undefined) return false;
     if (!('needed' in value) || value['needed'] === undefined) return false;
     if (!('pricePerTruck' in value) || value['pricePerTruck'] === undefined) return false;
     if (!('remaining' in value) || value['remaining'] === undefined) return false;
@@ -79,6 +84,7 @@ export function LineBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean): 
     return {
         
         'filled': json['filled'],
+        'held': json['held'],
         'needed': json['needed'],
         'pricePerTruck': json['pricePerTruck'],
         'remaining': json['remaining'],
@@ -99,6 +105,7 @@ export function LineBodyToJSONTyped(value?: LineBody | null, ignoreDiscriminator
     return {
         
         'filled': value['filled'],
+        'held': value['held'],
         'needed': value['needed'],
         'pricePerTruck': value['pricePerTruck'],
         'remaining': value['remaining'],

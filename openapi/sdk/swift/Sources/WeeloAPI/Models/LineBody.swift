@@ -11,14 +11,18 @@ import Foundation
 public struct LineBody: Sendable, Codable, Hashable {
 
     public var filled: Int
+    /** Reserved by a transporter's hold, not yet confirmed: taken for everybody else. */
+    public var held: Int
     public var needed: Int
     public var pricePerTruck: Int
+    /** Neither taken nor held. */
     public var remaining: Int
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(filled: Int, needed: Int, pricePerTruck: Int, remaining: Int, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(filled: Int, held: Int, needed: Int, pricePerTruck: Int, remaining: Int, vehicleSubtype: String, vehicleType: VehicleType) {
         self.filled = filled
+        self.held = held
         self.needed = needed
         self.pricePerTruck = pricePerTruck
         self.remaining = remaining
@@ -28,6 +32,7 @@ public struct LineBody: Sendable, Codable, Hashable {
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case filled
+        case held
         case needed
         case pricePerTruck
         case remaining
@@ -40,6 +45,7 @@ public struct LineBody: Sendable, Codable, Hashable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(filled, forKey: .filled)
+        try container.encode(held, forKey: .held)
         try container.encode(needed, forKey: .needed)
         try container.encode(pricePerTruck, forKey: .pricePerTruck)
         try container.encode(remaining, forKey: .remaining)

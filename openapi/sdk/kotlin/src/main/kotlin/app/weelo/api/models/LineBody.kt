@@ -32,9 +32,10 @@ import com.squareup.moshi.JsonClass
  * One line of a broadcast: trucks of one kind.
  *
  * @param filled 
+ * @param held Reserved by a transporter's hold, not yet confirmed: taken for everybody else.
  * @param needed 
  * @param pricePerTruck 
- * @param remaining 
+ * @param remaining Neither taken nor held.
  * @param vehicleSubtype 
  * @param vehicleType 
  */
@@ -45,12 +46,17 @@ data class LineBody (
     @Json(name = "filled")
     val filled: kotlin.Int,
 
+    /* Reserved by a transporter's hold, not yet confirmed: taken for everybody else. */
+    @Json(name = "held")
+    val held: kotlin.Int,
+
     @Json(name = "needed")
     val needed: kotlin.Int,
 
     @Json(name = "pricePerTruck")
     val pricePerTruck: kotlin.Int,
 
+    /* Neither taken nor held. */
     @Json(name = "remaining")
     val remaining: kotlin.Int,
 
