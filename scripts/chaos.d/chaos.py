@@ -382,6 +382,8 @@ class Chaos:
             "WEELO_JOB_POLL_INTERVAL_MS": "100",
             "WEELO_JOB_HEARTBEAT_MS": "1000",
             "WEELO_SWEEP_INTERVAL_SECS": "2",
+            # Holds expire during the load (and the sweep backs their expiry job up).
+            "WEELO_HOLD_SECS": "3",
             # Time runs compressed here (1 s steps, 2 s sweep): the watchdog's bound too.
             "WEELO_QUEUE_STALL_SECS": "3",
             "WEELO_OUTBOX_POLL_MS": "500",
@@ -676,8 +678,25 @@ class Chaos:
                         continue
                     seen.add(bid)
                     if free and rnd.random() < self.attract(bid):
-                        self.accept(cli, bid, free)
+                        if rnd.random() < 0.25:
+                            self.hold(cli, bid)
+                        else:
+                            self.accept(cli, bid, free)
             self.stop_load.wait(rnd.uniform(0.5, 1.1))
+
+    def hold(self, cli, bid):
+        """Holds a truck or two; gives half of the holds back at once, lets the rest expire."""
+        L = self.ledger
+        st, js = cli.call("hold", "POST", f"/v1/broadcasts/{bid}/holds", {"vehicleType": "open", "quantity": cli.rnd.randint(1, 2)},
+                          key=str(uuid.uuid4()), until=self.load_end + 10)
+        if st != 200:
+            L.count(f"hold {st} {problem_code(js)}" if st else "hold gave up")
+            return
+        L.count("hold 200")
+        if cli.rnd.random() < 0.5:
+            st, js = cli.call("release", "POST", f"/v1/holds/{js['id']}/release", {}, key=str(uuid.uuid4()),
+                              until=self.load_end + 10)
+            L.count(f"release {st} {problem_code(js)}" if st and st != 200 else f"release {st}")
 
     def accept(self, cli, bid, free):
         L = self.ledger
@@ -876,6 +895,20 @@ class Chaos:
               info=f"expired {len(lateness)}; lateness p50 {pct(lateness, 50):.3f} s, p99 {pct(lateness, 99):.3f} s, "
                    f"max {max(lateness, default=0):.2f} s; {len(late_fault)} later than 2 s with the deadline in a fault "
                    f"window (fault start - 1 s .. end + 12 s)")
+        # Holds: none active past its window, none late outside fault windows, no held truck without one.
+        bad = pg.rows("SELECT id, broadcast_id, expires_at FROM truck_holds WHERE status = 'active' "
+                      "AND expires_at < now() - interval '2 seconds'")
+        check("hold-past-deadline", "no hold active past expires_at + 2 s", bad)
+        ended = pg.rows("SELECT id, extract(epoch FROM expires_at)::float8 AS due, "
+                        "extract(epoch FROM ended_at - expires_at)::float8 AS late FROM truck_holds WHERE status = 'expired'")
+        hold_late = [x for x in ended if x["late"] > 2 and not any(a <= x["due"] <= b for a, b in windows)]
+        check("hold-expiry-late", "hold expiry on time outside fault windows (ended_at <= expires_at + 2 s)",
+              [{"id": x["id"], "late_s": round(x["late"], 2)} for x in hold_late],
+              info=f"holds by status: " + ", ".join(f"{x['status']} {x['n']}" for x in pg.rows(
+                  "SELECT status::text, count(*) AS n FROM truck_holds GROUP BY 1 ORDER BY 1")))
+        bad = pg.rows("SELECT tr.id, tr.hold_id, h.status::text AS hold_status FROM truck_requests tr "
+                      "LEFT JOIN truck_holds h ON h.id = tr.hold_id WHERE tr.status = 'held' AND h.status IS DISTINCT FROM 'active'")
+        check("held-orphan", "every held truck names an active hold", bad)
         bad = pg.rows("SELECT tr.id, tr.broadcast_id, tr.accepted_at, b.expires_at FROM truck_requests tr "
                       "JOIN broadcasts b ON b.id = tr.broadcast_id WHERE tr.accepted_at >= b.expires_at")
         check("accept-after-deadline", "no accept committed at or after expires_at", bad)
