@@ -111,6 +111,9 @@ pub struct Config {
     pub driver_response: Duration,
     /// How long a transporter has to staff a truck again after its driver declined or timed out.
     pub restaff: Duration,
+    /// Only verified transporters are matched, rebroadcast to, or may accept or hold
+    /// (`WEELO_REQUIRE_VERIFIED_TRANSPORTERS`: default false in development, true in production).
+    pub require_verified_transporters: bool,
     /// How long a hold reserves its trucks (never past the broadcast's deadline).
     pub hold: Duration,
     /// How much one extension of a hold adds (at most two per hold).
@@ -373,6 +376,7 @@ impl Config {
             queue_stall: v.secs("WEELO_QUEUE_STALL_SECS", 10, 2)?,
             driver_response: v.secs("WEELO_DRIVER_RESPONSE_SECS", 45, 1)?,
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
+            require_verified_transporters: v.parse("WEELO_REQUIRE_VERIFIED_TRANSPORTERS", production)?,
             hold: v.secs("WEELO_HOLD_SECS", 90, 1)?,
             hold_extend: v.secs("WEELO_HOLD_EXTEND_SECS", 30, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),

@@ -1,6 +1,7 @@
 //! Weelo's shared library: the pure domain, the adapters around it (Postgres, Redis, jobs,
 //! secrets), and the configuration and telemetry both binaries start from.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod config;

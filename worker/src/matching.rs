@@ -8,7 +8,7 @@ use anyhow::Context;
 use uuid::Uuid;
 use weelo_shared::domain::{LatLng, VehicleType};
 use weelo_shared::outbox::{self, NotifiedTransporter, OutboxEvent, TransportersNotified};
-use weelo_shared::presence;
+use weelo_shared::{admin, presence};
 
 use crate::WorkerState;
 use crate::jobs::{ExpandRadius, Rebroadcast, Schedule};
@@ -108,11 +108,15 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         let nearby = presence::nearby(&state.cache, vehicle_type, pickup, radius_km, cap * 10 + excluded.len()).await?;
         let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).filter(|t| !excluded.contains(t)).collect();
         // The geo set can lag behind the fleet: confirm an available vehicle of this type.
+        // With the verification gate on, only verified transporters are matched.
         let confirmed: HashSet<Uuid> = sqlx::query_scalar(
-            "SELECT DISTINCT transporter_id FROM vehicles WHERE transporter_id = ANY($1) AND vehicle_type = $2 AND status = 'available'",
+            "SELECT DISTINCT v.transporter_id FROM vehicles v JOIN users u ON u.id = v.transporter_id
+             WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.status = 'available'
+               AND (NOT $3 OR u.verified_at IS NOT NULL)",
         )
         .bind(&candidates)
         .bind(vehicle_type)
+        .bind(state.config.require_verified_transporters)
         .fetch_all(&state.db)
         .await?
         .into_iter()
@@ -152,6 +156,12 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
 /// lines match its available vehicles and that it has not declined (each announced to it once).
 pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Result<()> {
     let t = job.transporter_id;
+    let mut conn = state.db.acquire().await?;
+    if admin::require_verified(&mut conn, state.config.require_verified_transporters, t).await.is_err() {
+        // Not matched until verified; verifying it sends this job again.
+        return Ok(());
+    }
+    drop(conn);
     let Some(at) = presence::position(&state.cache, t).await.context("reading the transporter's position")? else {
         // No heartbeat yet: the next radius steps will find it once it sends one.
         return Ok(());

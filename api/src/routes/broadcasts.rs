@@ -10,6 +10,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
+use weelo_shared::admin;
 use weelo_shared::domain::machine::{BroadcastStatus, Draft, RawLine, RawPlace};
 use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
@@ -222,7 +223,7 @@ error_set!(CancelErrors {
 
 error_set!(AcceptErrors {
     401 => "UNAUTHORIZED",
-    403 => "ROLE_FORBIDDEN: transporters only",
+    403 => "ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)",
     404 => "BROADCAST_NOT_FOUND (not notified to you), VEHICLE_NOT_FOUND or DRIVER_NOT_FOUND",
     409 => "BROADCAST_FILLED, VEHICLE_TYPE_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED, VEHICLE_UNAVAILABLE, ALREADY_ACCEPTED or IDEMPOTENCY_IN_PROGRESS",
     422 => "VALIDATION_FAILED, VEHICLE_TYPE_MISMATCH, IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
@@ -378,6 +379,7 @@ impl BroadcastApi {
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
         {
             let mut conn = state.db.acquire().await?;
+            admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
             lifecycle::refuse_accept_early(&mut conn, transporter, id.0, &scope, key).await?;
         }
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {

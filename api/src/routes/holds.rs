@@ -11,6 +11,7 @@ use poem_openapi::{Object, OpenApi};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
+use weelo_shared::admin;
 use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};
@@ -51,7 +52,7 @@ pub struct HoldList {
 
 error_set!(HoldErrors {
     401 => "UNAUTHORIZED",
-    403 => "ROLE_FORBIDDEN: transporters only",
+    403 => "ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)",
     404 => "BROADCAST_NOT_FOUND (not notified to you)",
     409 => "VEHICLE_TYPE_FILLED (no truck of the line is free), BROADCAST_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED or IDEMPOTENCY_IN_PROGRESS",
     422 => "VALIDATION_FAILED, VEHICLE_TYPE_MISMATCH (no such line), IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
@@ -119,6 +120,10 @@ impl HoldApi {
             q @ 1..=20 => q as u32,
             _ => return Err(Error::field("quantity", "must be 1 to 20").into()),
         };
+        {
+            let mut conn = state.db.acquire().await?;
+            admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
+        }
         let scope = format!("hold:{}", id.0);
         let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let windows = HoldWindows::from(&state.config);

@@ -237,11 +237,17 @@ impl TestApp {
         self.go_online_at(transporter, 19.076 + km / 111.195, 72.8777).await;
     }
 
-    /// Online, with a heartbeat 3 km from `broadcast_body`'s pickup (no-op when already present).
+    /// Online, with a heartbeat 3 km from `broadcast_body`'s pickup. Already present: one more
+    /// heartbeat, as the app sends every few seconds, so a long test never outlives the
+    /// presence TTL (a key expiring between this check and the radius step loses a recipient).
     pub async fn go_online_at_pickup(&self, transporter: uuid::Uuid) {
         let cache = weelo_shared::cache::Cache::new(&self.config).expect("cache");
         if weelo_shared::presence::position(&cache, transporter).await.expect("presence").is_some() {
-            return;
+            let token = testkit::token(&self.config, transporter, weelo_shared::domain::Role::Transporter);
+            let r = self.post_auth("/v1/transporters/me/heartbeat", &token, json!({ "lat": 19.1, "lng": 72.88 })).await;
+            if r.status() == StatusCode::OK {
+                return;
+            }
         }
         self.go_online_at(transporter, 19.1, 72.88).await;
     }

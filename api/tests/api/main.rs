@@ -13,3 +13,4 @@ mod presence;
 mod races;
 mod spec;
 mod trips;
+mod verification;

@@ -1,0 +1,117 @@
+//! Admin actions that exist before the ops console: creating admins (never by sign-up) and the
+//! transporter verification gate's approval path. Every action writes an `admin_actions` row
+//! (who, what, to whom, why) in the same transaction (docs/DESIGN.md, "Ops").
+
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::Phone;
+use crate::error::{Error, Result};
+use crate::outbox::{self, OutboxEvent};
+
+async fn audit(conn: &mut PgConnection, admin: Option<Uuid>, action: &str, target: Uuid, reason: &str) -> Result<()> {
+    sqlx::query("INSERT INTO admin_actions (admin_id, action, target_id, reason) VALUES ($1, $2, $3, $4)")
+        .bind(admin)
+        .bind(action)
+        .bind(target)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Creates the admin with this phone (or finds it); they sign in with the usual phone OTP.
+/// `by` is None when run from the command line by whoever operates the deployment.
+pub async fn add_admin(db: &PgPool, phone: &Phone, by: Option<Uuid>) -> Result<(Uuid, bool)> {
+    let mut tx = db.begin().await?;
+    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE phone = $1 AND role = 'admin'")
+        .bind(phone.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(id) = existing {
+        return Ok((id, false));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, phone, role) VALUES ($1, $2, 'admin')")
+        .bind(id)
+        .bind(phone.as_str())
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, by, "admin.add", id, "created from the command line").await?;
+    tx.commit().await?;
+    Ok((id, true))
+}
+
+/// A transporter waiting for verification, with its fleet.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub id: Uuid,
+    pub phone: String,
+    pub name: Option<String>,
+    pub vehicles: Vec<String>,
+}
+
+/// Transporters not verified yet, oldest first, each with its vehicles' registrations.
+pub async fn pending_transporters(db: &PgPool) -> Result<Vec<Pending>> {
+    let rows: Vec<(Uuid, String, Option<String>, Vec<String>)> = sqlx::query_as(
+        "SELECT u.id, u.phone, u.name,
+                coalesce(array_agg(v.registration_number || ' (' || v.vehicle_type::text || ')' ORDER BY v.created_at)
+                         FILTER (WHERE v.id IS NOT NULL), '{}')
+         FROM users u LEFT JOIN vehicles v ON v.transporter_id = u.id
+         WHERE u.role = 'transporter' AND u.verified_at IS NULL
+         GROUP BY u.id ORDER BY u.created_at LIMIT 500",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id, phone, name, vehicles)| Pending { id, phone, name, vehicles }).collect())
+}
+
+/// Verifies (or unverifies) a transporter, found by id or phone. Verified, it is matched from its
+/// next heartbeat, and at once when online (the open broadcasts in reach are sent to it).
+pub async fn set_verified(db: &PgPool, who: &str, verified: bool, by: Option<Uuid>, reason: &str) -> Result<Uuid> {
+    if reason.trim().is_empty() || reason.len() > 500 {
+        return Err(Error::field("reason", "1 to 500 characters"));
+    }
+    let mut tx = db.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE users SET verified_at = CASE WHEN $2 THEN coalesce(verified_at, now()) END,
+                          verified_by = CASE WHEN $2 THEN coalesce(verified_by, $3) END
+         WHERE role = 'transporter' AND (id::text = $1 OR phone = $1) RETURNING id",
+    )
+    .bind(who)
+    .bind(verified)
+    .bind(by)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let id = id.ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "no transporter with this id or phone"))?;
+    let action = if verified { "transporter.verify" } else { "transporter.unverify" };
+    audit(&mut tx, by, action, id, reason.trim()).await?;
+    if verified {
+        let event = OutboxEvent::TransporterOnline(outbox::TransporterOnline { transporter_id: id });
+        outbox::enqueue(&mut tx, &event, None).await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The gate: with verification required, an unverified transporter may not take trucks.
+pub async fn require_verified(conn: &mut PgConnection, required: bool, transporter: Uuid) -> Result<()> {
+    if !required {
+        return Ok(());
+    }
+    let verified: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND verified_at IS NOT NULL)")
+            .bind(transporter)
+            .fetch_one(conn)
+            .await?;
+    if !verified {
+        return Err(Error::rejected(
+            403,
+            "TRANSPORTER_NOT_VERIFIED",
+            "your account is waiting for verification; you will see broadcasts once it is verified",
+        ));
+    }
+    Ok(())
+}
