@@ -43,7 +43,8 @@ async fn main() -> anyhow::Result<()> {
     let baselines = stack::baselines().await?;
     eprintln!("baselines: {baselines:?}");
     if want("contention") {
-        rows.extend(contention(&baselines).await?);
+        rows.extend(contention(&baselines, Take::Accept).await?);
+        rows.extend(contention(&baselines, Take::Hold).await?);
     }
     if want("creates") {
         rows.extend(creates(&baselines).await?);
@@ -66,10 +67,23 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 500 concurrent accepts on one 10-truck broadcast, 20 times.
-async fn contention(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
+/// How the contention scenario takes trucks.
+#[derive(Clone, Copy, PartialEq)]
+enum Take {
+    /// `BENCH_ACCEPTS` (500) accepts of one truck each.
+    Accept,
+    /// `BENCH_HOLDS` (50) holds of one truck each (a hold leaves the broadcast open, so each run
+    /// replaces the last).
+    Hold,
+}
+
+/// 500 concurrent accepts, or 50 concurrent holds, on one 10-truck broadcast, 20 times.
+async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<Vec<Row>> {
     let runs = env_usize("BENCH_CONTENTION_RUNS", 20);
-    let accepts = env_usize("BENCH_ACCEPTS", 500);
+    let (accepts, scenario, verb) = match take {
+        Take::Accept => (env_usize("BENCH_ACCEPTS", 500), "1. contention", "accept"),
+        Take::Hold => (env_usize("BENCH_HOLDS", 50), "1b. hold contention", "hold"),
+    };
     let s = Stack::start("contention", &[("WEELO_DB_MAX_CONNECTIONS", "40")], 1).await?;
     let customer = testkit::user(&s.db, Role::Customer).await;
     let customer_token = s.token(customer, Role::Customer);
@@ -79,17 +93,21 @@ async fn contention(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
     let (mut winners_ok, mut five_xx) = (true, 0usize);
     let mut winners_per_run = Vec::new();
     for run in 0..runs {
-        let broadcast = s.create(&customer_token, 19.0, 73.0, "open", 10, false).await?;
+        let broadcast = s.create(&customer_token, 19.0, 73.0, "open", 10, take == Take::Hold).await?;
         s.notify_all(broadcast, &transporters).await?;
         let vehicles = s.vehicles(&transporters, "open", run).await?;
         let started = Instant::now();
         let futs = tokens.iter().zip(&vehicles).map(|(token, vehicle)| {
+            let (path, body) = match take {
+                Take::Accept => ("accept", json!({ "vehicleType": "open", "vehicleId": vehicle })),
+                Take::Hold => ("holds", json!({ "vehicleType": "open", "quantity": 1 })),
+            };
             let req = s
                 .client
-                .post(format!("{}/v1/broadcasts/{broadcast}/accept", s.api_url))
+                .post(format!("{}/v1/broadcasts/{broadcast}/{path}", s.api_url))
                 .bearer_auth(token)
                 .header("Idempotency-Key", Uuid::new_v4().to_string())
-                .json(&json!({ "vehicleType": "open", "vehicleId": vehicle }));
+                .json(&body);
             async move {
                 let t = Instant::now();
                 let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(599);
@@ -103,7 +121,7 @@ async fn contention(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
         winners_ok &= winners == 10;
         winners_per_run.push(winners);
         latencies.extend(results.iter().map(|r| ms(r.1)));
-        eprintln!("contention run {run}: {winners} winners, wall {:.0} ms", ms(wall));
+        eprintln!("{scenario} run {run}: {winners} winners, wall {:.0} ms", ms(wall));
     }
     let rss = s.rss();
     s.stop().await;
@@ -112,23 +130,23 @@ async fn contention(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
     let pg = base.get("pgbench_update_insert_latency_ms").copied().unwrap_or(f64::NAN);
     Ok(vec![
         Row {
-            scenario: "1. contention",
-            metric: format!("winners per run ({runs} runs x {accepts} accepts)"),
+            scenario,
+            metric: format!("winners per run ({runs} runs x {accepts} {verb}s)"),
             value: format!("{} ({})", if winners_ok { "always 10" } else { "NOT 10" }, summarize(&winners_per_run)),
             goal: "10".into(),
             baseline: String::new(),
             rss: rss.clone(),
         },
         Row {
-            scenario: "1. contention",
-            metric: "accept latency p50 / p99".into(),
+            scenario,
+            metric: format!("{verb} latency p50 / p99"),
             value: format!("{p50:.1} / {p99:.1} ms"),
             goal: "p99 < 50 ms (brief) / < 100 ms (issue)".into(),
             baseline: format!("pgbench update+insert {pg:.2} ms avg at 32 clients ({:.0}x)", p99 / pg),
             rss: rss.clone(),
         },
         Row {
-            scenario: "1. contention",
+            scenario,
             metric: "5xx".into(),
             value: five_xx.to_string(),
             goal: "0".into(),

@@ -221,6 +221,13 @@ error_set!(CancelErrors {
     503 => "DEPENDENCY_UNAVAILABLE",
 });
 
+error_set!(SentBroadcastErrors {
+    401 => "UNAUTHORIZED",
+    403 => "ROLE_FORBIDDEN: transporters only",
+    404 => "BROADCAST_NOT_FOUND (also for one never sent to you)",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
+
 error_set!(AcceptErrors {
     401 => "UNAUTHORIZED",
     403 => "ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)",
@@ -406,6 +413,20 @@ impl BroadcastApi {
     }
 
     /// Open broadcasts I was notified of and have not declined, with trucks remaining per line.
+    /// One broadcast I was sent, in its current state (status, lines, remaining, deadline), also
+    /// after it closed; one I was never sent is 404.
+    #[oai(path = "/transporters/me/broadcasts/:id", method = "get", operation_id = "getSentBroadcast")]
+    async fn sent_to_me(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<OpenBroadcastBody>, ApiError<SentBroadcastErrors>> {
+        let transporter = auth.require(&[Role::Transporter])?.sub;
+        let mut conn = state.db.acquire().await?;
+        Ok(Json(views::sent_to_transporter(&mut conn, transporter, id.0).await?))
+    }
+
     #[oai(path = "/transporters/me/broadcasts", method = "get", operation_id = "listMyOpenBroadcasts")]
     async fn open_for_me(
         &self,

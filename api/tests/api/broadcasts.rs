@@ -389,3 +389,28 @@ async fn text_postgres_cannot_store_and_non_json_bodies_are_422_not_500() {
     let active: Value = app.get_auth("/v1/broadcasts/active", &customer).await.json().await.unwrap();
     assert_eq!(active, json!({}));
 }
+
+#[tokio::test]
+async fn a_transporter_reads_a_broadcast_it_was_sent_and_only_those() {
+    let app = spawn_app().await;
+    let (_, customer) = app.user("customer").await;
+    let (t, token) = app.user("transporter").await;
+    app.vehicle_for(t, "open").await;
+    let broadcast = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
+    let path = format!("/v1/transporters/me/broadcasts/{broadcast}");
+    assert_problem(app.get_auth(&path, &token).await, 404, "BROADCAST_NOT_FOUND").await;
+    app.notify(&broadcast, &[t]).await;
+    let seen: Value = app.get_auth(&path, &token).await.json().await.unwrap();
+    assert_eq!((seen["id"].as_str(), seen["status"].as_str()), (Some(broadcast.as_str()), Some("active")));
+    assert_eq!(seen["trucksRemaining"], 2);
+    assert!(seen["distanceToPickupKm"].as_f64().is_some(), "{seen}");
+    // Still readable once closed, in its closed state; customers use their own view.
+    let r = app.post_auth(&format!("/v1/broadcasts/{broadcast}/cancel"), &customer, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let seen: Value = app.get_auth(&path, &token).await.json().await.unwrap();
+    assert_eq!(seen["status"], "cancelled");
+    assert_problem(app.get_auth(&path, &customer).await, 403, "ROLE_FORBIDDEN").await;
+    let (_, stranger) = app.user("transporter").await;
+    assert_problem(app.get_auth(&path, &stranger).await, 404, "BROADCAST_NOT_FOUND").await;
+    app.run_pending_jobs().await;
+}

@@ -463,6 +463,20 @@ pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) ->
     Ok(out)
 }
 
+/// One broadcast sent to `transporter`, in whatever state it is now (what a tap on a
+/// notification opens); never sent to it: not found.
+pub async fn sent_to_transporter(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<OpenBroadcastBody> {
+    let told: Option<Option<f64>> = sqlx::query_scalar(
+        "SELECT distance_km FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2",
+    )
+    .bind(id)
+    .bind(transporter)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(distance_to_pickup_km) = told else { return Err(not_found()) };
+    open_broadcast(conn, id, distance_to_pickup_km).await
+}
+
 /// One broadcast as a transporter sees it (also the `new_broadcast` event's payload).
 pub async fn open_broadcast(
     conn: &mut PgConnection,

@@ -69,6 +69,11 @@ import {
     DriverAssignedToJSON,
 } from '../models/DriverAssigned';
 import {
+    type OpenBroadcastBody,
+    OpenBroadcastBodyFromJSON,
+    OpenBroadcastBodyToJSON,
+} from '../models/OpenBroadcastBody';
+import {
     type OpenBroadcastList,
     OpenBroadcastListFromJSON,
     OpenBroadcastListToJSON,
@@ -135,6 +140,13 @@ export interface DeclineBroadcastRequest {
 }
 
 export interface GetBroadcastRequest {
+    /**
+     * 
+     */
+    id: string;
+}
+
+export interface GetSentBroadcastRequest {
     /**
      * 
      */
@@ -593,6 +605,59 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
+     * Creates request options for getSentBroadcast without sending the request
+     */
+    async getSentBroadcastRequestOpts(requestParameters: GetSentBroadcastRequest): Promise<runtime.RequestOpts> {
+        if (requestParameters['id'] == null) {
+            throw new runtime.RequiredError(
+                'id',
+                'Required parameter "id" was null or undefined when calling getSentBroadcast().'
+            );
+        }
+
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = await token("BearerAuth", []);
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+
+        let urlPath = `/v1/transporters/me/broadcasts/{id}`;
+        urlPath = urlPath.replace('{id}', encodeURIComponent(String(requestParameters['id'])));
+
+        return {
+            path: urlPath,
+            method: 'GET',
+            headers: headerParameters,
+            query: queryParameters,
+        };
+    }
+
+    /**
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     */
+    async getSentBroadcastRaw(requestParameters: GetSentBroadcastRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<OpenBroadcastBody>> {
+        const requestOptions = await this.getSentBroadcastRequestOpts(requestParameters);
+        const response = await this.request(requestOptions, initOverrides);
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => OpenBroadcastBodyFromJSON(jsonValue));
+    }
+
+    /**
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     */
+    async getSentBroadcast(requestParameters: GetSentBroadcastRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<OpenBroadcastBody> {
+        const response = await this.getSentBroadcastRaw(requestParameters, initOverrides);
+        return await response.value();
+    }
+
+    /**
      * Creates request options for listBroadcasts without sending the request
      */
     async listBroadcastsRequestOpts(requestParameters: ListBroadcastsRequest): Promise<runtime.RequestOpts> {
@@ -730,7 +795,6 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      */
     async listMyOpenBroadcastsRaw(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<OpenBroadcastList>> {
         const requestOptions = await this.listMyOpenBroadcastsRequestOpts();
@@ -740,7 +804,6 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      */
     async listMyOpenBroadcasts(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<OpenBroadcastList> {
         const response = await this.listMyOpenBroadcastsRaw(initOverrides);

@@ -310,6 +310,48 @@ open class BroadcastsAPI {
     }
 
     /**
+     Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     
+     - parameter id: (path)  
+     - parameter apiConfiguration: The configuration for the http request.
+     - returns: OpenBroadcastBody
+     */
+    open class func getSentBroadcast(id: UUID, apiConfiguration: WeeloAPIAPIConfiguration = WeeloAPIAPIConfiguration.shared) async throws(ErrorResponse) -> OpenBroadcastBody {
+        return try await getSentBroadcastWithRequestBuilder(id: id, apiConfiguration: apiConfiguration).execute().body
+    }
+
+    /**
+     Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     - GET /v1/transporters/me/broadcasts/{id}
+     - Bearer Token:
+       - type: http
+       - name: BearerAuth
+     - parameter id: (path)  
+     - parameter apiConfiguration: The configuration for the http request.
+     - returns: RequestBuilder<OpenBroadcastBody> 
+     */
+    open class func getSentBroadcastWithRequestBuilder(id: UUID, apiConfiguration: WeeloAPIAPIConfiguration = WeeloAPIAPIConfiguration.shared) -> RequestBuilder<OpenBroadcastBody> {
+        var localVariablePath = "/v1/transporters/me/broadcasts/{id}"
+        let idPreEscape = "\(APIHelper.mapValueToPathItem(id))"
+        let idPostEscape = idPreEscape.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? ""
+        localVariablePath = localVariablePath.replacingOccurrences(of: "{id}", with: idPostEscape, options: .literal, range: nil)
+        let localVariableURLString = apiConfiguration.basePath + localVariablePath
+        let localVariableParameters: [String: any Sendable]? = nil
+
+        let localVariableUrlComponents = URLComponents(string: localVariableURLString)
+
+        let localVariableNillableHeaders: [String: (any Sendable)?] = [
+            :
+        ]
+
+        let localVariableHeaderParameters = APIHelper.rejectNilHeaders(localVariableNillableHeaders)
+
+        let localVariableRequestBuilder: RequestBuilder<OpenBroadcastBody>.Type = apiConfiguration.requestBuilderFactory.getBuilder()
+
+        return localVariableRequestBuilder.init(method: "GET", URLString: (localVariableUrlComponents?.string ?? localVariableURLString), parameters: localVariableParameters, headers: localVariableHeaderParameters, requiresAuthentication: true, apiConfiguration: apiConfiguration)
+    }
+
+    /**
      My broadcasts, newest first.
      
      - parameter status: (query)  (optional)
@@ -405,8 +447,7 @@ open class BroadcastsAPI {
     }
 
     /**
-     Open broadcasts I was notified of and have not declined, with trucks remaining per line.
-     
+
      - parameter apiConfiguration: The configuration for the http request.
      - returns: OpenBroadcastList
      */
@@ -415,7 +456,6 @@ open class BroadcastsAPI {
     }
 
     /**
-     Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      - GET /v1/transporters/me/broadcasts
      - Bearer Token:
        - type: http

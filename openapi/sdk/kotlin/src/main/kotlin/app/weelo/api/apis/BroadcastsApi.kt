@@ -17,6 +17,7 @@ import app.weelo.api.models.BroadcastStatus
 import app.weelo.api.models.CancelRequest
 import app.weelo.api.models.CreateBroadcastRequest
 import app.weelo.api.models.DriverAssigned
+import app.weelo.api.models.OpenBroadcastBody
 import app.weelo.api.models.OpenBroadcastList
 import app.weelo.api.models.Problem
 
@@ -164,6 +165,24 @@ interface BroadcastsApi {
     suspend fun getBroadcast(@Path("id") id: java.util.UUID): Response<BroadcastBody>
 
     /**
+     * GET v1/transporters/me/broadcasts/{id}
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     * 
+     * Responses:
+     *  - 200: 
+     *  - 401: UNAUTHORIZED
+     *  - 403: ROLE_FORBIDDEN: transporters only
+     *  - 404: BROADCAST_NOT_FOUND (also for one never sent to you)
+     *  - 500: INTERNAL: an unexpected error (logged with the request id)
+     *  - 503: DEPENDENCY_UNAVAILABLE
+     *
+     * @param id 
+     * @return [OpenBroadcastBody]
+     */
+    @GET("v1/transporters/me/broadcasts/{id}")
+    suspend fun getSentBroadcast(@Path("id") id: java.util.UUID): Response<OpenBroadcastBody>
+
+    /**
      * GET v1/broadcasts
      * My broadcasts, newest first.
      * 
@@ -205,7 +224,7 @@ interface BroadcastsApi {
 
     /**
      * GET v1/transporters/me/broadcasts
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
+     * 
      * 
      * Responses:
      *  - 200: 
