@@ -14,11 +14,10 @@ use uuid::Uuid;
 use weelo_shared::admin;
 use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
-use weelo_shared::idempotency::{self, Stored};
 use weelo_shared::lifecycle::holds::{self, Crew, HoldBody, HoldWindows};
 
 use super::security::BearerAuth;
-use super::{ApiTags, from_stored, to_body};
+use super::{ApiTags, keyed};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -86,15 +85,11 @@ async fn command(
     body: &impl Serialize,
     op: impl AsyncFnOnce(&mut PgConnection) -> Result<(), Error>,
 ) -> Result<Json<HoldBody>, Error> {
-    let key = idempotency::parse_key(Some(key))?;
-    let scope = format!("hold:{hold}:{action}");
-    let hash = idempotency::request_hash(&scope, &to_body(body)?);
-    let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
+    keyed(&state.db, transporter, &format!("hold:{hold}:{action}"), key, body, async |tx| {
         op(tx).await?;
-        Ok(Stored { status: 200, body: to_body(&holds::view(tx, transporter, hold).await?)? })
+        holds::view(tx, transporter, hold).await
     })
-    .await?;
-    Ok(Json(from_stored(stored)?))
+    .await
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Holds")]
@@ -113,7 +108,6 @@ impl HoldApi {
         body: Json<HoldRequest>,
     ) -> Result<Json<HoldBody>, ApiError<HoldErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
-        let key = idempotency::parse_key(Some(&key.0))?;
         let vehicle_type: VehicleType =
             body.vehicle_type.parse().map_err(|m: String| Error::field("vehicleType", m))?;
         let quantity = match body.quantity {
@@ -124,15 +118,13 @@ impl HoldApi {
             let mut conn = state.db.acquire().await?;
             admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
         }
-        let scope = format!("hold:{}", id.0);
-        let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let windows = HoldWindows::from(&state.config);
-        let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
+        let scope = format!("hold:{}", id.0);
+        Ok(keyed(&state.db, transporter, &scope, &key.0, &body.0, async |tx| {
             let hold = holds::place(tx, transporter, id.0, vehicle_type, quantity, windows).await?;
-            Ok(Stored { status: 200, body: to_body(&holds::view(tx, transporter, hold).await?)? })
+            holds::view(tx, transporter, hold).await
         })
-        .await?;
-        Ok(Json(from_stored(stored)?))
+        .await?)
     }
 
     /// Add `WEELO_HOLD_EXTEND_SECS` to an active hold: at most twice, never past the deadline.

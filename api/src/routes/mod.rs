@@ -34,6 +34,25 @@ pub enum ApiTags {
     Holds,
 }
 
+/// Runs `op` under the user's idempotency key for `scope` and answers what it returns (200); a
+/// retry with the same key and body gets the first answer back.
+pub(crate) async fn keyed<T: ParseFromJSON + Serialize>(
+    db: &sqlx::PgPool,
+    user: uuid::Uuid,
+    scope: &str,
+    key: &str,
+    body: &impl Serialize,
+    op: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, Error>,
+) -> Result<poem_openapi::payload::Json<T>, Error> {
+    let key = weelo_shared::idempotency::parse_key(Some(key))?;
+    let hash = weelo_shared::idempotency::request_hash(scope, &to_body(body)?);
+    let stored = weelo_shared::idempotency::run(db, user, scope, key, &hash, async |tx| {
+        Ok(Stored { status: 200, body: to_body(&op(tx).await?)? })
+    })
+    .await?;
+    Ok(poem_openapi::payload::Json(from_stored(stored)?))
+}
+
 /// A response recorded under an idempotency key, read back as the operation's body.
 pub(crate) fn from_stored<T: ParseFromJSON>(stored: Stored) -> Result<T, Error> {
     T::parse_from_json(Some(stored.body))

@@ -14,12 +14,11 @@ use uuid::Uuid;
 use weelo_shared::domain::Role;
 use weelo_shared::domain::trip::TripStatus;
 use weelo_shared::error::Error;
-use weelo_shared::idempotency::{self, Stored};
 use weelo_shared::lifecycle::trips::{self, Windows};
 use weelo_shared::lifecycle::views::{self, TripBody};
 
 use super::security::BearerAuth;
-use super::{ApiTags, from_stored, page_limit, to_body};
+use super::{ApiTags, keyed, page_limit};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -86,16 +85,12 @@ async fn command(
     body: &impl Serialize,
     op: impl AsyncFnOnce(&mut PgConnection, Windows) -> Result<TripStatus, Error>,
 ) -> Result<Json<TripBody>, Error> {
-    let key = idempotency::parse_key(Some(key))?;
-    let scope = format!("trip:{trip}:{action}");
-    let hash = idempotency::request_hash(&scope, &to_body(body)?);
     let windows = Windows::from(&state.config);
-    let stored = idempotency::run(&state.db, user, &scope, key, &hash, async |tx| {
+    keyed(&state.db, user, &format!("trip:{trip}:{action}"), key, body, async |tx| {
         op(tx, windows).await?;
-        Ok(Stored { status: 200, body: to_body(&views::trip(tx, trip).await?)? })
+        views::trip(tx, trip).await
     })
-    .await?;
-    Ok(Json(from_stored(stored)?))
+    .await
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Trips")]
