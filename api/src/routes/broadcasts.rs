@@ -225,6 +225,7 @@ error_set!(SentBroadcastErrors {
     401 => "UNAUTHORIZED",
     403 => "ROLE_FORBIDDEN: transporters only",
     404 => "BROADCAST_NOT_FOUND (also for one never sent to you)",
+    422 => "VALIDATION_FAILED (the id is not a UUID)",
     503 => "DEPENDENCY_UNAVAILABLE",
 });
 
@@ -412,7 +413,6 @@ impl BroadcastApi {
         Ok(Declined::Done)
     }
 
-    /// Open broadcasts I was notified of and have not declined, with trucks remaining per line.
     /// One broadcast I was sent, in its current state (status, lines, remaining, deadline), also
     /// after it closed; one I was never sent is 404.
     #[oai(path = "/transporters/me/broadcasts/:id", method = "get", operation_id = "getSentBroadcast")]
@@ -427,6 +427,7 @@ impl BroadcastApi {
         Ok(Json(views::sent_to_transporter(&mut conn, transporter, id.0).await?))
     }
 
+    /// Open broadcasts I was notified of and have not declined, with trucks remaining per line.
     #[oai(path = "/transporters/me/broadcasts", method = "get", operation_id = "listMyOpenBroadcasts")]
     async fn open_for_me(
         &self,

@@ -640,7 +640,7 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     * One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
      */
     async getSentBroadcastRaw(requestParameters: GetSentBroadcastRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<OpenBroadcastBody>> {
         const requestOptions = await this.getSentBroadcastRequestOpts(requestParameters);
@@ -650,7 +650,7 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     * One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
      */
     async getSentBroadcast(requestParameters: GetSentBroadcastRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<OpenBroadcastBody> {
         const response = await this.getSentBroadcastRaw(requestParameters, initOverrides);
@@ -795,6 +795,7 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      */
     async listMyOpenBroadcastsRaw(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<OpenBroadcastList>> {
         const requestOptions = await this.listMyOpenBroadcastsRequestOpts();
@@ -804,6 +805,7 @@ export class BroadcastsApi extends runtime.BaseAPI {
     }
 
     /**
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      */
     async listMyOpenBroadcasts(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<OpenBroadcastList> {
         const response = await this.listMyOpenBroadcastsRaw(initOverrides);

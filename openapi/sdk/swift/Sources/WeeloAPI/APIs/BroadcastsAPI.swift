@@ -310,7 +310,7 @@ open class BroadcastsAPI {
     }
 
     /**
-     Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
      
      - parameter id: (path)  
      - parameter apiConfiguration: The configuration for the http request.
@@ -321,7 +321,7 @@ open class BroadcastsAPI {
     }
 
     /**
-     Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
      - GET /v1/transporters/me/broadcasts/{id}
      - Bearer Token:
        - type: http
@@ -447,7 +447,8 @@ open class BroadcastsAPI {
     }
 
     /**
-
+     Open broadcasts I was notified of and have not declined, with trucks remaining per line.
+     
      - parameter apiConfiguration: The configuration for the http request.
      - returns: OpenBroadcastList
      */
@@ -456,6 +457,7 @@ open class BroadcastsAPI {
     }
 
     /**
+     Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      - GET /v1/transporters/me/broadcasts
      - Bearer Token:
        - type: http

@@ -166,13 +166,14 @@ interface BroadcastsApi {
 
     /**
      * GET v1/transporters/me/broadcasts/{id}
-     * Open broadcasts I was notified of and have not declined, with trucks remaining per line. One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
+     * One broadcast I was sent, in its current state (status, lines, remaining, deadline), also after it closed; one I was never sent is 404.
      * 
      * Responses:
      *  - 200: 
      *  - 401: UNAUTHORIZED
      *  - 403: ROLE_FORBIDDEN: transporters only
      *  - 404: BROADCAST_NOT_FOUND (also for one never sent to you)
+     *  - 422: VALIDATION_FAILED (the id is not a UUID)
      *  - 500: INTERNAL: an unexpected error (logged with the request id)
      *  - 503: DEPENDENCY_UNAVAILABLE
      *
@@ -224,7 +225,7 @@ interface BroadcastsApi {
 
     /**
      * GET v1/transporters/me/broadcasts
-     * 
+     * Open broadcasts I was notified of and have not declined, with trucks remaining per line.
      * 
      * Responses:
      *  - 200: 
