@@ -130,6 +130,22 @@ async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::
         .await?)
 }
 
+/// Trucks neither taken nor held, over every line.
+fn remaining_of(view: &views::BroadcastBody) -> i32 {
+    view.lines.iter().map(|l| l.remaining).sum()
+}
+
+/// What the transporters and the customer see of a broadcast's remaining trucks.
+fn trucks_remaining(broadcast: Uuid, view: views::BroadcastBody) -> TrucksRemaining {
+    TrucksRemaining {
+        broadcast_id: broadcast,
+        status: view.status,
+        trucks_remaining: remaining_of(&view),
+        lines: view.lines,
+        expires_at: view.expires_at,
+    }
+}
+
 /// The transporters told of a broadcast that did not decline it.
 async fn told_not_declined(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
     Ok(sqlx::query_scalar(
@@ -240,7 +256,7 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
     let mut conn = state.db.acquire().await?;
     let view = views::broadcast(&mut conn, b).await.context("reading the broadcast a release changed")?;
     drop(conn);
-    let remaining = view.lines.iter().map(|l| l.remaining).sum();
+    let remaining = remaining_of(&view);
     let customer = customer_of(state, b).await?;
     let released = ClientEvent::TruckReleased(TruckReleasedEvent {
         broadcast_id: b,
@@ -253,13 +269,7 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
     if !e.searching {
         return Ok(());
     }
-    let again = ClientEvent::BroadcastReopened(TrucksRemaining {
-        broadcast_id: b,
-        status: view.status,
-        lines: view.lines,
-        trucks_remaining: remaining,
-        expires_at: view.expires_at,
-    });
+    let again = ClientEvent::BroadcastReopened(trucks_remaining(b, view));
     let told = told_not_declined(state, b).await?;
     notify(state, format!("outbox:{id}:reopened"), told, again).await?;
     if e.reopened {
@@ -314,13 +324,7 @@ async fn hold_changed(state: &WorkerState, id: i64, e: outbox::HoldChanged) -> a
         // Ended with its broadcast: the broadcast's own close tells everybody.
         return Ok(());
     }
-    let update = ClientEvent::TrucksRemainingUpdate(TrucksRemaining {
-        broadcast_id: b,
-        status: view.status,
-        trucks_remaining: view.lines.iter().map(|l| l.remaining).sum(),
-        lines: view.lines,
-        expires_at: view.expires_at,
-    });
+    let update = ClientEvent::TrucksRemainingUpdate(trucks_remaining(b, view));
     let mut to = told_not_declined(state, b).await?;
     to.push(customer_of(state, b).await?);
     notify(state, format!("outbox:{id}:remaining"), to, update).await
@@ -340,7 +344,7 @@ async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) 
     let view = views::broadcast(&mut conn, b).await.context("reading the broadcast an accept changed")?;
     drop(conn);
     let truck = view.accepted_trucks.iter().find(|t| t.truck_request_id == e.truck_request_id).cloned();
-    let remaining = view.lines.iter().map(|l| l.remaining).sum();
+    let remaining = remaining_of(&view);
     let accepted = ClientEvent::TruckRequestAccepted(TruckRequestAccepted {
         broadcast_id: b,
         truck_request_id: e.truck_request_id,
@@ -350,13 +354,7 @@ async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) 
         expires_at: view.expires_at,
     });
     notify(state, format!("outbox:{id}:accepted"), vec![e.customer_id], accepted).await?;
-    let update = ClientEvent::TrucksRemainingUpdate(TrucksRemaining {
-        broadcast_id: b,
-        status: view.status,
-        lines: view.lines,
-        trucks_remaining: remaining,
-        expires_at: view.expires_at,
-    });
+    let update = ClientEvent::TrucksRemainingUpdate(trucks_remaining(b, view));
     let mut to = notified_transporters(state, b).await?;
     to.push(e.customer_id);
     notify(state, format!("outbox:{id}:remaining"), to, update).await

@@ -75,7 +75,8 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
         metrics::counter!("sweep_expired_total").increment(expired);
         tracing::warn!(expired, "sweep expired broadcasts whose expiry job was lost");
     }
-    let trips = overdue_trips(state).await? + overdue_holds(state).await?;
+    let trips = overdue_trips(state).await?;
+    let holds_expired = overdue_holds(state).await?;
     let redispatched = relay::dispatch_pending(state).await?;
     let pruned = idempotency::prune(&state.db, 24).await?
         + AuthService::prune(&state.db, Duration::from_secs(24 * 3600)).await?
@@ -92,7 +93,7 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
         .bind(expired as i32)
         .execute(&state.db)
         .await?;
-    tracing::info!(tick, expired, trips, redispatched, pruned, stale, vacuumed, "sweep");
+    tracing::info!(tick, expired, trips, holds_expired, redispatched, pruned, stale, vacuumed, "sweep");
     Ok(())
 }
 

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Actor, closed, lock, log, refusal, take_vehicle, transporter_access, trips, write_status};
+use super::{Actor, closed, lock, log, refusal, settle_taken, take_vehicle, transporter_access, trips};
 use crate::domain::VehicleType;
-use crate::domain::machine::{BroadcastStatus, TruckRequestStatus, reason};
+use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
@@ -153,8 +153,14 @@ async fn held_trucks(conn: &mut PgConnection, hold: Uuid) -> Result<Vec<Uuid>> {
     .await?)
 }
 
-async fn changed(conn: &mut PgConnection, h: &HoldRow, status: HoldStatus, expires_at: DateTime<Utc>) -> Result<()> {
-    let event = outbox::HoldChanged { hold_id: h.id, broadcast_id: h.broadcast_id, status, expires_at };
+async fn changed(
+    conn: &mut PgConnection,
+    hold_id: Uuid,
+    broadcast_id: Uuid,
+    status: HoldStatus,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let event = outbox::HoldChanged { hold_id, broadcast_id, status, expires_at };
     outbox::enqueue(conn, &OutboxEvent::HoldChanged(event), None).await?;
     Ok(())
 }
@@ -214,19 +220,7 @@ pub async fn place(
     for t in &trucks {
         log(conn, broadcast, Some(*t), Some("searching"), "held", actor, why::HELD).await?;
     }
-    let row = HoldRow {
-        id,
-        broadcast_id: broadcast,
-        vehicle_type,
-        requested: quantity as i32,
-        held: got as i32,
-        status: HoldStatus::Active,
-        expires_at,
-        extensions: 0,
-        created_at: expires_at,
-        overdue: false,
-    };
-    changed(conn, &row, HoldStatus::Active, expires_at).await?;
+    changed(conn, id, broadcast, HoldStatus::Active, expires_at).await?;
     Ok(id)
 }
 
@@ -254,7 +248,7 @@ pub async fn extend(conn: &mut PgConnection, transporter: Uuid, id: Uuid, w: Hol
     let Some(expires_at) = expires_at else {
         return Err(Error::rejected(409, "HOLD_AT_DEADLINE", "this hold already lasts until the broadcast's deadline"));
     };
-    changed(conn, &h, HoldStatus::Active, expires_at).await
+    changed(conn, h.id, h.broadcast_id, HoldStatus::Active, expires_at).await
 }
 
 fn refuse_unless_active(h: &HoldRow) -> Result<()> {
@@ -422,15 +416,7 @@ pub async fn confirm(
         .bind(&trucks)
         .execute(&mut *conn)
         .await?;
-    if next.status == BroadcastStatus::FullyFilled {
-        super::close(conn, h.broadcast_id, &locked, &next, reason::FULLY_FILLED, actor).await?;
-    } else {
-        write_status(conn, h.broadcast_id, locked.machine.status, &next, None).await?;
-        if next.status != locked.machine.status {
-            let (from, to) = (locked.machine.status.as_str(), next.status.as_str());
-            log(conn, h.broadcast_id, None, Some(from), to, actor, why::HOLD_CONFIRMED).await?;
-        }
-    }
+    settle_taken(conn, h.broadcast_id, &locked, &next, actor, why::HOLD_CONFIRMED).await?;
     Ok(trucks)
 }
 
@@ -443,7 +429,7 @@ async fn end_row(conn: &mut PgConnection, h: &HoldRow, to: HoldStatus) -> Result
     if done.rows_affected() != 1 {
         return Err(anyhow::anyhow!("hold {} changed under its lock", h.id).into());
     }
-    changed(conn, h, to, h.expires_at).await
+    changed(conn, h.id, h.broadcast_id, to, h.expires_at).await
 }
 
 /// Gives the held trucks back to the search.

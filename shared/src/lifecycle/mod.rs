@@ -152,6 +152,26 @@ async fn write_status(
     Ok(())
 }
 
+/// Writes the broadcast's state after trucks were taken (an accept, a hold's confirm): closed
+/// when every truck is taken, otherwise its new count, and its status move logged as `why`.
+async fn settle_taken(
+    conn: &mut PgConnection,
+    id: Uuid,
+    locked: &Locked,
+    next: &Broadcast,
+    actor: Actor,
+    why: &str,
+) -> Result<()> {
+    if next.status == BroadcastStatus::FullyFilled {
+        return close(conn, id, locked, next, reason::FULLY_FILLED, actor).await;
+    }
+    write_status(conn, id, locked.machine.status, next, None).await?;
+    if next.status != locked.machine.status {
+        log(conn, id, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, why).await?;
+    }
+    Ok(())
+}
+
 /// Ends an open broadcast: releases searching trucks, logs, and tells the worker.
 async fn close(
     conn: &mut PgConnection,
@@ -479,15 +499,7 @@ pub async fn accept(
         trucks_remaining: remaining,
     };
     outbox::enqueue(conn, &OutboxEvent::TruckAccepted(event), None).await?;
-    if next.status == BroadcastStatus::FullyFilled {
-        close(conn, broadcast, &locked, &next, reason::FULLY_FILLED, actor).await?;
-    } else {
-        write_status(conn, broadcast, locked.machine.status, &next, None).await?;
-        if next.status != locked.machine.status {
-            log(conn, broadcast, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, "ACCEPTED")
-                .await?;
-        }
-    }
+    settle_taken(conn, broadcast, &locked, &next, actor, "ACCEPTED").await?;
     let accepted = Accepted {
         truck_request_id: truck_request,
         broadcast_id: broadcast,
