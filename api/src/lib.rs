@@ -1,6 +1,7 @@
 //! weelo-api: the HTTP API (poem + poem-openapi). Handlers are thin; the work lives in
 //! `weelo_shared`'s services.
 
+pub mod console;
 pub mod problem;
 pub mod routes;
 pub mod socket;
@@ -127,6 +128,8 @@ pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::
 /// A running API server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The private ops listener's address (the ops console), when `WEELO_OPS_ADDR` is set.
+    pub ops_addr: Option<SocketAddr>,
     pub state: Arc<AppState>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -160,11 +163,34 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("listener has no TCP address"))?;
+    let ops_acceptor = match config.ops_addr {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .into_acceptor()
+                .await
+                .map_err(|e| anyhow::anyhow!("WEELO_OPS_ADDR {at}: cannot listen: {e}"))?,
+        ),
+        None => {
+            tracing::info!("WEELO_OPS_ADDR is not set: no ops console on this instance");
+            None
+        }
+    };
+    let ops_addr =
+        ops_acceptor.as_ref().and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()));
     let grace = config.shutdown_timeout;
     let state = AppState::new(config, pool, cache, sms);
     let (sockets, io) = socket::build(state.clone());
     let fan_out = tokio::spawn(socket::fan_out(io.clone(), state.clone(), shutdown.clone()));
     let endpoint = app(state.clone(), sockets);
+    let ops_task = ops_acceptor.map(|acceptor| {
+        let console = console::app(state.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(console, async move { stop.wait().await }, Some(grace))
+                .await
+        })
+    });
     let task = tokio::spawn(async move {
         let http_shutdown = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
@@ -174,8 +200,14 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
         // Upgraded sockets are not the HTTP server's: close them (clients reconnect elsewhere).
         io.close().await;
         let _ = fan_out.await;
+        if let Some(ops) = ops_task {
+            ops.await?.map_err(|e| anyhow::anyhow!("ops listener failed: {e}"))?;
+        }
         served
     });
     tracing::info!(%addr, "weelo-api listening");
-    Ok(Running { addr, state, task })
+    if let Some(ops) = ops_addr {
+        tracing::info!(console = %format!("http://{ops}/"), "ops console listening (private)");
+    }
+    Ok(Running { addr, ops_addr, state, task })
 }

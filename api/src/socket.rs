@@ -137,7 +137,12 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             while let Some(msg) = messages.next().await {
                 let Ok(text) = msg.get_payload::<String>() else { continue };
                 let Ok(e) = serde_json::from_str::<Envelope>(&text) else { continue };
-                let _ = io.to(format!("user:{}", e.user)).emit(e.event.as_str(), &e.payload).await;
+                let room = format!("user:{}", e.user);
+                let _ = io.to(room.clone()).emit(e.event.as_str(), &e.payload).await;
+                if e.event == realtime::SESSION_REVOKED {
+                    let _ = io.to(room).disconnect().await;
+                    tracing::info!(user_id = %e.user, "sockets of a revoked session dropped");
+                }
             }
             anyhow::Ok(())
         };

@@ -10,7 +10,13 @@ use crate::domain::Phone;
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
-async fn audit(conn: &mut PgConnection, admin: Option<Uuid>, action: &str, target: Uuid, reason: &str) -> Result<()> {
+async fn audit(
+    conn: &mut PgConnection,
+    admin: Option<Uuid>,
+    action: &str,
+    target: Option<Uuid>,
+    reason: &str,
+) -> Result<()> {
     sqlx::query("INSERT INTO admin_actions (admin_id, action, target_id, reason) VALUES ($1, $2, $3, $4)")
         .bind(admin)
         .bind(action)
@@ -38,7 +44,7 @@ pub async fn add_admin(db: &PgPool, phone: &Phone, by: Option<Uuid>) -> Result<(
         .bind(phone.as_str())
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, by, "admin.add", id, "created from the command line").await?;
+    audit(&mut tx, by, "admin.add", Some(id), "created from the command line").await?;
     tx.commit().await?;
     Ok((id, true))
 }
@@ -87,7 +93,7 @@ pub async fn set_verified(db: &PgPool, who: &str, verified: bool, by: Option<Uui
     .await?;
     let id = id.ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "no transporter with this id or phone"))?;
     let action = if verified { "transporter.verify" } else { "transporter.unverify" };
-    audit(&mut tx, by, action, id, reason.trim()).await?;
+    audit(&mut tx, by, action, Some(id), reason.trim()).await?;
     if verified {
         let event = OutboxEvent::TransporterOnline(outbox::TransporterOnline { transporter_id: id });
         outbox::enqueue(&mut tx, &event, None).await?;
@@ -114,4 +120,133 @@ pub async fn require_verified(conn: &mut PgConnection, required: bool, transport
         ));
     }
     Ok(())
+}
+
+fn require_reason(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::field("reason", "1 to 500 characters"));
+    }
+    Ok(reason)
+}
+
+/// Suspends (or restores) a user: suspended, they cannot sign in, refresh or use a token, every
+/// refresh token is revoked, and their sockets are dropped (the relay sends `session_revoked`
+/// and the API instances disconnect them). Admins cannot be suspended here.
+pub async fn set_suspended(db: &PgPool, user: Uuid, suspended: bool, by: Uuid, reason: &str) -> Result<()> {
+    let reason = require_reason(reason)?;
+    let mut tx = db.begin().await?;
+    let role: Option<String> = sqlx::query_scalar(
+        "UPDATE users SET suspended_at = CASE WHEN $2 THEN coalesce(suspended_at, now()) END, updated_at = now()
+         WHERE id = $1 AND role <> 'admin' RETURNING role::text",
+    )
+    .bind(user)
+    .bind(suspended)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if role.is_none() {
+        return Err(Error::rejected(404, "USER_NOT_FOUND", "no customer, transporter or driver with this id"));
+    }
+    if suspended {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let event = OutboxEvent::UserSuspended(outbox::UserSuspended { user_id: user });
+        outbox::enqueue(&mut tx, &event, None).await?;
+    }
+    let action = if suspended { "user.suspend" } else { "user.restore" };
+    audit(&mut tx, Some(by), action, Some(user), reason).await?;
+    tx.commit().await?;
+    tracing::warn!(%user, %by, action, "account {}", if suspended { "suspended" } else { "restored" });
+    Ok(())
+}
+
+/// Cancels an open broadcast on an admin's word: the same transition as a customer's cancel
+/// (trips cancelled, vehicles and drivers freed, everyone told), with the reason
+/// `ADMIN_CANCELLED` and the admin's note.
+pub async fn force_cancel(
+    db: &PgPool,
+    broadcast: Uuid,
+    by: Uuid,
+    reason: &str,
+    windows: crate::lifecycle::trips::Windows,
+) -> Result<()> {
+    let reason = require_reason(reason)?;
+    let mut tx = db.begin().await?;
+    crate::lifecycle::force_cancel(&mut tx, by, broadcast, reason, windows).await?;
+    audit(&mut tx, Some(by), "broadcast.cancel", Some(broadcast), reason).await?;
+    tx.commit().await?;
+    tracing::warn!(%broadcast, %by, "broadcast cancelled by an admin");
+    Ok(())
+}
+
+/// Asks the worker to run a dead letter's job once more (`retry_requested`; the worker records
+/// how it went), or discards it. Returns how many letters changed.
+pub async fn resolve_dead_letters(
+    db: &PgPool,
+    ids: DeadLetters<'_>,
+    retry: bool,
+    by: Uuid,
+    reason: &str,
+) -> Result<u64> {
+    let reason = require_reason(reason)?;
+    let mut tx = db.begin().await?;
+    let (to, action) = if retry { ("retry_requested", "dead_letter.retry") } else { ("discarded", "dead_letter.discard") };
+    let changed: Vec<i64> = match ids {
+        DeadLetters::One(id) => {
+            let found: Option<String> = sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match found.as_deref() {
+                None => return Err(Error::rejected(404, "DEAD_LETTER_NOT_FOUND", "no dead letter with this id")),
+                Some("dead") => {}
+                Some(other) => {
+                    return Err(Error::rejected(409, "DEAD_LETTER_NOT_DEAD", format!("this letter is {other}"))
+                        .with("state", other.to_owned()));
+                }
+            }
+            sqlx::query_scalar(
+                "UPDATE dead_letters SET status = $2, updated_at = now(), resolved_by = $3 WHERE id = $1 RETURNING id",
+            )
+            .bind(id)
+            .bind(to)
+            .bind(by)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        DeadLetters::Queue(queue) => {
+            sqlx::query_scalar(
+                "UPDATE dead_letters SET status = $2, updated_at = now(), resolved_by = $3
+                 WHERE queue = $1 AND status = 'dead' RETURNING id",
+            )
+            .bind(queue)
+            .bind(to)
+            .bind(by)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+    };
+    let target = match ids {
+        DeadLetters::One(id) => format!("{action} #{id}: {reason}"),
+        DeadLetters::Queue(q) => format!("{action} all of {q} ({} letters): {reason}", changed.len()),
+    };
+    audit(&mut tx, Some(by), action, None, truncate(&target)).await?;
+    tx.commit().await?;
+    Ok(changed.len() as u64)
+}
+
+/// Which dead letters an action is for.
+#[derive(Debug, Clone, Copy)]
+pub enum DeadLetters<'a> {
+    One(i64),
+    Queue(&'a str),
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(500) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }

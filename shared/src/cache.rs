@@ -78,6 +78,18 @@ impl Keys {
     pub fn realtime_log(&self, user: uuid::Uuid) -> String {
         format!("{}:rt:log:{user}", self.prefix)
     }
+    /// The names of worker processes that wrote an ops snapshot (docs/DESIGN.md, "Ops console").
+    pub fn ops_workers(&self) -> String {
+        format!("{}:ops:workers", self.prefix)
+    }
+    /// One worker process's latest ops snapshot (expires when the worker stops writing it).
+    pub fn ops_worker(&self, name: &str) -> String {
+        format!("{}:ops:worker:{name}", self.prefix)
+    }
+    /// The capped list of per-minute job samples the console's charts draw.
+    pub fn ops_history(&self) -> String {
+        format!("{}:ops:history", self.prefix)
+    }
     /// An apalis queue name.
     pub fn queue(&self, name: &str) -> String {
         format!("{}:jobs:{name}", self.prefix)

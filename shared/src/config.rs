@@ -114,6 +114,9 @@ pub struct Config {
     /// Only verified transporters are matched, rebroadcast to, or may accept or hold
     /// (`WEELO_REQUIRE_VERIFIED_TRANSPORTERS`: default false in development, true in production).
     pub require_verified_transporters: bool,
+    /// The private ops listener (the ops console and its JSON routes; never the public port).
+    /// Unset: no ops listener (logged at start).
+    pub ops_addr: Option<SocketAddr>,
     /// How long a hold reserves its trucks (never past the broadcast's deadline).
     pub hold: Duration,
     /// How much one extension of a hold adds (at most two per hold).
@@ -377,6 +380,10 @@ impl Config {
             driver_response: v.secs("WEELO_DRIVER_RESPONSE_SECS", 45, 1)?,
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
             require_verified_transporters: v.parse("WEELO_REQUIRE_VERIFIED_TRANSPORTERS", production)?,
+            ops_addr: match v.raw("WEELO_OPS_ADDR") {
+                None => None,
+                Some(_) => Some(v.parse("WEELO_OPS_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?),
+            },
             hold: v.secs("WEELO_HOLD_SECS", 90, 1)?,
             hold_extend: v.secs("WEELO_HOLD_EXTEND_SECS", 30, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),

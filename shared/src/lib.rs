@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -39,6 +39,14 @@ pub enum OutboxEvent {
     /// A hold was placed or extended (`active`: its expiry job is scheduled for `expires_at`) or
     /// ended: the transporters still told and the customer hear the remaining count.
     HoldChanged(HoldChanged),
+    /// An admin suspended a user: their sockets are dropped on every API instance.
+    UserSuspended(UserSuspended),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSuspended {
+    pub user_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -101,6 +101,19 @@ pub async fn emit_once(
     Ok(emitted)
 }
 
+/// The control event that ends a user's sessions: every API instance sends it to the user's
+/// sockets and then disconnects them. Not kept for replay (the user cannot reconnect anyway).
+pub const SESSION_REVOKED: &str = "session_revoked";
+
+/// Drops every socket of `user` on every API instance, telling it why (`code`).
+pub async fn revoke(cache: &Cache, user: Uuid, code: &str) -> anyhow::Result<()> {
+    let envelope =
+        Envelope { user, seq: 0, event: SESSION_REVOKED.to_owned(), payload: serde_json::json!({ "code": code }) };
+    let mut c = cache.conn().await?;
+    let _: i64 = c.publish(channel(cache), serde_json::to_string(&envelope)?).await?;
+    Ok(())
+}
+
 /// Events after `last_seq`, oldest first (for a reconnecting client).
 pub async fn missed(cache: &Cache, user: Uuid, last_seq: u64) -> anyhow::Result<Vec<Envelope>> {
     let mut c = cache.conn().await?;

@@ -3,6 +3,7 @@
 //! live/ready/metrics on its own port. Handlers are thin: they re-read the database and call
 //! one function.
 
+pub mod dead_letters;
 pub mod drain;
 pub mod expiry;
 pub mod jobs;
@@ -10,6 +11,7 @@ pub mod matching;
 pub mod promote;
 pub mod relay;
 pub mod runtime;
+pub mod stats;
 pub mod sweep;
 pub mod watchdog;
 
@@ -130,6 +132,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let grace = state.config.shutdown_timeout;
     let relay = tokio::spawn(relay::run(state.clone(), shutdown.clone()));
     let ticks = tokio::spawn(sweep::tick_loop(state.clone(), shutdown.clone()));
+    let snapshots = tokio::spawn(stats::publish(state.clone(), shutdown.clone()));
+    let retries = tokio::spawn(dead_letters::run(state.clone(), shutdown.clone()));
     let promoter = tokio::spawn(promote::run(
         state.jobs.clone(),
         state.cache.keys.clone(),
@@ -152,7 +156,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             }
         };
         let (http, ()) = tokio::join!(http, jobs);
-        let _ = tokio::join!(relay, ticks, promoter, watchdog);
+        let _ = tokio::join!(relay, ticks, promoter, watchdog, snapshots, retries);
         http.map_err(|e| anyhow::anyhow!("ops server failed: {e}"))?;
         Ok(())
     });

@@ -1,12 +1,14 @@
 //! How every job runs: its duration, outcome and (for scheduled jobs) lateness recorded in
 //! `/metrics`, and its retry policy applied. A failing run is retried by apalis-redis with a
 //! growing delay (now + attempt seconds); after the job type's `MAX_ATTEMPTS` it is
-//! dead-lettered: logged with its payload, counted, and dropped.
+//! dead-lettered: its payload and error are written to `dead_letters` in PostgreSQL (where the
+//! ops console lists, retries or discards it), logged and counted.
 
 use std::future::Future;
 use std::time::Instant;
 
 use crate::jobs::Job;
+use crate::stats;
 use apalis::prelude::{AbortError, Attempt, BoxDynError};
 
 /// A job failure that retrying cannot fix.
@@ -14,12 +16,13 @@ use apalis::prelude::{AbortError, Attempt, BoxDynError};
 #[error("{0}")]
 pub struct Permanent(pub String);
 
-pub async fn run<J, F>(job: &J, attempt: &Attempt, work: F) -> Result<(), BoxDynError>
+pub async fn run<J, F>(job: &J, attempt: &Attempt, db: &sqlx::PgPool, work: F) -> Result<(), BoxDynError>
 where
     J: Job + std::fmt::Debug,
     F: Future<Output = anyhow::Result<()>>,
 {
     let started = Instant::now();
+    let running = stats::Running::start(J::QUEUE);
     let result = work.await;
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("job_duration_seconds", "job" => J::QUEUE).record(elapsed);
@@ -28,14 +31,25 @@ where
     match result {
         Ok(()) => {
             metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "done").increment(1);
+            running.finish(stats::Outcome::Done);
             Ok(())
         }
         Err(e) if e.is::<Permanent>() || attempts >= J::MAX_ATTEMPTS => {
+            let error = format!("{e:#}");
+            if let Err(store) = dead_letter(db, J::QUEUE, job, &error, attempts).await {
+                // Never dropped unrecorded: apalis runs it again later and it is recorded then.
+                running.finish(stats::Outcome::Retried);
+                tracing::error!(job = J::QUEUE, attempts, error = %error, store_error = %format!("{store:#}"),
+                    "job failed for good but its dead letter could not be stored; retrying it instead");
+                return Err(e.into_boxed_dyn_error());
+            }
             metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "dead").increment(1);
-            tracing::error!(job = J::QUEUE, attempts, payload = ?job, error = %format!("{e:#}"), "job dead-lettered");
+            running.finish(stats::Outcome::Dead);
+            tracing::error!(job = J::QUEUE, attempts, payload = ?job, error = %error, "job dead-lettered");
             Err(AbortError::new(e.into_boxed_dyn_error()).into())
         }
         Err(e) => {
+            running.finish(stats::Outcome::Retried);
             metrics::counter!("jobs_total", "job" => J::QUEUE, "outcome" => "retry").increment(1);
             tracing::warn!(job = J::QUEUE, attempts, error = %format!("{e:#}"), "job failed; will retry");
             Err(e.into_boxed_dyn_error())
@@ -45,8 +59,27 @@ where
 
 /// Records how late a scheduled job started compared with when it was due.
 pub fn lateness(job: &'static str, due_ms: i64) {
-    let late = (chrono::Utc::now().timestamp_millis() - due_ms) as f64 / 1000.0;
-    metrics::histogram!("job_lateness_seconds", "job" => job).record(late.max(0.0));
+    let late_ms = (chrono::Utc::now().timestamp_millis() - due_ms).max(0);
+    metrics::histogram!("job_lateness_seconds", "job" => job).record(late_ms as f64 / 1000.0);
+    stats::late(job, late_ms as u64);
+}
+
+/// Stores a job that failed for good, with its payload, for the ops console.
+pub async fn dead_letter<J: serde::Serialize>(
+    db: &sqlx::PgPool,
+    queue: &str,
+    job: &J,
+    error: &str,
+    attempts: usize,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO dead_letters (queue, payload, error, attempts) VALUES ($1, $2, $3, $4)")
+        .bind(queue)
+        .bind(serde_json::to_value(job)?)
+        .bind(error)
+        .bind(attempts.max(1) as i32)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// The longest a deadline job waits in place (apalis runs jobs up to ~1 s early).

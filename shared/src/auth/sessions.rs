@@ -92,6 +92,16 @@ impl AuthService {
 
     /// Issues a code for (phone, role), at most once per cooldown.
     pub async fn request_otp(&self, phone: &Phone, role: Role) -> Result<OtpSent> {
+        let suspended: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL)",
+        )
+        .bind(phone.as_str())
+        .bind(role)
+        .fetch_one(&self.db)
+        .await?;
+        if suspended {
+            return Err(suspended_error(403));
+        }
         // Who receives it: drivers and admins must already exist; a driver's code goes to its transporter.
         let recipient = match role {
             Role::Customer | Role::Transporter => phone.clone(),
@@ -259,6 +269,7 @@ impl AuthService {
                     .ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "this account no longer exists"))?
             }
         };
+        refuse_suspended(&mut tx, user.id).await?;
         let pair = self.issue_pair(&mut tx, user, Uuid::new_v4()).await?;
         tx.commit().await?;
         tracing::info!(user_id = %pair.user.id, role = %pair.user.role, "signed in");
@@ -308,6 +319,7 @@ impl AuthService {
             .bind(user_id)
             .fetch_one(&mut *tx)
             .await?;
+        refuse_suspended(&mut tx, user.id).await?;
         let pair = self.issue_pair(&mut tx, user, family).await?;
         tx.commit().await?;
         Ok(pair)
@@ -372,13 +384,15 @@ impl AuthService {
         if revoked {
             return Err(Error::rejected(401, "UNAUTHORIZED", "this access token was signed out"));
         }
-        // A deleted account (a driver removed from its fleet) loses access at once.
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+        // A deleted account (a driver removed from its fleet) or a suspended one loses access at once.
+        let suspended: Option<bool> = sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM users WHERE id = $1")
             .bind(claims.sub)
-            .fetch_one(&self.db)
+            .fetch_optional(&self.db)
             .await?;
-        if !exists {
-            return Err(Error::rejected(401, "UNAUTHORIZED", "this account no longer exists"));
+        match suspended {
+            None => return Err(Error::rejected(401, "UNAUTHORIZED", "this account no longer exists")),
+            Some(true) => return Err(suspended_error(401)),
+            Some(false) => {}
         }
         Ok(claims)
     }
@@ -409,4 +423,19 @@ impl AuthService {
         .rows_affected();
         Ok(otps + tokens)
     }
+}
+
+/// 403 where the caller asks for a code; 401 where a token or refresh token stops working.
+fn suspended_error(status: u16) -> Error {
+    Error::rejected(status, "ACCOUNT_SUSPENDED", "this account is suspended; contact support")
+}
+
+/// A suspended user gets no new tokens (docs/DESIGN.md, "Ops console").
+async fn refuse_suspended(conn: &mut sqlx::PgConnection, user: Uuid) -> Result<()> {
+    let suspended: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND suspended_at IS NOT NULL)")
+            .bind(user)
+            .fetch_one(conn)
+            .await?;
+    if suspended { Err(suspended_error(401)) } else { Ok(()) }
 }

@@ -67,6 +67,8 @@ impl TruckRequestStatus {
 pub mod reason {
     pub const FULLY_FILLED: &str = "FULLY_FILLED";
     pub const CUSTOMER_CANCELLED: &str = "CUSTOMER_CANCELLED";
+    /// Cancelled by an admin from the ops console.
+    pub const ADMIN_CANCELLED: &str = "ADMIN_CANCELLED";
     pub const REPLACED_BY_NEW: &str = "REPLACED_BY_NEW";
     pub const NO_ACCEPTANCE: &str = "NO_ACCEPTANCE";
     pub const PARTIAL_FILL_TIMEOUT: &str = "PARTIAL_FILL_TIMEOUT";

@@ -36,6 +36,9 @@ impl Actor {
     pub fn driver(id: Uuid) -> Self {
         Self { id: Some(id), role: "driver" }
     }
+    pub fn admin(id: Uuid) -> Self {
+        Self { id: Some(id), role: "admin" }
+    }
     pub fn system() -> Self {
         Self { id: None, role: "system" }
     }
@@ -527,12 +530,37 @@ pub async fn cancel(
     if locked.customer != customer {
         return Err(views::not_found());
     }
+    end(conn, id, &locked, Actor::customer(customer), reason::CUSTOMER_CANCELLED, note, windows).await
+}
+
+/// An admin cancels a broadcast from the ops console: the customer's cancel, on the admin's
+/// word (reason `ADMIN_CANCELLED`, the admin's note kept as the cancel note).
+pub async fn force_cancel(
+    conn: &mut PgConnection,
+    admin: Uuid,
+    id: Uuid,
+    note: &str,
+    windows: trips::Windows,
+) -> Result<()> {
+    let locked = lock(conn, id).await?;
+    end(conn, id, &locked, Actor::admin(admin), reason::ADMIN_CANCELLED, Some(note), windows).await
+}
+
+async fn end(
+    conn: &mut PgConnection,
+    id: Uuid,
+    locked: &Locked,
+    actor: Actor,
+    why: &str,
+    note: Option<&str>,
+    windows: trips::Windows,
+) -> Result<()> {
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
     let next = locked.machine.cancel().map_err(|r| refusal(r, None))?;
-    trips::cancel_all(conn, id, customer, windows).await?;
-    close(conn, id, &locked, &next, reason::CUSTOMER_CANCELLED, Actor::customer(customer)).await?;
+    trips::cancel_all(conn, id, actor, why, windows).await?;
+    close(conn, id, locked, &next, why, actor).await?;
     if let Some(note) = note {
         sqlx::query("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1")
             .bind(id)

@@ -449,7 +449,13 @@ pub async fn restaff(
 
 /// The customer cancels after the match: every trip of the broadcast is cancelled and every
 /// taken truck freed, or nothing is when one was already picked up.
-pub(crate) async fn cancel_all(conn: &mut PgConnection, broadcast: Uuid, customer: Uuid, w: Windows) -> Result<()> {
+pub(crate) async fn cancel_all(
+    conn: &mut PgConnection,
+    broadcast: Uuid,
+    actor: Actor,
+    why: &str,
+    w: Windows,
+) -> Result<()> {
     let picked_up: Option<TripStatus> = sqlx::query_scalar(
         "SELECT status FROM trips WHERE broadcast_id = $1 AND status IN ('at_pickup', 'in_transit', 'delivered') LIMIT 1",
     )
@@ -465,10 +471,9 @@ pub(crate) async fn cancel_all(conn: &mut PgConnection, broadcast: Uuid, custome
             .bind(broadcast)
             .fetch_all(&mut *conn)
             .await?;
-    let actor = Actor::customer(customer);
     for id in trips {
         let t = lock_trip(conn, id).await?;
-        apply(conn, &t, TripEvent::CustomerCancel, w, actor, why::CUSTOMER_CANCELLED).await?;
+        apply(conn, &t, TripEvent::CustomerCancel, w, actor, why).await?;
     }
     // Taken trucks no driver was named for yet: their vehicles go back too.
     let freed: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
@@ -487,7 +492,7 @@ pub(crate) async fn cancel_all(conn: &mut PgConnection, broadcast: Uuid, custome
             .execute(&mut *conn)
             .await?;
         }
-        log(conn, broadcast, Some(truck), Some("accepted"), "cancelled", actor, why::CUSTOMER_CANCELLED).await?;
+        log(conn, broadcast, Some(truck), Some("accepted"), "cancelled", actor, why).await?;
     }
     Ok(())
 }

@@ -90,7 +90,7 @@ all_jobs![
 
 async fn handle<J: Job>(job: J, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
     state.watchdog.touch(J::QUEUE);
-    let result = runtime::run(&job, &attempt, job.run(&state)).await;
+    let result = runtime::run(&job, &attempt, &state.db, job.run(&state)).await;
     state.watchdog.touch(J::QUEUE);
     result
 }
