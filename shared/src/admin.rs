@@ -228,6 +228,9 @@ pub async fn resolve_dead_letters(
             .await?
         }
     };
+    if changed.is_empty() {
+        return Err(Error::rejected(404, "DEAD_LETTER_NOT_FOUND", "no dead letters in this queue"));
+    }
     let target = match ids {
         DeadLetters::One(id) => format!("{action} #{id}: {reason}"),
         DeadLetters::Queue(q) => format!("{action} all of {q} ({} letters): {reason}", changed.len()),

@@ -11,6 +11,8 @@ use weelo_shared::testkit::{self, TestDb};
 pub struct TestApp {
     pub config: weelo_shared::config::Config,
     pub base: String,
+    /// The ops listener's base URL, when the test set `WEELO_OPS_ADDR`.
+    pub ops: Option<String>,
     pub client: reqwest::Client,
     pub sms: MemorySms,
     pub db: sqlx::PgPool,
@@ -65,6 +67,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     TestApp {
         config,
         base: format!("http://{}", running.addr),
+        ops: running.ops_addr.map(|a| format!("http://{a}")),
         client: reqwest::Client::new(),
         sms,
         db: db.pool().await,
@@ -84,13 +87,16 @@ impl TestApp {
     /// Relays the outbox and runs every due job in this process until none is left, as the
     /// worker would (radius steps, notifications, expiry, cleanup). Panics if a job fails.
     pub async fn run_pending_jobs(&self) -> usize {
-        let worker = self
-            .worker
+        weelo_worker::drain::run_pending_jobs(self.worker().await).await.unwrap_or_else(|e| panic!("a job failed: {e:#}"))
+    }
+
+    /// The in-process worker's state (made once per test).
+    pub async fn worker(&self) -> &weelo_worker::WorkerState {
+        self.worker
             .get_or_init(|| async {
                 weelo_worker::WorkerState::connect(self.config.clone()).await.expect("worker state")
             })
-            .await;
-        weelo_worker::drain::run_pending_jobs(worker).await.unwrap_or_else(|e| panic!("a job failed: {e:#}"))
+            .await
     }
 
     pub fn url(&self, path: &str) -> String {

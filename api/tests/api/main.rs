@@ -3,6 +3,7 @@
 
 mod auth;
 mod broadcasts;
+mod console;
 mod e2e;
 mod fleet;
 mod health;

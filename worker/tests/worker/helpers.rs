@@ -147,6 +147,16 @@ impl Stack {
         }
     }
 
+    /// What a process of this stack logged so far (`api.log`, `worker-0.log`, ...).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.join(name)).unwrap_or_default()
+    }
+
+    /// The ops console's URL, when the stack was made with `WEELO_OPS_ADDR`.
+    pub fn ops_url(&self) -> Option<String> {
+        self.vars.iter().find(|(k, _)| k == "WEELO_OPS_ADDR").map(|(_, v)| format!("http://{v}"))
+    }
+
     pub fn token(&self, user: Uuid, role: Role) -> String {
         testkit::token(&self.config, user, role)
     }

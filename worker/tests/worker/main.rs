@@ -2,6 +2,7 @@
 //! (a database and key prefix per test), driven over HTTP the way the apps do, with radius
 //! steps, timeouts and the sweep shortened by configuration.
 
+mod console;
 mod helpers;
 mod lifecycle;
 mod matching;

@@ -12,18 +12,19 @@ use tokio::process::{Child, ChildStdin, Command};
 
 use crate::helpers::eventually;
 
-/// Installs the pinned client (package-lock.json) once, outside the clone.
-fn node_modules() -> PathBuf {
-    let src = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/socket-agent"));
-    let dir = std::env::var("WEELO_SOCKET_AGENT_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        let cache = std::env::var("XDG_CACHE_HOME")
+/// Installs a test agent's pinned npm packages (its package-lock.json) once, outside the clone,
+/// under `$XDG_CACHE_HOME/<cache>` (or `$<env_var>`); `marker` is a package that must be there.
+pub fn install_agent(agent: &str, cache: &str, env_var: &str, marker: &str) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(agent);
+    let dir = std::env::var(env_var).map(PathBuf::from).unwrap_or_else(|_| {
+        let root = std::env::var("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-        cache.join("weelo-socket-agent")
+        root.join(cache)
     });
     let lock = std::fs::read(src.join("package-lock.json")).expect("package-lock.json");
     let installed = std::fs::read(dir.join("package-lock.json")).ok();
-    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules/socket.io-client").exists() {
+    if installed.as_deref() != Some(lock.as_slice()) || !dir.join("node_modules").join(marker).exists() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(src.join("package.json"), dir.join("package.json")).unwrap();
         std::fs::copy(src.join("package-lock.json"), dir.join("package-lock.json")).unwrap();
@@ -32,9 +33,13 @@ fn node_modules() -> PathBuf {
             .current_dir(&dir)
             .status()
             .expect("npm");
-        assert!(ok.success(), "npm ci for socket.io-client failed");
+        assert!(ok.success(), "npm ci for {agent} failed");
     }
     dir.join("node_modules")
+}
+
+fn node_modules() -> PathBuf {
+    install_agent("socket-agent", "weelo-socket-agent", "WEELO_SOCKET_AGENT_DIR", "socket.io-client")
 }
 
 pub struct Agent {
