@@ -41,7 +41,11 @@ async fn admin(state: &AppState, req: &Request) -> Result<Claims, Error> {
         .ok_or_else(|| Error::rejected(401, "UNAUTHORIZED", "sign in: send Authorization: Bearer <token>"))?;
     let claims = state.auth.authenticate(token).await?;
     if claims.role != Role::Admin {
-        return Err(Error::rejected(403, "ROLE_FORBIDDEN", format!("the ops console is not available to a {}", claims.role)));
+        return Err(Error::rejected(
+            403,
+            "ROLE_FORBIDDEN",
+            format!("the ops console is not available to a {}", claims.role),
+        ));
     }
     Ok(claims)
 }
@@ -82,10 +86,13 @@ struct CodeSent {
 /// Sends an admin's sign-in code (only to a phone `weelo-api admin add` created).
 #[handler]
 async fn sign_in_request(state: Data<&Arc<AppState>>, Json(body): Json<SignIn>) -> Response {
-    answer(async {
-        let sent = state.auth.request_otp(&phone(&body.phone)?, Role::Admin).await?;
-        Ok(CodeSent { sent_to: sent.sent_to, expires_in_seconds: sent.expires_in })
-    }.await)
+    answer(
+        async {
+            let sent = state.auth.request_otp(&phone(&body.phone)?, Role::Admin).await?;
+            Ok(CodeSent { sent_to: sent.sent_to, expires_in_seconds: sent.expires_in })
+        }
+        .await,
+    )
 }
 
 #[derive(Serialize)]
@@ -100,16 +107,23 @@ struct SignedIn {
 /// Checks the code; answers an admin access token (the page keeps it for the tab's life).
 #[handler]
 async fn sign_in_verify(state: Data<&Arc<AppState>>, Json(body): Json<SignIn>) -> Response {
-    answer(async {
-        let code = body.code.as_deref().filter(|c| !c.trim().is_empty()).ok_or_else(|| Error::field("code", "the 6-digit code"))?;
-        let pair = state.auth.verify_otp(&phone(&body.phone)?, Role::Admin, code.trim()).await?;
-        Ok(SignedIn {
-            access_token: pair.access_token,
-            expires_in_seconds: pair.access_expires_in,
-            admin_id: pair.user.id,
-            phone: pair.user.phone,
-        })
-    }.await)
+    answer(
+        async {
+            let code = body
+                .code
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| Error::field("code", "the 6-digit code"))?;
+            let pair = state.auth.verify_otp(&phone(&body.phone)?, Role::Admin, code.trim()).await?;
+            Ok(SignedIn {
+                access_token: pair.access_token,
+                expires_in_seconds: pair.access_expires_in,
+                admin_id: pair.user.id,
+                phone: pair.user.phone,
+            })
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -123,19 +137,25 @@ struct ListQuery {
 
 #[handler]
 async fn broadcasts(req: &Request, state: Data<&Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        let city = q.city.as_deref().filter(|b| !b.is_empty()).map(CityBox::parse).transpose()?;
-        console::broadcasts(&state.db, q.status.as_deref().filter(|s| !s.is_empty()), city).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            let city = q.city.as_deref().filter(|b| !b.is_empty()).map(CityBox::parse).transpose()?;
+            console::broadcasts(&state.db, q.status.as_deref().filter(|s| !s.is_empty()), city).await
+        }
+        .await,
+    )
 }
 
 #[handler]
 async fn timeline(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<Uuid>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::timeline(&state.db, id).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::timeline(&state.db, id).await
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -155,20 +175,31 @@ fn done(changed: u64) -> Done {
 }
 
 #[handler]
-async fn cancel(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<Uuid>, Json(body): Json<Reason>) -> Response {
-    answer(async {
-        let me = admin(&state, req).await?;
-        admin::force_cancel(&state.db, id, me.sub, &body.reason, (&state.config).into()).await?;
-        Ok(done(1))
-    }.await)
+async fn cancel(
+    req: &Request,
+    state: Data<&Arc<AppState>>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<Reason>,
+) -> Response {
+    answer(
+        async {
+            let me = admin(&state, req).await?;
+            admin::force_cancel(&state.db, id, me.sub, &body.reason, (&state.config).into()).await?;
+            Ok(done(1))
+        }
+        .await,
+    )
 }
 
 #[handler]
 async fn queues(req: &Request, state: Data<&Arc<AppState>>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::queues(&state.db, &state.cache).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::queues(&state.db, &state.cache).await
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -179,48 +210,75 @@ struct LetterQuery {
 
 #[handler]
 async fn dead_letters(req: &Request, state: Data<&Arc<AppState>>, Query(q): Query<LetterQuery>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::dead_letters(&state.db, q.queue.as_deref(), q.all.unwrap_or(false)).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::dead_letters(&state.db, q.queue.as_deref(), q.all.unwrap_or(false)).await
+        }
+        .await,
+    )
 }
 
 async fn resolve(state: &AppState, req: &Request, which: DeadLetters<'_>, retry: bool, reason: &str) -> Response {
-    answer(async {
-        let me = admin(state, req).await?;
-        Ok(done(admin::resolve_dead_letters(&state.db, which, retry, me.sub, reason).await?))
-    }.await)
+    answer(
+        async {
+            let me = admin(state, req).await?;
+            Ok(done(admin::resolve_dead_letters(&state.db, which, retry, me.sub, reason).await?))
+        }
+        .await,
+    )
 }
 
 #[handler]
-async fn retry_letter(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<i64>, Json(b): Json<Reason>) -> Response {
+async fn retry_letter(
+    req: &Request,
+    state: Data<&Arc<AppState>>,
+    Path(id): Path<i64>,
+    Json(b): Json<Reason>,
+) -> Response {
     resolve(&state, req, DeadLetters::One(id), true, &b.reason).await
 }
 
 #[handler]
-async fn discard_letter(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<i64>, Json(b): Json<Reason>) -> Response {
+async fn discard_letter(
+    req: &Request,
+    state: Data<&Arc<AppState>>,
+    Path(id): Path<i64>,
+    Json(b): Json<Reason>,
+) -> Response {
     resolve(&state, req, DeadLetters::One(id), false, &b.reason).await
 }
 
 #[handler]
-async fn retry_queue(req: &Request, state: Data<&Arc<AppState>>, Path(queue): Path<String>, Json(b): Json<Reason>) -> Response {
+async fn retry_queue(
+    req: &Request,
+    state: Data<&Arc<AppState>>,
+    Path(queue): Path<String>,
+    Json(b): Json<Reason>,
+) -> Response {
     resolve(&state, req, DeadLetters::Queue(&queue), true, &b.reason).await
 }
 
 #[handler]
 async fn pending(req: &Request, state: Data<&Arc<AppState>>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        admin::pending_transporters(&state.db).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            admin::pending_transporters(&state.db).await
+        }
+        .await,
+    )
 }
 
 async fn verify_as(state: &AppState, req: &Request, id: Uuid, verified: bool, reason: &str) -> Response {
-    answer(async {
-        let me = admin(state, req).await?;
-        admin::set_verified(&state.db, &id.to_string(), verified, Some(me.sub), reason).await?;
-        Ok(done(1))
-    }.await)
+    answer(
+        async {
+            let me = admin(state, req).await?;
+            admin::set_verified(&state.db, &id.to_string(), verified, Some(me.sub), reason).await?;
+            Ok(done(1))
+        }
+        .await,
+    )
 }
 
 #[handler]
@@ -240,18 +298,24 @@ struct UserQuery {
 
 #[handler]
 async fn users(req: &Request, state: Data<&Arc<AppState>>, Query(q): Query<UserQuery>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::users(&state.db, q.phone.as_deref().map(str::trim).filter(|p| !p.is_empty())).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::users(&state.db, q.phone.as_deref().map(str::trim).filter(|p| !p.is_empty())).await
+        }
+        .await,
+    )
 }
 
 async fn suspend_as(state: &AppState, req: &Request, id: Uuid, suspended: bool, reason: &str) -> Response {
-    answer(async {
-        let me = admin(state, req).await?;
-        admin::set_suspended(&state.db, id, suspended, me.sub, reason).await?;
-        Ok(done(1))
-    }.await)
+    answer(
+        async {
+            let me = admin(state, req).await?;
+            admin::set_suspended(&state.db, id, suspended, me.sub, reason).await?;
+            Ok(done(1))
+        }
+        .await,
+    )
 }
 
 #[handler]
@@ -266,18 +330,24 @@ async fn restore(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<Uuid
 
 #[handler]
 async fn audit(req: &Request, state: Data<&Arc<AppState>>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::audit(&state.db, 200).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::audit(&state.db, 200).await
+        }
+        .await,
+    )
 }
 
 #[handler]
 async fn map(req: &Request, state: Data<&Arc<AppState>>) -> Response {
-    answer(async {
-        admin(&state, req).await?;
-        console::map(&state.db, &state.cache, state.config.radius_steps_km.clone()).await
-    }.await)
+    answer(
+        async {
+            admin(&state, req).await?;
+            console::map(&state.db, &state.cache, state.config.radius_steps_km.clone()).await
+        }
+        .await,
+    )
 }
 
 #[handler]

@@ -175,8 +175,7 @@ pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Sh
             None
         }
     };
-    let ops_addr =
-        ops_acceptor.as_ref().and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()));
+    let ops_addr = ops_acceptor.as_ref().and_then(|a| a.local_addr().first().and_then(|a| a.as_socket_addr().copied()));
     let grace = config.shutdown_timeout;
     let state = AppState::new(config, pool, cache, sms);
     let (sockets, io) = socket::build(state.clone());

@@ -192,7 +192,8 @@ pub async fn resolve_dead_letters(
 ) -> Result<u64> {
     let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
-    let (to, action) = if retry { ("retry_requested", "dead_letter.retry") } else { ("discarded", "dead_letter.discard") };
+    let (to, action) =
+        if retry { ("retry_requested", "dead_letter.retry") } else { ("discarded", "dead_letter.discard") };
     let changed: Vec<i64> = match ids {
         DeadLetters::One(id) => {
             let found: Option<String> = sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1 FOR UPDATE")

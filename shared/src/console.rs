@@ -30,7 +30,8 @@ impl CityBox {
     /// `minLat,minLng,maxLat,maxLng`.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || Error::field("box", "minLat,minLng,maxLat,maxLng (four numbers, south-west first)");
-        let v: Vec<f64> = s.split(',').map(|p| p.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?;
+        let v: Vec<f64> =
+            s.split(',').map(|p| p.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?;
         match v.as_slice() {
             [a, b, c, d] if a.is_finite() && b.is_finite() && a <= c && b <= d => {
                 Ok(Self { min_lat: *a, min_lng: *b, max_lat: *c, max_lng: *d })

@@ -184,7 +184,9 @@ async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::R
         OutboxEvent::TruckReleased(e) => truck_released(state, id, e).await,
         OutboxEvent::TransportersNotified(e) => transporters_notified(state, id, e).await,
         OutboxEvent::HoldChanged(e) => hold_changed(state, id, e).await,
-        OutboxEvent::UserSuspended(e) => weelo_shared::realtime::revoke(&state.cache, e.user_id, "ACCOUNT_SUSPENDED").await,
+        OutboxEvent::UserSuspended(e) => {
+            weelo_shared::realtime::revoke(&state.cache, e.user_id, "ACCOUNT_SUSPENDED").await
+        }
     }
 }
 

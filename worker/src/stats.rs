@@ -98,7 +98,11 @@ fn p99(values: &VecDeque<u64>) -> Option<u64> {
 }
 
 /// This process's counts per queue, with depths from Redis (pending, scheduled).
-async fn snapshot(state: &WorkerState, conn: &mut ConnectionManager, started_at_ms: i64) -> redis::RedisResult<WorkerSnapshot> {
+async fn snapshot(
+    state: &WorkerState,
+    conn: &mut ConnectionManager,
+    started_at_ms: i64,
+) -> redis::RedisResult<WorkerSnapshot> {
     let mut pipe = redis::pipe();
     for name in jobs::QUEUES.iter().copied() {
         let cfg = jobs::queue_config(&state.cache.keys, name);
@@ -124,12 +128,7 @@ async fn snapshot(state: &WorkerState, conn: &mut ConnectionManager, started_at_
             }
         })
         .collect();
-    Ok(WorkerSnapshot {
-        name: state.name.clone(),
-        started_at_ms,
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        queues,
-    })
+    Ok(WorkerSnapshot { name: state.name.clone(), started_at_ms, at_ms: chrono::Utc::now().timestamp_millis(), queues })
 }
 
 /// Writes this worker's snapshot every [`SNAPSHOT_EVERY`] and a history sample every minute,
@@ -165,7 +164,10 @@ pub async fn publish(state: WorkerState, shutdown: Shutdown) {
                 };
                 let json =
                     serde_json::to_string(&sample).map_err(|e| redis::RedisError::from(std::io::Error::other(e)))?;
-                pipe.lpush(keys.ops_history(), json).ignore().ltrim(keys.ops_history(), 0, console::HISTORY_SAMPLES - 1).ignore();
+                pipe.lpush(keys.ops_history(), json)
+                    .ignore()
+                    .ltrim(keys.ops_history(), 0, console::HISTORY_SAMPLES - 1)
+                    .ignore();
                 minute = now_minute;
                 done_at_minute = snap.queues.iter().map(|q| (q.queue.clone(), q.done)).collect();
             }

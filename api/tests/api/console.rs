@@ -79,12 +79,24 @@ async fn every_ops_route_is_for_admins_only_and_not_on_the_public_port() {
 async fn admins_sign_in_with_the_otp_and_nobody_else_does() {
     let app = console_app().await;
     let phone = Phone::parse("+919812345670").unwrap();
-    let r = app.client.post(ops(&app, "/api/sign-in/request")).json(&json!({ "phone": phone.as_str() })).send().await.unwrap();
+    let r = app
+        .client
+        .post(ops(&app, "/api/sign-in/request"))
+        .json(&json!({ "phone": phone.as_str() }))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 403, "ROLE_NOT_ALLOWED").await;
     weelo_shared::admin::add_admin(&app.db, &phone, None).await.unwrap();
     let r = app.client.post(ops(&app, "/api/sign-in/request")).json(&json!({ "phone": "12" })).send().await.unwrap();
     assert_problem(r, 422, "VALIDATION_FAILED").await;
-    let r = app.client.post(ops(&app, "/api/sign-in/request")).json(&json!({ "phone": phone.as_str() })).send().await.unwrap();
+    let r = app
+        .client
+        .post(ops(&app, "/api/sign-in/request"))
+        .json(&json!({ "phone": phone.as_str() }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let code = app.sms.last_code(phone.as_str()).expect("a code was sent");
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -140,14 +152,19 @@ async fn the_live_list_and_the_timeline_show_what_happened() {
     assert_problem(ops_get(&app, &admin, "/api/broadcasts?box=1,2,3").await, 422, "VALIDATION_FAILED").await;
 
     let t_line: Value = ops_get(&app, &admin, &format!("/api/broadcasts/{broadcast}")).await.json().await.unwrap();
-    let steps: Vec<&str> = t_line["transitions"].as_array().unwrap().iter().map(|x| x["reason"].as_str().unwrap()).collect();
+    let steps: Vec<&str> =
+        t_line["transitions"].as_array().unwrap().iter().map(|x| x["reason"].as_str().unwrap()).collect();
     assert!(steps.contains(&"ACCEPTED"), "{steps:?}");
     assert_eq!(t_line["radiusSteps"][0]["told"], 1);
     assert_eq!(t_line["notifications"][0]["transporterId"], t.to_string());
     let kinds: Vec<&str> = t_line["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"broadcast_created") && kinds.contains(&"truck_accepted"), "{kinds:?}");
-    assert_problem(ops_get(&app, &admin, &format!("/api/broadcasts/{}", Uuid::now_v7())).await, 404, "BROADCAST_NOT_FOUND")
-        .await;
+    assert_problem(
+        ops_get(&app, &admin, &format!("/api/broadcasts/{}", Uuid::now_v7())).await,
+        404,
+        "BROADCAST_NOT_FOUND",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -174,8 +191,15 @@ async fn force_cancel_needs_a_reason_frees_the_trucks_and_is_audited() {
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!((status.as_str(), reason.as_deref(), note.as_deref()), ("cancelled", Some("ADMIN_CANCELLED"), Some("customer asked support")));
-    let v: String = sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1").bind(vehicle).fetch_one(&app.db).await.unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_deref(), note.as_deref()),
+        ("cancelled", Some("ADMIN_CANCELLED"), Some("customer asked support"))
+    );
+    let v: String = sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
+        .bind(vehicle)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(v, "available", "the taken truck's vehicle is free again");
     let actor: (String, Option<Uuid>) = sqlx::query_as(
         "SELECT actor_role, actor_id FROM broadcast_transitions WHERE broadcast_id = $1::uuid AND to_status = 'cancelled' AND truck_request_id IS NULL",
@@ -201,9 +225,14 @@ async fn a_suspended_user_cannot_sign_in_refresh_or_use_a_token_until_restored()
     let phone = "+919811112222";
     let session = app.login(phone, "customer").await;
     let user = &session.user_id;
-    assert_problem(ops_post(&app, &admin, &format!("/api/users/{user}/suspend"), json!({})).await, 422, "VALIDATION_FAILED")
-        .await;
-    let r = ops_post(&app, &admin, &format!("/api/users/{user}/suspend"), json!({ "reason": "chargeback fraud" })).await;
+    assert_problem(
+        ops_post(&app, &admin, &format!("/api/users/{user}/suspend"), json!({})).await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    let r =
+        ops_post(&app, &admin, &format!("/api/users/{user}/suspend"), json!({ "reason": "chargeback fraud" })).await;
     assert_eq!(r.status(), 200);
     assert_problem(app.get_auth("/v1/me", &session.access).await, 401, "ACCOUNT_SUSPENDED").await;
     let r = app.post("/v1/auth/refresh", json!({ "refreshToken": session.refresh })).await;
@@ -211,11 +240,12 @@ async fn a_suspended_user_cannot_sign_in_refresh_or_use_a_token_until_restored()
     assert_problem(app.request_otp(phone, "customer").await, 403, "ACCOUNT_SUSPENDED").await;
     let listed: Value = ops_get(&app, &admin, "/api/users?phone=9811112222").await.json().await.unwrap();
     assert!(listed[0]["suspendedAt"].is_string(), "{listed}");
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'user_suspended' AND payload->>'userId' = $1")
-        .bind(user)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let outbox: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'user_suspended' AND payload->>'userId' = $1")
+            .bind(user)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(outbox, 1, "the sockets are dropped through the outbox");
     app.run_pending_jobs().await;
 
@@ -224,7 +254,8 @@ async fn a_suspended_user_cannot_sign_in_refresh_or_use_a_token_until_restored()
     let r = ops_post(&app, &admin, &format!("/api/users/{admin_id}/suspend"), json!({ "reason": "x" })).await;
     assert_problem(r, 404, "USER_NOT_FOUND").await;
 
-    let r = ops_post(&app, &admin, &format!("/api/users/{user}/restore"), json!({ "reason": "cleared by support" })).await;
+    let r =
+        ops_post(&app, &admin, &format!("/api/users/{user}/restore"), json!({ "reason": "cleared by support" })).await;
     assert_eq!(r.status(), 200);
     assert_eq!(app.get_auth("/v1/me", &session.access).await.status(), 200, "restored, the access token works again");
     app.login(phone, "customer").await;
@@ -237,7 +268,11 @@ async fn dead_letter(app: &TestApp, queue: &str, payload: Value) -> i64 {
 }
 
 async fn letter_status(app: &TestApp, id: i64) -> (String, i32, String) {
-    sqlx::query_as("SELECT status, attempts, error FROM dead_letters WHERE id = $1").bind(id).fetch_one(&app.db).await.unwrap()
+    sqlx::query_as("SELECT status, attempts, error FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -258,11 +293,16 @@ async fn dead_letters_are_retried_by_the_worker_or_discarded_on_an_admins_word()
     let timeline: Value = ops_get(&app, &admin, &format!("/api/broadcasts/{broadcast}")).await.json().await.unwrap();
     assert_eq!(timeline["deadLetters"].as_array().unwrap().len(), 2, "a broadcast's timeline names its dead letters");
 
-    let r = ops_post(&app, &admin, "/api/queues/cleanup_broadcast/retry-all", json!({ "reason": "database back" })).await;
+    let r =
+        ops_post(&app, &admin, "/api/queues/cleanup_broadcast/retry-all", json!({ "reason": "database back" })).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["changed"], 2);
-    assert_problem(ops_post(&app, &admin, &format!("/api/dead-letters/{good}/retry"), json!({ "reason": "again" })).await, 409, "DEAD_LETTER_NOT_DEAD")
-        .await;
+    assert_problem(
+        ops_post(&app, &admin, &format!("/api/dead-letters/{good}/retry"), json!({ "reason": "again" })).await,
+        409,
+        "DEAD_LETTER_NOT_DEAD",
+    )
+    .await;
     let ran = weelo_worker::dead_letters::retry_requested(app.worker().await).await.unwrap();
     assert_eq!(ran, 2);
     assert_eq!(letter_status(&app, good).await.0, "retried", "its job succeeded");
@@ -270,11 +310,16 @@ async fn dead_letters_are_retried_by_the_worker_or_discarded_on_an_admins_word()
     assert_eq!((status.as_str(), attempts), ("dead", 6), "it failed again and says why: {error}");
     assert!(error.contains("decoding"), "{error}");
 
-    let r = ops_post(&app, &admin, &format!("/api/dead-letters/{other}/discard"), json!({ "reason": "obsolete" })).await;
+    let r =
+        ops_post(&app, &admin, &format!("/api/dead-letters/{other}/discard"), json!({ "reason": "obsolete" })).await;
     assert_eq!(r.status(), 200);
     assert_eq!(letter_status(&app, other).await.0, "discarded");
-    assert_problem(ops_post(&app, &admin, "/api/dead-letters/999999/retry", json!({ "reason": "x" })).await, 404, "DEAD_LETTER_NOT_FOUND")
-        .await;
+    assert_problem(
+        ops_post(&app, &admin, "/api/dead-letters/999999/retry", json!({ "reason": "x" })).await,
+        404,
+        "DEAD_LETTER_NOT_FOUND",
+    )
+    .await;
     assert_eq!(audit_actions(&app).await, vec!["dead_letter.retry", "dead_letter.discard"]);
     app.run_pending_jobs().await;
 }

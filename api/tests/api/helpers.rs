@@ -87,7 +87,9 @@ impl TestApp {
     /// Relays the outbox and runs every due job in this process until none is left, as the
     /// worker would (radius steps, notifications, expiry, cleanup). Panics if a job fails.
     pub async fn run_pending_jobs(&self) -> usize {
-        weelo_worker::drain::run_pending_jobs(self.worker().await).await.unwrap_or_else(|e| panic!("a job failed: {e:#}"))
+        weelo_worker::drain::run_pending_jobs(self.worker().await)
+            .await
+            .unwrap_or_else(|e| panic!("a job failed: {e:#}"))
     }
 
     /// The in-process worker's state (made once per test).

@@ -274,7 +274,9 @@ async fn a_suspended_user_loses_its_sockets_and_tokens_at_once() {
     agent.connect("t", &stack.api_url, &t_token, None).await;
     agent.wait("t", "connected", None, 1).await;
 
-    let r = ops_post(&stack, &ops, &format!("/api/users/{t}/suspend"), &admin_token, json!({ "reason": "fraud report" })).await;
+    let r =
+        ops_post(&stack, &ops, &format!("/api/users/{t}/suspend"), &admin_token, json!({ "reason": "fraud report" }))
+            .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let revoked = agent.wait("t", "event", Some("session_revoked"), 1).await;
     assert_eq!(revoked[0]["payload"]["code"], "ACCOUNT_SUSPENDED");
@@ -290,7 +292,8 @@ async fn a_suspended_user_loses_its_sockets_and_tokens_at_once() {
     assert!(refused[0]["message"].as_str().unwrap().contains("ACCOUNT_SUSPENDED"), "{refused:?}");
 
     // Restored, the same token works again.
-    let r = ops_post(&stack, &ops, &format!("/api/users/{t}/restore"), &admin_token, json!({ "reason": "cleared" })).await;
+    let r =
+        ops_post(&stack, &ops, &format!("/api/users/{t}/restore"), &admin_token, json!({ "reason": "cleared" })).await;
     assert_eq!(r.status(), 200);
     let r = stack.put("/v1/transporters/me/availability", &t_token, json!({ "online": true })).await;
     assert_eq!(r.status(), 200);
