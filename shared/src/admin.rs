@@ -77,9 +77,7 @@ pub async fn pending_transporters(db: &PgPool) -> Result<Vec<Pending>> {
 /// Verifies (or unverifies) a transporter, found by id or phone. Verified, it is matched from its
 /// next heartbeat, and at once when online (the open broadcasts in reach are sent to it).
 pub async fn set_verified(db: &PgPool, who: &str, verified: bool, by: Option<Uuid>, reason: &str) -> Result<Uuid> {
-    if reason.trim().is_empty() || reason.len() > 500 {
-        return Err(Error::field("reason", "1 to 500 characters"));
-    }
+    let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "UPDATE users SET verified_at = CASE WHEN $2 THEN coalesce(verified_at, now()) END,
@@ -93,7 +91,7 @@ pub async fn set_verified(db: &PgPool, who: &str, verified: bool, by: Option<Uui
     .await?;
     let id = id.ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "no transporter with this id or phone"))?;
     let action = if verified { "transporter.verify" } else { "transporter.unverify" };
-    audit(&mut tx, by, action, Some(id), reason.trim()).await?;
+    audit(&mut tx, by, action, Some(id), reason).await?;
     if verified {
         let event = OutboxEvent::TransporterOnline(outbox::TransporterOnline { transporter_id: id });
         outbox::enqueue(&mut tx, &event, None).await?;
