@@ -320,7 +320,9 @@ async function mapView(root) {
   const sel = m.pickups.find((p) => p.id === mapState.selected);
   if (sel) {
     const far = m.radiusStepsKm[Math.min(sel.radiusStep, m.radiusStepsKm.length - 1)] || 0;
-    pts.push([sel.pickupLat + far / 111, sel.pickupLng], [sel.pickupLat - far / 111, sel.pickupLng]);
+    const dLng = far / (111 * Math.cos((sel.pickupLat * Math.PI) / 180));
+    pts.push([sel.pickupLat + far / 111, sel.pickupLng], [sel.pickupLat - far / 111, sel.pickupLng],
+      [sel.pickupLat, sel.pickupLng + dLng], [sel.pickupLat, sel.pickupLng - dLng]);
   }
   const lats = pts.map((p) => p[0]), lngs = pts.map((p) => p[1]);
   const pad = 0.05;
@@ -328,8 +330,11 @@ async function mapView(root) {
   const midLat = (minLat + maxLat) / 2, k = Math.cos((midLat * Math.PI) / 180);
   const minLng = (pts.length ? Math.min(...lngs) : 72.9) - pad, maxLng = (pts.length ? Math.max(...lngs) : 73.1) + pad;
   const W = 640, H = 480;
-  const scale = Math.min(W / ((maxLng - minLng) * k), H / (maxLat - minLat));
-  const x = (lng) => (lng - minLng) * k * scale, y = (lat) => H - (lat - minLat) * scale;
+  const spanX = (maxLng - minLng) * k, spanY = maxLat - minLat;
+  const scale = Math.min(W / spanX, H / spanY);
+  // Centred: the unused width or height is split evenly on both sides.
+  const ox = (W - spanX * scale) / 2, oy = (H - spanY * scale) / 2;
+  const x = (lng) => ox + (lng - minLng) * k * scale, y = (lat) => H - oy - (lat - minLat) * scale;
   const svg = s("svg", { id: "map", width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "online transporters and open pickups" });
   if (sel) {
     m.radiusStepsKm.slice(0, sel.radiusStep + 1).forEach((km) => svg.append(s("circle", { class: "ring", cx: x(sel.pickupLng), cy: y(sel.pickupLat),

@@ -24,7 +24,7 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const problems = [];
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
-  page.on("console", (m) => { if (m.type() === "error") problems.push("console error: " + m.text()); });
+  page.on("console", (m) => { if (m.type() === "error") problems.push("console error: " + m.text() + " at " + m.location().url); });
   out({ ok: true, ready: true });
 
   const run = async (c) => {

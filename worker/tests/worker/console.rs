@@ -110,14 +110,15 @@ fn output_dir() -> PathBuf {
     dir
 }
 
-/// The newest OTP the API's development SMS sender logged for `phone`.
+/// The newest OTP the API's development SMS sender logged for `phone` (JSON logs flatten
+/// an event's fields into the line).
 fn logged_otp(stack: &Stack, phone: &str) -> Option<String> {
     stack
         .log("api.log")
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["fields"]["to"].as_str() == Some(phone))
-        .filter_map(|v| v["fields"]["otp"].as_str().map(str::to_owned))
+        .filter(|v| v["to"].as_str() == Some(phone))
+        .filter_map(|v| v["otp"].as_str().map(str::to_owned))
         .last()
 }
 
