@@ -183,12 +183,7 @@ fn done(changed: u64) -> Done {
 }
 
 #[handler]
-async fn cancel(
-    req: &Request,
-    state: Data<&Arc<AppState>>,
-    Path(id): Path<Uuid>,
-    body: Vec<u8>,
-) -> Response {
+async fn cancel(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<Uuid>, body: Vec<u8>) -> Response {
     answer(
         async {
             let me = admin(&state, req).await?;
@@ -238,32 +233,17 @@ async fn resolve(state: &AppState, req: &Request, which: DeadLetters<'_>, retry:
 }
 
 #[handler]
-async fn retry_letter(
-    req: &Request,
-    state: Data<&Arc<AppState>>,
-    Path(id): Path<i64>,
-    body: Vec<u8>,
-) -> Response {
+async fn retry_letter(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<i64>, body: Vec<u8>) -> Response {
     resolve(&state, req, DeadLetters::One(id), true, &body).await
 }
 
 #[handler]
-async fn discard_letter(
-    req: &Request,
-    state: Data<&Arc<AppState>>,
-    Path(id): Path<i64>,
-    body: Vec<u8>,
-) -> Response {
+async fn discard_letter(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<i64>, body: Vec<u8>) -> Response {
     resolve(&state, req, DeadLetters::One(id), false, &body).await
 }
 
 #[handler]
-async fn retry_queue(
-    req: &Request,
-    state: Data<&Arc<AppState>>,
-    Path(queue): Path<String>,
-    body: Vec<u8>,
-) -> Response {
+async fn retry_queue(req: &Request, state: Data<&Arc<AppState>>, Path(queue): Path<String>, body: Vec<u8>) -> Response {
     resolve(&state, req, DeadLetters::Queue(&queue), true, &body).await
 }
 

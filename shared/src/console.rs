@@ -103,9 +103,16 @@ pub async fn broadcasts(db: &PgPool, status: Option<&str>, city: Option<CityBox>
 
 /// One broadcast with everything that happened to it.
 #[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Timeline {
     pub broadcast: LiveBroadcast,
+    #[serde(flatten)]
+    pub parts: Parts,
+}
+
+/// A timeline's lists, built as one JSON object by PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parts {
     /// The transition log, oldest first: at, truckRequestId, from, to, actorRole, actorId, reason.
     pub transitions: Value,
     /// Radius steps with how many transporters each told.
@@ -127,57 +134,40 @@ pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Timeline> {
     .fetch_optional(db)
     .await?
     .ok_or_else(|| Error::rejected(404, "BROADCAST_NOT_FOUND", "no broadcast with this id"))?;
-    let (transitions, radius_steps, notifications, trips, holds, events, dead_letters): (
-        Json<Value>,
-        Json<Value>,
-        Json<Value>,
-        Json<Value>,
-        Json<Value>,
-        Json<Value>,
-        Json<Value>,
-    ) = sqlx::query_as(
-        "SELECT
-           (SELECT coalesce(json_agg(json_build_object('at', at, 'truckRequestId', truck_request_id,
+    let Json(parts): Json<Parts> = sqlx::query_scalar(
+        "SELECT json_build_object(
+           'transitions', (SELECT coalesce(json_agg(json_build_object('at', at, 'truckRequestId', truck_request_id,
                     'from', from_status, 'to', to_status, 'actorRole', actor_role, 'actorId', actor_id,
                     'reason', reason) ORDER BY id), '[]')
             FROM broadcast_transitions WHERE broadcast_id = $1),
-           (SELECT coalesce(json_agg(json_build_object('step', radius_step, 'told', told, 'at', at) ORDER BY radius_step), '[]')
+           'radiusSteps', (SELECT coalesce(json_agg(json_build_object('step', radius_step, 'told', told, 'at', at) ORDER BY radius_step), '[]')
             FROM (SELECT radius_step, count(*) AS told, min(notified_at) AS at
                   FROM broadcast_notifications WHERE broadcast_id = $1 GROUP BY radius_step) s),
-           (SELECT coalesce(json_agg(json_build_object('transporterId', n.transporter_id, 'phone', u.phone,
+           'notifications', (SELECT coalesce(json_agg(json_build_object('transporterId', n.transporter_id, 'phone', u.phone,
                     'radiusStep', n.radius_step, 'distanceKm', n.distance_km, 'at', n.notified_at) ORDER BY n.notified_at), '[]')
             FROM broadcast_notifications n JOIN users u ON u.id = n.transporter_id WHERE n.broadcast_id = $1),
-           (SELECT coalesce(json_agg(json_build_object('id', t.id, 'truckRequestId', t.truck_request_id,
+           'trips', (SELECT coalesce(json_agg(json_build_object('id', t.id, 'truckRequestId', t.truck_request_id,
                     'transporterId', t.transporter_id, 'driverId', t.driver_id, 'vehicleId', t.vehicle_id,
                     'status', t.status, 'createdAt', t.created_at, 'updatedAt', t.updated_at,
                     'transitions', (SELECT coalesce(json_agg(json_build_object('at', tt.at, 'from', tt.from_status,
                                      'to', tt.to_status, 'actorRole', tt.actor_role, 'reason', tt.reason) ORDER BY tt.id), '[]')
                                     FROM trip_transitions tt WHERE tt.trip_id = t.id)) ORDER BY t.created_at), '[]')
             FROM trips t WHERE t.broadcast_id = $1),
-           (SELECT coalesce(json_agg(json_build_object('id', id, 'transporterId', transporter_id,
+           'holds', (SELECT coalesce(json_agg(json_build_object('id', id, 'transporterId', transporter_id,
                     'vehicleType', vehicle_type, 'requested', requested, 'held', held, 'status', status,
                     'expiresAt', expires_at, 'createdAt', created_at, 'endedAt', ended_at) ORDER BY created_at), '[]')
             FROM truck_holds WHERE broadcast_id = $1),
-           (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'createdAt', created_at,
+           'events', (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'createdAt', created_at,
                     'dispatchedAt', dispatched_at, 'attempts', attempts) ORDER BY id), '[]')
             FROM outbox WHERE payload->>'broadcastId' = $1::text),
-           (SELECT coalesce(json_agg(json_build_object('id', id, 'queue', queue, 'status', status,
+           'deadLetters', (SELECT coalesce(json_agg(json_build_object('id', id, 'queue', queue, 'status', status,
                     'error', error, 'createdAt', created_at) ORDER BY id), '[]')
-            FROM dead_letters WHERE payload->>'broadcastId' = $1::text)",
+            FROM dead_letters WHERE payload->>'broadcastId' = $1::text))",
     )
     .bind(id)
     .fetch_one(db)
     .await?;
-    Ok(Timeline {
-        broadcast,
-        transitions: transitions.0,
-        radius_steps: radius_steps.0,
-        notifications: notifications.0,
-        trips: trips.0,
-        holds: holds.0,
-        events: events.0,
-        dead_letters: dead_letters.0,
-    })
+    Ok(Timeline { broadcast, parts })
 }
 
 /// A dead-lettered job.

@@ -53,7 +53,9 @@ async fn every_ops_route_is_for_admins_only_and_not_on_the_public_port() {
         let (transporter, transporter_token) = app.user("transporter").await;
         let (_, customer_token) = app.user("customer").await;
         let (_, driver_token) = app.driver_of(transporter).await;
-        for (role, token) in [("customer", customer_token), ("transporter", transporter_token), ("driver", driver_token)] {
+        for (role, token) in
+            [("customer", customer_token), ("transporter", transporter_token), ("driver", driver_token)]
+        {
             let r = send(Some(&token)).await.unwrap();
             let body = assert_problem(r, 403, "ROLE_FORBIDDEN").await;
             assert!(body.get("changed").is_none(), "{method} {path} as {role}: no data: {body}");

@@ -119,7 +119,7 @@ fn logged_otp(stack: &Stack, phone: &str) -> Option<String> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["to"].as_str() == Some(phone))
         .filter_map(|v| v["otp"].as_str().map(str::to_owned))
-        .last()
+        .next_back()
 }
 
 async fn sign_in(b: &mut Browser, stack: &Stack, ops: &str, phone: &str) {
