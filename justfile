@@ -38,7 +38,8 @@ dev: migrate
     trap 'kill 0 2>/dev/null' EXIT INT TERM
     api="${WEELO_HTTP_ADDR:-127.0.0.1:8080}"
     worker="${WEELO_WORKER_HTTP_ADDR:-127.0.0.1:9090}"
-    WEELO_HTTP_ADDR="$api" "{{bin}}/weelo-api" 2>&1 | sed -u 's/^/[api]    /' &
+    ops="${WEELO_OPS_ADDR:-127.0.0.1:8081}"
+    WEELO_HTTP_ADDR="$api" WEELO_OPS_ADDR="$ops" "{{bin}}/weelo-api" 2>&1 | sed -u 's/^/[api]    /' &
     WEELO_WORKER_HTTP_ADDR="$worker" "{{bin}}/weelo-worker" 2>&1 | sed -u 's/^/[worker] /' &
     for _ in $(seq 1 100); do curl -sf "http://$api/health/ready" >/dev/null && break; sleep 0.1; done
     echo
@@ -46,6 +47,7 @@ dev: migrate
     echo "  Docs       http://$api/docs     (spec: http://$api/openapi.json)"
     echo "  Socket.IO  ws://$api/socket.io  (WebSocket transport; auth: { token })"
     echo "  Worker     http://$worker/health/ready  http://$worker/metrics"
+    echo "  Ops        http://$ops/          (admins: {{bin}}/weelo-api admin add PHONE)"
     echo "  OTP codes are printed in the [api] log (development SMS sender)."
     echo
     wait

@@ -98,9 +98,11 @@ resource "aws_ecs_task_definition" "api" {
       command = ["/usr/local/bin/weelo-api"]
       portMappings = [
         { containerPort = local.api_port, protocol = "tcp", name = "http" },
+        { containerPort = local.ops_port, protocol = "tcp", name = "ops" },
       ]
       environment = concat(local.common_environment, local.sms_environment, [
         { name = "WEELO_HTTP_ADDR", value = "0.0.0.0:${local.api_port}" },
+        { name = "WEELO_OPS_ADDR", value = "0.0.0.0:${local.ops_port}" },
       ])
       secrets = local.secrets["api"]
       healthCheck = {

@@ -18,4 +18,6 @@ locals {
 
   api_port    = 8080
   worker_port = 9090
+  # The ops console (api/src/console.rs): a second listener of the API task, never behind the ALB.
+  ops_port = 8081
 }

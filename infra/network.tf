@@ -72,6 +72,16 @@ resource "aws_vpc_security_group_ingress_rule" "api_from_alb" {
   referenced_security_group_id = aws_security_group.alb.id
 }
 
+resource "aws_vpc_security_group_ingress_rule" "api_ops_console" {
+  for_each          = toset(var.ops_console_cidrs)
+  security_group_id = aws_security_group.api.id
+  description       = "Ops console from an operator network"
+  ip_protocol       = "tcp"
+  from_port         = local.ops_port
+  to_port           = local.ops_port
+  cidr_ipv4         = each.value
+}
+
 locals {
   task_security_groups = {
     api    = aws_security_group.api.id

@@ -191,6 +191,17 @@ variable "sms_webhook_url" {
   }
 }
 
+variable "ops_console_cidrs" {
+  description = "CIDR blocks (your VPN or office, inside or peered with the VPC) allowed to reach the ops console on the API tasks' port 8081. Empty: nobody can (the console is never behind the public load balancer)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.ops_console_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "ops_console_cidrs must be CIDR blocks, and never 0.0.0.0/0: the console is for operators only."
+  }
+}
+
 variable "app_environment" {
   description = "Further plain (non-secret) environment variables for both services, e.g. WEELO_DB_MAX_CONNECTIONS or WEELO_OTP_TTL_SECS. Never a secret: those belong in Secrets Manager (secrets.tf)."
   type        = map(string)
@@ -202,7 +213,7 @@ variable "app_environment" {
   }
 
   validation {
-    condition     = alltrue([for name in keys(var.app_environment) : !contains(["WEELO_SMS_SENDER", "WEELO_SMS_WEBHOOK_URL", "WEELO_HTTP_ADDR", "WEELO_WORKER_HTTP_ADDR"], name)])
+    condition     = alltrue([for name in keys(var.app_environment) : !contains(["WEELO_SMS_SENDER", "WEELO_SMS_WEBHOOK_URL", "WEELO_HTTP_ADDR", "WEELO_WORKER_HTTP_ADDR", "WEELO_OPS_ADDR"], name)])
     error_message = "WEELO_SMS_SENDER, WEELO_SMS_WEBHOOK_URL and the listen addresses are set by ecs.tf (the URL through sms_webhook_url), not through app_environment."
   }
 }
