@@ -369,6 +369,7 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
         .at("/api/audit", get(audit))
         .at("/api/map", get(map))
         .data(state)
+        .around(crate::body_limit)
         .around(weelo_shared::ops::observe)
         .catch_all_error(problem::from_poem_error)
         .map_to_response()

@@ -104,6 +104,37 @@ async fn allow_header<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::R
     Ok(resp)
 }
 
+/// The largest request body either listener reads (every body here is a small JSON object).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Refuses a body over `MAX_BODY_BYTES` with a 413 problem before reading it when its
+/// Content-Length says so, and reads a body without one (chunked) only up to the limit, so no
+/// request can make the API hold more than that in memory.
+pub async fn body_limit<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem::Result<poem::Response> {
+    use weelo_shared::error::Error;
+    let too_large = || {
+        let detail = format!("a request body may be at most {MAX_BODY_BYTES} bytes");
+        problem::error_response(&Error::rejected(413, "PAYLOAD_TOO_LARGE", detail))
+    };
+    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).map(|v| v.trim().parse::<u64>());
+    match declared {
+        Some(Ok(len)) if len > MAX_BODY_BYTES as u64 => return Ok(too_large()),
+        Some(Ok(_)) => {}
+        Some(Err(_)) => {
+            let e = Error::rejected(400, "BAD_REQUEST", "Content-Length is not a number");
+            return Ok(problem::error_response(&e));
+        }
+        None if req.headers().contains_key("transfer-encoding") => {
+            match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+                Ok(body) => req.set_body(body),
+                Err(_) => return Ok(too_large()),
+            }
+        }
+        None => {}
+    }
+    next.call(req).await.map(poem::IntoResponse::into_response)
+}
+
 /// The whole HTTP application over `state`.
 pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::Endpoint {
     let service = api_service();
@@ -120,6 +151,7 @@ pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::
         .catch_all_error(problem::from_poem_error)
         .data(state)
         .around(allow_header)
+        .around(body_limit)
         .around(ops::observe)
         .catch_all_error(problem::from_poem_error)
         .map_to_response()

@@ -52,9 +52,21 @@ struct Join {
     room: String,
 }
 
+/// The largest Socket.IO message the API reads.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Builds the Socket.IO server over `state`; returns the endpoint to mount at `/socket.io`.
 pub fn build(state: Arc<AppState>) -> (SocketEndpoint, SocketIo) {
-    let (svc, io) = SocketIo::builder().with_state(state).build_svc();
+    // Nothing a phone sends is large: a message over 16 KiB closes the connection before it is
+    // buffered (authenticated or not), and a connection that has not completed its handshake
+    // within 5 s is dropped.
+    let (svc, io) = SocketIo::builder()
+        .with_state(state)
+        .ws_max_message_size(MAX_MESSAGE_BYTES)
+        .ws_max_frame_size(MAX_MESSAGE_BYTES)
+        .max_payload(MAX_MESSAGE_BYTES as u64)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build_svc();
     io.ns("/", on_connect.with(authenticate));
     (SocketEndpoint { svc }, io)
 }

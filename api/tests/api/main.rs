@@ -1,6 +1,7 @@
 //! Integration tests for weelo-api: real PostgreSQL (a fresh database per test) and real Redis
 //! (a key prefix per test), driven over HTTP.
 
+mod abuse;
 mod auth;
 mod broadcasts;
 mod console;
