@@ -109,6 +109,27 @@ async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
             tracing::warn!(error = %e, "ack not recorded");
         }
     });
+    // A fresh access token keeps the socket open past the old one's expiry; it must be the
+    // same user's, valid and not signed out.
+    s.on(
+        "reauth",
+        async move |s: SocketRef, State(state): State<Arc<AppState>>, Data(h): Data<Handshake>, ack: AckSender| {
+            let reply = match state.auth.authenticate(&h.token).await {
+                Ok(fresh) if fresh.sub == user => {
+                    let exp = fresh.exp;
+                    s.extensions.insert(fresh);
+                    serde_json::json!({ "ok": true, "expiresAt": exp })
+                }
+                Ok(_) => {
+                    serde_json::json!({ "ok": false, "code": "UNAUTHORIZED", "detail": "a token of another user" })
+                }
+                Err(Error::Rejected(r)) => serde_json::json!({ "ok": false, "code": r.code }),
+                Err(Error::Internal(_)) => serde_json::json!({ "ok": false, "code": "INTERNAL" }),
+            };
+            let _ = ack.send(&reply);
+        },
+    );
+    expire_with_token(s.clone());
     let join_claims = claims.clone();
     s.on("join", async move |Data(join): Data<Join>, ack: AckSender| {
         let allowed = may_join(&join_claims, &join.room);
@@ -150,11 +171,11 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
                 let Ok(text) = msg.get_payload::<String>() else { continue };
                 let Ok(e) = serde_json::from_str::<Envelope>(&text) else { continue };
                 let room = format!("user:{}", e.user);
-                let _ = io.to(room.clone()).emit(e.event.as_str(), &e.payload).await;
                 if e.event == realtime::SESSION_REVOKED {
-                    let _ = io.to(room).disconnect().await;
-                    tracing::info!(user_id = %e.user, "sockets of a revoked session dropped");
+                    end_sessions(&io, &room, &e);
+                    continue;
                 }
+                let _ = io.to(room).emit(e.event.as_str(), &e.payload).await;
             }
             anyhow::Ok(())
         };
@@ -168,6 +189,42 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             _ = shutdown.wait() => return,
         }
     }
+}
+
+/// Ends the sockets a `session_revoked` envelope names (the user's, or only those signed in
+/// with its `jti`): each is told why and disconnected.
+fn end_sessions(io: &SocketIo, room: &str, e: &Envelope) {
+    let only = e.payload.get("jti").and_then(|v| v.as_str()).and_then(|v| Uuid::parse_str(v).ok());
+    let mut dropped = 0;
+    for s in io.to(room.to_owned()).sockets() {
+        if only.is_some_and(|jti| s.extensions.get::<Claims>().map(|c| c.jti) != Some(jti)) {
+            continue;
+        }
+        let _ = s.emit(realtime::SESSION_REVOKED, &e.payload);
+        let _ = s.disconnect();
+        dropped += 1;
+    }
+    tracing::info!(user_id = %e.user, dropped, code = %e.payload["code"], "sockets of a revoked session dropped");
+}
+
+/// Closes `s` when its access token expires, unless it sent a newer token first (`reauth`):
+/// a socket lives no longer than the token that opened it.
+fn expire_with_token(s: SocketRef) {
+    tokio::spawn(async move {
+        loop {
+            let Some(exp) = s.extensions.get::<Claims>().map(|c| c.exp) else { return };
+            let left = exp - chrono::Utc::now().timestamp();
+            if left <= 0 {
+                let _ = s.emit(realtime::SESSION_EXPIRED, &serde_json::json!({ "code": "TOKEN_EXPIRED" }));
+                let _ = s.disconnect();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(left as u64)).await;
+            if !s.connected() {
+                return;
+            }
+        }
+    });
 }
 
 /// Serves `/socket.io` inside poem: WebSocket upgrades are answered here (poem keeps hyper's

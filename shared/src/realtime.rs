@@ -101,14 +101,23 @@ pub async fn emit_once(
     Ok(emitted)
 }
 
-/// The control event that ends a user's sessions: every API instance sends it to the user's
-/// sockets and then disconnects them. Not kept for replay (the user cannot reconnect anyway).
+/// The control event that ends sessions: every API instance sends it to the sockets concerned
+/// and then disconnects them. Not kept for replay (what it ended cannot reconnect with the same
+/// token anyway). Payload: `code` (why), and `jti` when only one access token's sockets end.
 pub const SESSION_REVOKED: &str = "session_revoked";
 
-/// Drops every socket of `user` on every API instance, telling it why (`code`).
-pub async fn revoke(cache: &Cache, user: Uuid, code: &str) -> anyhow::Result<()> {
-    let envelope =
-        Envelope { user, seq: 0, event: SESSION_REVOKED.to_owned(), payload: serde_json::json!({ "code": code }) };
+/// The control event a socket gets when its access token expires and it did not send a newer
+/// one (`reauth {token}`); it is then disconnected.
+pub const SESSION_EXPIRED: &str = "session_expired";
+
+/// Drops the sockets of `user` on every API instance, telling them why (`code`): all of them, or
+/// only those signed in with the access token `jti`.
+pub async fn revoke(cache: &Cache, user: Uuid, jti: Option<Uuid>, code: &str) -> anyhow::Result<()> {
+    let mut payload = serde_json::json!({ "code": code });
+    if let Some(jti) = jti {
+        payload["jti"] = serde_json::Value::String(jti.to_string());
+    }
+    let envelope = Envelope { user, seq: 0, event: SESSION_REVOKED.to_owned(), payload };
     let mut c = cache.conn().await?;
     let _: i64 = c.publish(channel(cache), serde_json::to_string(&envelope)?).await?;
     Ok(())

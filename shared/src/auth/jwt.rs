@@ -47,6 +47,17 @@ impl TokenSigner {
     }
 
     pub fn issue(&self, user: Uuid, role: Role, transporter: Option<Uuid>) -> anyhow::Result<(String, Claims)> {
+        self.issue_for(user, role, transporter, self.ttl)
+    }
+
+    /// A token that lives `ttl` (tests of expiry; everything else uses the configured one).
+    pub fn issue_for(
+        &self,
+        user: Uuid,
+        role: Role,
+        transporter: Option<Uuid>,
+        ttl: Duration,
+    ) -> anyhow::Result<(String, Claims)> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user,
@@ -54,7 +65,7 @@ impl TokenSigner {
             jti: Uuid::new_v4(),
             tid: transporter,
             iat: now,
-            exp: now + self.ttl.as_secs() as i64,
+            exp: now + ttl.as_secs() as i64,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))

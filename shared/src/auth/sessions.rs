@@ -326,8 +326,8 @@ impl AuthService {
     }
 
     async fn refused_refresh(&self, hash: &str) -> Result<Error> {
-        let row: Option<(Uuid, bool, bool)> = sqlx::query_as(
-            "SELECT family_id, rotated_at IS NOT NULL, revoked_at IS NOT NULL
+        let row: Option<(Uuid, Uuid, bool, bool)> = sqlx::query_as(
+            "SELECT family_id, user_id, rotated_at IS NOT NULL, revoked_at IS NOT NULL
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(hash)
@@ -335,7 +335,7 @@ impl AuthService {
         .await?;
         Ok(match row {
             None => Error::rejected(401, "REFRESH_TOKEN_INVALID", "unknown refresh token"),
-            Some((family, true, _)) => {
+            Some((family, user, true, _)) => {
                 let revoked = sqlx::query(
                     "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
                 )
@@ -343,13 +343,18 @@ impl AuthService {
                 .execute(&self.db)
                 .await?;
                 tracing::warn!(%family, revoked = revoked.rows_affected(), "refresh token reuse detected; family revoked");
+                // Someone holds a copy of this session: the user's sockets end (its own apps
+                // reconnect with their tokens; a stolen copy's refresh no longer works).
+                crate::realtime::revoke(&self.cache, user, None, "REFRESH_TOKEN_REUSED")
+                    .await
+                    .map_err(Error::Internal)?;
                 Error::rejected(
                     401,
                     "REFRESH_TOKEN_REUSED",
                     "this refresh token was already used; the session is revoked, sign in again",
                 )
             }
-            Some((_, false, true)) => Error::rejected(401, "REFRESH_TOKEN_REVOKED", "this session was signed out"),
+            Some((_, _, false, true)) => Error::rejected(401, "REFRESH_TOKEN_REVOKED", "this session was signed out"),
             Some(_) => Error::rejected(401, "REFRESH_TOKEN_EXPIRED", "this refresh token has expired; sign in again"),
         })
     }
@@ -369,6 +374,10 @@ impl AuthService {
         let ttl = (claims.exp - Utc::now().timestamp()).max(1) as u64 + 10;
         let mut conn = self.cache.conn().await?;
         let _: () = conn.set_ex(self.cache.keys.revoked_jti(&claims.jti.to_string()), 1, ttl).await?;
+        // Sockets signed in with this token end too, on every API instance.
+        crate::realtime::revoke(&self.cache, claims.sub, Some(claims.jti), "SIGNED_OUT")
+            .await
+            .map_err(Error::Internal)?;
         tracing::info!(user_id = %claims.sub, "signed out");
         Ok(())
     }

@@ -3,6 +3,7 @@
 //   {"cmd":"connect","id":"t1","url":"http://127.0.0.1:8080","token":"...","lastSeq":3}
 //   {"cmd":"join","id":"t1","room":"broadcast:..."}      -> {"id","type":"join","reply":{...}}
 //   {"cmd":"ack","id":"t1","seq":7}
+//   {"cmd":"reauth","id":"t1","token":"..."}                -> {"id","type":"reauth","reply":{...}}
 //   {"cmd":"disconnect","id":"t1"}
 // Output (stdout): {"id","type":"connected"} | {"id","type":"connect_error","message"} |
 //   {"id","type":"event","event","payload"} | {"id","type":"disconnected"}
@@ -35,6 +36,7 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (c.cmd === "connect") connect(c);
   else if (c.cmd === "join" && s) s.emit("join", { room: c.room }, (reply) => out({ id: c.id, type: "join", reply }));
   else if (c.cmd === "ack" && s) s.emit("ack", { seq: c.seq });
+  else if (c.cmd === "reauth" && s) s.emit("reauth", { token: c.token }, (reply) => out({ id: c.id, type: "reauth", reply }));
   else if (c.cmd === "disconnect" && s) { s.disconnect(); sockets.delete(c.id); }
   else out({ type: "error", message: "unknown command or socket: " + line });
 });

@@ -110,18 +110,6 @@ fn output_dir() -> PathBuf {
     dir
 }
 
-/// The newest OTP the API's development SMS sender logged for `phone` (JSON logs flatten
-/// an event's fields into the line).
-fn logged_otp(stack: &Stack, phone: &str) -> Option<String> {
-    stack
-        .log("api.log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["to"].as_str() == Some(phone))
-        .filter_map(|v| v["otp"].as_str().map(str::to_owned))
-        .next_back()
-}
-
 async fn sign_in(b: &mut Browser, stack: &Stack, ops: &str, phone: &str) {
     b.goto(&format!("{ops}/")).await;
     b.fill("#phone", phone).await;
@@ -130,7 +118,7 @@ async fn sign_in(b: &mut Browser, stack: &Stack, ops: &str, phone: &str) {
     let mut code = None;
     assert!(
         eventually(Duration::from_secs(5), || {
-            code = logged_otp(stack, phone);
+            code = stack.logged_otp(phone);
             std::future::ready(code.is_some())
         })
         .await,

@@ -152,6 +152,47 @@ impl Stack {
         std::fs::read_to_string(self.logs.join(name)).unwrap_or_default()
     }
 
+    /// The newest OTP the API's development SMS sender logged for `phone` (JSON logs flatten
+    /// an event's fields into the line).
+    pub fn logged_otp(&self, phone: &str) -> Option<String> {
+        self.log("api.log")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["to"].as_str() == Some(phone))
+            .filter_map(|v| v["otp"].as_str().map(str::to_owned))
+            .next_back()
+    }
+
+    /// Signs in over HTTP as a phone would (OTP request, the code from the log, verify); returns
+    /// the verify answer (`accessToken`, `refreshToken`, `user`).
+    pub async fn login(&self, phone: &str, role: &str) -> Value {
+        let before = self.logged_otp(phone);
+        let r = self
+            .client
+            .post(format!("{}/v1/auth/otp/request", self.api_url))
+            .json(&json!({ "phone": phone, "role": role }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+        let mut code = None;
+        let logged = eventually(Duration::from_secs(5), || {
+            code = self.logged_otp(phone).filter(|c| Some(c) != before.as_ref());
+            std::future::ready(code.is_some())
+        })
+        .await;
+        assert!(logged, "the development SMS sender logged a new code for {phone}");
+        let r = self
+            .client
+            .post(format!("{}/v1/auth/otp/verify", self.api_url))
+            .json(&json!({ "phone": phone, "role": role, "code": code.unwrap() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        r.json().await.unwrap()
+    }
+
     /// The ops console's URL, when the stack was made with `WEELO_OPS_ADDR`.
     pub fn ops_url(&self) -> Option<String> {
         self.vars.iter().find(|(k, _)| k == "WEELO_OPS_ADDR").map(|(_, v)| format!("http://{v}"))

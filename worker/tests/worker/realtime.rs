@@ -128,3 +128,85 @@ async fn events_reach_sockets_on_any_api_task_and_a_reconnect_replays_what_was_m
     assert!(after.iter().all(|e| e["payload"]["replayed"] == true));
     assert_eq!(stack.count_events(customer, "broadcast_fully_filled").await, 1);
 }
+
+/// Sockets never outlive what ended their session (issue 14, item 4): a sign-out ends the
+/// sockets of that access token only, a reused refresh token ends all of the user's, a removed
+/// driver's end with the account, and a socket closes when its token expires unless it sent a
+/// newer one.
+#[tokio::test]
+async fn sockets_end_with_their_session_logout_reuse_removal_and_expiry() {
+    let stack = Stack::new(&[("WEELO_OTP_RESEND_COOLDOWN_SECS", "0")]).await;
+    let phone = "+919811100001";
+    let first = stack.login(phone, "transporter").await;
+    let second = stack.login(phone, "transporter").await;
+    let token = |s: &serde_json::Value| s["accessToken"].as_str().unwrap().to_owned();
+    let mut agent = Agent::start().await;
+    agent.connect("a", &stack.api_url, &token(&first), None).await;
+    agent.connect("b", &stack.api_url, &token(&second), None).await;
+    agent.wait("a", "connected", None, 1).await;
+    agent.wait("b", "connected", None, 1).await;
+
+    // Signing out of the first session ends its socket, not the other device's.
+    let r = stack.post("/v1/auth/logout", &token(&first), json!({ "refreshToken": first["refreshToken"] })).await;
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    let revoked = agent.wait("a", "event", Some("session_revoked"), 1).await;
+    assert_eq!(revoked[0]["payload"]["code"], "SIGNED_OUT");
+    agent.wait("a", "disconnected", None, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(agent.seen("b", "disconnected", None).is_empty(), "the other device's socket stays");
+    assert!(agent.seen("b", "event", Some("session_revoked")).is_empty());
+
+    // Presenting a rotated refresh token again (a stolen copy) ends every socket of the user.
+    let refresh = |t: &serde_json::Value| {
+        stack.client.post(format!("{}/v1/auth/refresh", stack.api_url)).json(&json!({ "refreshToken": t })).send()
+    };
+    let r = refresh(&second["refreshToken"]).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = refresh(&second["refreshToken"]).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let revoked = agent.wait("b", "event", Some("session_revoked"), 1).await;
+    assert_eq!(revoked[0]["payload"]["code"], "REFRESH_TOKEN_REUSED");
+    agent.wait("b", "disconnected", None, 1).await;
+
+    // A removed driver's socket ends with the account.
+    let transporter = Uuid::parse_str(second["user"]["id"].as_str().unwrap()).unwrap();
+    let owner = stack.token(transporter, Role::Transporter);
+    let r =
+        stack.post("/v1/transporters/me/drivers", &owner, json!({ "phone": "+919811100002", "name": "Ravi" })).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let driver: serde_json::Value = r.json().await.unwrap();
+    let driver = Uuid::parse_str(driver["id"].as_str().unwrap()).unwrap();
+    let signer = TokenSigner::new(&stack.config);
+    let driver_token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
+    agent.connect("d", &stack.api_url, &driver_token, None).await;
+    agent.wait("d", "connected", None, 1).await;
+    let r = stack
+        .client
+        .delete(format!("{}/v1/transporters/me/drivers/{driver}", stack.api_url))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let revoked = agent.wait("d", "event", Some("session_revoked"), 1).await;
+    assert_eq!(revoked[0]["payload"]["code"], "ACCOUNT_REMOVED");
+    agent.wait("d", "disconnected", None, 1).await;
+
+    // Expiry: two sockets whose tokens live 3 s; one sends a newer token and outlives the other.
+    let short = |ttl| signer.issue_for(transporter, Role::Transporter, None, Duration::from_secs(ttl)).unwrap().0;
+    agent.connect("x", &stack.api_url, &short(3), None).await;
+    agent.connect("y", &stack.api_url, &short(3), None).await;
+    agent.wait("x", "connected", None, 1).await;
+    agent.wait("y", "connected", None, 1).await;
+    agent.send(json!({ "cmd": "reauth", "id": "y", "token": short(30) })).await;
+    let reply = agent.wait("y", "reauth", None, 1).await;
+    assert_eq!(reply[0]["reply"]["ok"], true, "{reply:?}");
+    agent.send(json!({ "cmd": "reauth", "id": "x", "token": "not-a-token" })).await;
+    let reply = agent.wait("x", "reauth", None, 1).await;
+    assert_eq!(reply[0]["reply"]["code"], "UNAUTHORIZED", "a bad token changes nothing: {reply:?}");
+    let expired = agent.wait("x", "event", Some("session_expired"), 1).await;
+    assert_eq!(expired[0]["payload"]["code"], "TOKEN_EXPIRED");
+    agent.wait("x", "disconnected", None, 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(agent.seen("y", "disconnected", None).is_empty(), "the re-authenticated socket lives on");
+}
