@@ -38,6 +38,9 @@ locals {
       WEELO_MIGRATE          = "false"
       WEELO_REDIS_PREFIX     = var.redis_prefix
       BROADCAST_TIMEOUT_SECS = tostring(var.broadcast_timeout_secs)
+      # The ALB appends the client's address to X-Forwarded-For: the OTP per-source limit
+      # counts that address, never what a client wrote into the header itself.
+      WEELO_TRUSTED_PROXY_HOPS = "1"
     }) : { name = name, value = value }
   ]
 

@@ -85,10 +85,11 @@ struct CodeSent {
 
 /// Sends an admin's sign-in code (only to a phone `weelo-api admin add` created).
 #[handler]
-async fn sign_in_request(state: Data<&Arc<AppState>>, Json(body): Json<SignIn>) -> Response {
+async fn sign_in_request(req: &Request, state: Data<&Arc<AppState>>, Json(body): Json<SignIn>) -> Response {
     answer(
         async {
-            let sent = state.auth.request_otp(&phone(&body.phone)?, Role::Admin).await?;
+            let source = crate::client_ip(req, state.config.trusted_proxy_hops);
+            let sent = state.auth.request_otp(&phone(&body.phone)?, Role::Admin, source).await?;
             Ok(CodeSent { sent_to: sent.sent_to, expires_in_seconds: sent.expires_in })
         }
         .await,

@@ -104,6 +104,25 @@ async fn allow_header<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::R
     Ok(resp)
 }
 
+/// The client's address: the connection's peer, or with `hops` proxies in front (each appending
+/// to X-Forwarded-For; the ALB is one), the address the outermost trusted proxy saw. What a
+/// client writes into the header itself sits further left and is never used.
+pub fn client_ip(req: &poem::Request, hops: usize) -> Option<std::net::IpAddr> {
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    if hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    forwarded.iter().rev().nth(hops - 1).and_then(|v| v.parse().ok()).or(peer)
+}
+
 /// The largest request body either listener reads (every body here is a small JSON object).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

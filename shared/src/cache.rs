@@ -30,6 +30,10 @@ impl Keys {
     pub fn revoked_jti(&self, jti: &str) -> String {
         format!("{}:auth:revoked:{jti}", self.prefix)
     }
+    /// Code requests from one source address in one hour (`hour`: Unix time / 3600).
+    pub fn otp_source(&self, ip: &str, hour: i64) -> String {
+        format!("{}:auth:otp-source:{ip}:{hour}", self.prefix)
+    }
     /// Online transporters with an available vehicle of this type (a Redis geo set).
     pub fn geo(&self, vehicle_type: crate::domain::VehicleType) -> String {
         format!("{}:geo:{vehicle_type}", self.prefix)

@@ -75,6 +75,15 @@ pub struct Config {
     pub otp_ttl: Duration,
     pub otp_max_attempts: i32,
     pub otp_resend_cooldown: Duration,
+    /// Codes one phone may be sent in 24 h; each resend waits twice as long as the one before.
+    pub otp_daily_max: i64,
+    /// Wrong codes one phone may enter in 24 h, across all its codes; then it is locked.
+    pub otp_daily_failures: i64,
+    /// Code requests one source address may make in an hour.
+    pub otp_per_source_per_hour: i64,
+    /// How many proxies in front of the API append to X-Forwarded-For (the ALB: 1); 0 uses the
+    /// connection's peer address as the client's.
+    pub trusted_proxy_hops: usize,
     pub sms_sender: SmsSenderKind,
     /// Secret-like: a gateway URL may carry a key, so it never prints.
     pub sms_webhook_url: Option<Secret>,
@@ -348,6 +357,10 @@ impl Config {
             otp_ttl: v.secs("WEELO_OTP_TTL_SECS", 300, 1)?,
             otp_max_attempts: v.parse("WEELO_OTP_MAX_ATTEMPTS", 3)?,
             otp_resend_cooldown: v.secs("WEELO_OTP_RESEND_COOLDOWN_SECS", 30, 0)?,
+            otp_daily_max: v.parse::<i64>("WEELO_OTP_DAILY_MAX", 10)?.max(1),
+            otp_daily_failures: v.parse::<i64>("WEELO_OTP_DAILY_FAILURES", 10)?.max(1),
+            otp_per_source_per_hour: v.parse::<i64>("WEELO_OTP_PER_SOURCE_PER_HOUR", 30)?.max(1),
+            trusted_proxy_hops: v.parse("WEELO_TRUSTED_PROXY_HOPS", 0)?,
             sms_sender,
             sms_webhook_url,
             sms_webhook_token: v.raw("WEELO_SMS_WEBHOOK_TOKEN").map(Secret::new),

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use weelo_shared::auth::{TokenPair, UserRecord};
+use weelo_shared::auth::{Delivery, TokenPair, UserRecord};
 use weelo_shared::domain::{FieldError, Phone, Role};
 use weelo_shared::error::Error;
 
@@ -62,11 +62,23 @@ impl Example for OtpRequest {
     }
 }
 
+/// How the code reaches its user.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryDto {
+    /// By SMS to the phone asked about.
+    Sms,
+    /// A driver's code: by SMS to its transporter, who passes it on.
+    Transporter,
+}
+
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OtpSentBody {
-    /// The masked phone the code went to (a driver's code goes to its transporter).
+    /// The phone asked about, masked. The answer is the same for every phone of a role, also
+    /// one that cannot sign in with it (then nothing is sent).
     pub sent_to: String,
+    pub delivered_via: DeliveryDto,
     pub expires_in_seconds: u64,
     pub resend_after_seconds: u64,
 }
@@ -168,10 +180,9 @@ pub enum LoggedOut {
 }
 
 error_set!(OtpRequestErrors {
-    403 => "ROLE_NOT_ALLOWED: admin accounts cannot be created by sign-in",
-    404 => "DRIVER_NOT_REGISTERED: no driver with this phone",
+    403 => "ACCOUNT_SUSPENDED: this account is suspended",
     422 => "VALIDATION_FAILED: a field is invalid (see `errors`)",
-    429 => "OTP_COOLDOWN: a code was sent less than 30 s ago (see Retry-After)",
+    429 => "OTP_COOLDOWN (a code was sent recently; each resend waits twice as long), OTP_DAILY_LIMIT (codes per phone per day), OTP_LOCKED (too many wrong codes today) or OTP_SOURCE_LIMIT (requests per network per hour); see Retry-After",
     503 => "SMS_UNAVAILABLE: the code could not be sent",
 });
 
@@ -179,7 +190,7 @@ error_set!(OtpVerifyErrors {
     401 => "OTP_INVALID (wrong code, see attemptsLeft) or OTP_EXPIRED (no valid code)",
     404 => "USER_NOT_FOUND: the driver or admin account no longer exists",
     422 => "VALIDATION_FAILED: a field is invalid (see `errors`)",
-    429 => "OTP_TOO_MANY_ATTEMPTS: request a new code",
+    429 => "OTP_TOO_MANY_ATTEMPTS (request a new code) or OTP_LOCKED (too many wrong codes for this phone today; see Retry-After)",
 });
 
 error_set!(RefreshErrors {
@@ -203,12 +214,15 @@ pub struct AuthApi;
 impl AuthApi {
     /// Send a one-time code by SMS.
     ///
-    /// A 6-digit code valid for 5 minutes; at most one code per 30 s per phone and role. A
-    /// driver's code goes to its transporter's phone.
+    /// A 6-digit code valid for 5 minutes. Per phone: a resend waits 30 s, then twice as long
+    /// each time, at most 10 codes and 10 wrong codes a day; per network, 30 requests an hour.
+    /// A driver's code goes to its transporter's phone. The answer is the same for a phone that
+    /// cannot sign in with the role (an unknown driver or admin): nothing is sent then.
     #[oai(path = "/otp/request", method = "post", operation_id = "requestOtp")]
     async fn request_otp(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &poem::Request,
         body: Json<OtpRequest>,
     ) -> Result<OtpRequested, ApiError<OtpRequestErrors>> {
         let mut errors = Vec::new();
@@ -216,9 +230,14 @@ impl AuthApi {
         let Some(phone) = phone else {
             return Err(Error::validation(errors).into());
         };
-        let sent = state.auth.request_otp(&phone, body.role.into()).await?;
+        let source = crate::client_ip(req, state.config.trusted_proxy_hops);
+        let sent = state.auth.request_otp(&phone, body.role.into(), source).await?;
         Ok(OtpRequested::Sent(Json(OtpSentBody {
             sent_to: sent.sent_to,
+            delivered_via: match sent.delivered_via {
+                Delivery::Sms => DeliveryDto::Sms,
+                Delivery::Transporter => DeliveryDto::Transporter,
+            },
             expires_in_seconds: sent.expires_in,
             resend_after_seconds: sent.resend_after,
         })))

@@ -160,3 +160,109 @@ async fn an_unauthenticated_socket_cannot_send_a_big_message_or_linger() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(4), "dropped by the connect timeout, not at once: {waited:?}");
 }
+
+// ---- OTP guessing (issue 14, item 1) ----------------------------------------------------------
+
+async fn otp_request(
+    app: &crate::helpers::TestApp,
+    phone: &str,
+    role: &str,
+    forwarded: Option<&str>,
+) -> reqwest::Response {
+    let mut r =
+        app.client.post(app.url("/v1/auth/otp/request")).json(&serde_json::json!({ "phone": phone, "role": role }));
+    if let Some(f) = forwarded {
+        r = r.header("x-forwarded-for", f);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn wrong_codes_are_budgeted_per_phone_across_codes_and_roles() {
+    let app = spawn_app().await;
+    let phone = "9811122233";
+    let mut failures = 0;
+    // 3 wrong guesses per code, new codes at will (no cooldown here): the 10th wrong code locks.
+    'codes: loop {
+        assert_eq!(app.request_otp(phone, "customer").await.status(), 202);
+        for _ in 0..3 {
+            failures += 1;
+            let r = app.verify_otp(phone, "customer", "000000").await;
+            if failures == 10 {
+                assert_problem(r, 429, "OTP_LOCKED").await;
+                break 'codes;
+            }
+            assert_problem(r, 401, "OTP_INVALID").await;
+        }
+    }
+    // Locked: no new code (for any role of that phone), and not even the right code works.
+    let sent = app.sms.count(phone);
+    let right = app.sms.last_code(phone).unwrap();
+    let r = app.request_otp(phone, "customer").await;
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_problem(r, 429, "OTP_LOCKED").await;
+    assert!(retry > 23 * 3600, "locked for about a day: {retry} s");
+    assert_problem(app.request_otp(phone, "transporter").await, 429, "OTP_LOCKED").await;
+    assert_problem(app.verify_otp(phone, "customer", &right).await, 429, "OTP_LOCKED").await;
+    assert_eq!(app.sms.count(phone), sent, "a locked phone is sent nothing");
+    // Another phone is unaffected.
+    let s = app.login("9811122234", "customer").await;
+    assert!(!s.access.is_empty());
+}
+
+#[tokio::test]
+async fn codes_per_phone_back_off_and_stop_for_the_day() {
+    let app = spawn_app_with(&[("WEELO_OTP_RESEND_COOLDOWN_SECS", "30"), ("WEELO_OTP_DAILY_MAX", "4")]).await;
+    let phone = "9811133344";
+    let age_codes = |secs: i64| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query("UPDATE otp_challenges SET created_at = created_at - make_interval(secs => $1)")
+                .bind(secs as f64)
+                .execute(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let r = otp_request(&app, phone, "customer", None).await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["resendAfterSeconds"], 30);
+    assert_problem(otp_request(&app, phone, "customer", None).await, 429, "OTP_COOLDOWN").await;
+    // The same phone in another role shares the limit.
+    assert_problem(otp_request(&app, phone, "transporter", None).await, 429, "OTP_COOLDOWN").await;
+    age_codes(31).await;
+    let r = otp_request(&app, phone, "customer", None).await;
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["resendAfterSeconds"], 60, "the next resend waits twice as long");
+    age_codes(31).await;
+    let r = otp_request(&app, phone, "customer", None).await;
+    assert_eq!(r.headers()["retry-after"], "29", "31 s of the 60 s wait have passed");
+    assert_problem(r, 429, "OTP_COOLDOWN").await;
+    age_codes(30).await;
+    assert_eq!(otp_request(&app, phone, "customer", None).await.status(), 202);
+    age_codes(3600).await;
+    assert_eq!(otp_request(&app, phone, "customer", None).await.status(), 202);
+    // Four codes today: the fifth waits until the first is a day old, whatever the cooldown.
+    age_codes(7200).await;
+    let r = otp_request(&app, phone, "customer", None).await;
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_problem(r, 429, "OTP_DAILY_LIMIT").await;
+    assert!(retry < 24 * 3600 - 7200, "until the oldest code ages out: {retry} s");
+    assert_eq!(app.sms.count(phone), 4, "four codes sent, no more");
+}
+
+#[tokio::test]
+async fn code_requests_are_limited_per_source_address_behind_the_load_balancer() {
+    let app = spawn_app_with(&[("WEELO_OTP_PER_SOURCE_PER_HOUR", "3"), ("WEELO_TRUSTED_PROXY_HOPS", "1")]).await;
+    // The ALB appends the client's address last; whatever the client wrote before it is ignored.
+    for (i, forwarded) in ["1.1.1.1, 203.0.113.9", "2.2.2.2, 203.0.113.9", "203.0.113.9"].iter().enumerate() {
+        let r = otp_request(&app, &format!("98111444{i:02}"), "customer", Some(forwarded)).await;
+        assert_eq!(r.status(), 202, "request {i} from 203.0.113.9");
+    }
+    let r = otp_request(&app, "9811144499", "customer", Some("7.7.7.7, 203.0.113.9")).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429, "OTP_SOURCE_LIMIT").await;
+    assert_eq!(app.sms.count("9811144499"), 0);
+    // Another network has its own allowance.
+    assert_eq!(otp_request(&app, "9811144498", "customer", Some("198.51.100.7")).await.status(), 202);
+}

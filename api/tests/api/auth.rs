@@ -83,8 +83,8 @@ async fn resend_cooldown_answers_429_with_retry_after() {
     let b = assert_problem(r, 429, "OTP_COOLDOWN").await;
     assert_eq!(b["retryAfterSeconds"], retry_after);
     assert_eq!(app.sms.count("9000000004"), 1, "no second SMS was sent");
-    // The cooldown is per role.
-    assert_eq!(app.request_otp("9000000004", "transporter").await.status(), StatusCode::ACCEPTED);
+    // The cooldown is per phone, whatever the role (each code is an SMS to the same phone).
+    assert_eq!(app.request_otp("9000000004", "transporter").await.status(), StatusCode::TOO_MANY_REQUESTS);
     // Concurrent requests for one phone send one code.
     let burst = futures::future::join_all((0..10).map(|_| app.request_otp("9000000005", "customer"))).await;
     assert_eq!(burst.iter().filter(|r| r.status() == StatusCode::ACCEPTED).count(), 1);
@@ -118,7 +118,11 @@ async fn bad_input_is_a_422_naming_the_field() {
 async fn driver_otp_goes_to_its_transporter_and_admins_cannot_self_register() {
     let app = spawn_app().await;
     let t = app.login("9111111111", "transporter").await;
-    assert_problem(app.request_otp("9222222222", "driver").await, 404, "DRIVER_NOT_REGISTERED").await;
+    // An unknown driver gets the same answer as a known one, and nothing is sent to anybody.
+    let r = app.request_otp("9222222222", "driver").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let unknown: Value = r.json().await.unwrap();
+    assert_eq!(app.sms.count("9222222222") + app.sms.count("9111111111"), 1, "only the transporter's own sign-in code");
     sqlx::query(
         "INSERT INTO users (id, phone, role, transporter_id) VALUES (gen_random_uuid(), '+919222222222', 'driver', $1)",
     )
@@ -128,15 +132,28 @@ async fn driver_otp_goes_to_its_transporter_and_admins_cannot_self_register() {
     .unwrap();
     let r = app.request_otp("9222222222", "driver").await;
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["sentTo"], "+91******1111");
+    assert_eq!(body["sentTo"], "+91******2222", "the transporter's digits are never shown");
+    assert_eq!(body["deliveredVia"], "transporter");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&body), keys(&unknown), "known and unknown drivers get the same answer");
+    assert_eq!((&body["sentTo"], &body["deliveredVia"]), (&unknown["sentTo"], &unknown["deliveredVia"]));
     assert_eq!(app.sms.count("9222222222"), 0, "nothing went to the driver's own phone");
+    assert_eq!(app.sms.count("9111111111"), 2, "the code went to the transporter");
     let code = app.sms.last_code("9111111111").unwrap();
     let r = app.verify_otp("9222222222", "driver", &code).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["role"], "driver");
     assert_eq!(body["user"]["transporterId"], t.user_id.as_str());
-    assert_problem(app.request_otp("9333333333", "admin").await, 403, "ROLE_NOT_ALLOWED").await;
+    // Nobody becomes an admin by signing in: the answer looks like any other, no code is sent,
+    // and no code entered for it works.
+    let r = app.request_otp("9333333333", "admin").await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.sms.count("9333333333"), 0);
+    assert_problem(app.verify_otp("9333333333", "admin", "123456").await, 401, "OTP_INVALID").await;
+    let admins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'").fetch_one(&app.db).await.unwrap();
+    assert_eq!(admins, 0);
 }
 
 #[tokio::test]

@@ -6,5 +6,5 @@ pub mod sessions;
 pub mod sms;
 
 pub use jwt::{Claims, TokenSigner};
-pub use sessions::{AuthService, TokenPair, UserRecord};
+pub use sessions::{AuthService, Delivery, TokenPair, UserRecord};
 pub use sms::{MemorySms, SmsSender};

@@ -1,6 +1,7 @@
 //! The sign-in flow: OTP request and verify, refresh-token rotation with reuse detection,
 //! logout, and access-token checks (including the logout deny-list in Redis).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub struct AuthService {
     otp_ttl: Duration,
     otp_max_attempts: i32,
     otp_cooldown: Duration,
+    otp_daily_max: i64,
+    otp_daily_failures: i64,
+    otp_per_source_per_hour: i64,
     refresh_ttl: Duration,
 }
 
@@ -51,10 +55,25 @@ pub struct TokenPair {
     pub user: UserRecord,
 }
 
-/// Where an OTP went: a driver's code goes to its transporter's phone.
+/// How a code reaches its user: by SMS to the phone, or (a driver's) through its transporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sms,
+    Transporter,
+}
+
+const DAY_SECS: f64 = 24.0 * 3600.0;
+
+fn locked(wait: u64) -> Error {
+    Error::rejected(429, "OTP_LOCKED", "too many wrong codes for this phone today; try again later").retry_after(wait)
+}
+
+/// What the answer to a code request says (the same for every phone of a role).
 #[derive(Debug, Clone)]
 pub struct OtpSent {
+    /// The phone asked about, masked.
     pub sent_to: String,
+    pub delivered_via: Delivery,
     pub expires_in: u64,
     pub resend_after: u64,
 }
@@ -82,6 +101,9 @@ impl AuthService {
             otp_ttl: config.otp_ttl,
             otp_max_attempts: config.otp_max_attempts,
             otp_cooldown: config.otp_resend_cooldown,
+            otp_daily_max: config.otp_daily_max,
+            otp_daily_failures: config.otp_daily_failures,
+            otp_per_source_per_hour: config.otp_per_source_per_hour,
             refresh_ttl: config.refresh_token_ttl,
         }
     }
@@ -90,8 +112,16 @@ impl AuthService {
         &self.signer
     }
 
-    /// Issues a code for (phone, role), at most once per cooldown.
-    pub async fn request_otp(&self, phone: &Phone, role: Role) -> Result<OtpSent> {
+    /// Issues a code for (phone, role). Limits (docs/DESIGN.md, "Sign-in"): requests per source
+    /// address per hour; codes per phone per 24 h, each resend waiting twice as long as the one
+    /// before; and a phone that entered too many wrong codes in 24 h gets none. The answer is
+    /// the same whether or not the phone can sign in with that role (an unknown driver or
+    /// admin gets a decoy challenge that counts toward the limits but is never sent), so it
+    /// tells a stranger nothing.
+    pub async fn request_otp(&self, phone: &Phone, role: Role, source: Option<IpAddr>) -> Result<OtpSent> {
+        if let Some(ip) = source {
+            self.limit_source(ip).await?;
+        }
         let suspended: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL)",
         )
@@ -102,9 +132,10 @@ impl AuthService {
         if suspended {
             return Err(suspended_error(403));
         }
-        // Who receives it: drivers and admins must already exist; a driver's code goes to its transporter.
-        let recipient = match role {
-            Role::Customer | Role::Transporter => phone.clone(),
+        // Who receives it: drivers and admins must already exist (else nobody: a decoy); a
+        // driver's code goes to its transporter.
+        let recipient: Option<Phone> = match role {
+            Role::Customer | Role::Transporter => Some(phone.clone()),
             Role::Driver => {
                 let owner: Option<String> = sqlx::query_scalar(
                     "SELECT t.phone FROM users d JOIN users t ON t.id = d.transporter_id
@@ -113,14 +144,9 @@ impl AuthService {
                 .bind(phone.as_str())
                 .fetch_optional(&self.db)
                 .await?;
-                let owner = owner.ok_or_else(|| {
-                    Error::rejected(
-                        404,
-                        "DRIVER_NOT_REGISTERED",
-                        "no driver with this phone; ask your transporter to add you",
-                    )
-                })?;
-                Phone::parse(&owner).map_err(|e| anyhow::anyhow!("stored transporter phone invalid: {e}"))?
+                owner
+                    .map(|o| Phone::parse(&o).map_err(|e| anyhow::anyhow!("stored transporter phone invalid: {e}")))
+                    .transpose()?
             }
             Role::Admin => {
                 let exists: bool =
@@ -128,34 +154,40 @@ impl AuthService {
                         .bind(phone.as_str())
                         .fetch_one(&self.db)
                         .await?;
-                if !exists {
-                    return Err(Error::rejected(
-                        403,
-                        "ROLE_NOT_ALLOWED",
-                        "admin accounts cannot be created by sign-in",
-                    ));
-                }
-                phone.clone()
+                exists.then(|| phone.clone())
             }
         };
 
         let code = otp::generate();
         let mut tx = self.db.begin().await?;
-        // Serialise requests for one (phone, role) so the cooldown cannot be raced.
+        // Serialise requests for one phone (every role) so no limit can be raced.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("otp:{}:{}", phone.as_str(), role))
+            .bind(format!("otp:{}", phone.as_str()))
             .execute(&mut *tx)
             .await?;
-        let last: Option<f64> = sqlx::query_scalar(
-            "SELECT EXTRACT(EPOCH FROM (now() - created_at))::float8 FROM otp_challenges
-             WHERE phone = $1 AND role = $2 ORDER BY created_at DESC LIMIT 1",
+        let (sent, failed, last_age, oldest_age): (i64, i64, Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(failed), 0)::int8,
+                    EXTRACT(EPOCH FROM (now() - max(created_at)))::float8,
+                    EXTRACT(EPOCH FROM (now() - min(created_at)))::float8
+             FROM otp_challenges WHERE phone = $1 AND created_at > now() - interval '24 hours'",
         )
         .bind(phone.as_str())
-        .bind(role)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        let cooldown = self.otp_cooldown.as_secs_f64();
-        if let Some(age) = last.filter(|age| *age < cooldown) {
+        let day_left = || (DAY_SECS - oldest_age.unwrap_or(0.0)).ceil().max(1.0) as u64;
+        if failed >= self.otp_daily_failures {
+            return Err(locked(day_left()));
+        }
+        if sent >= self.otp_daily_max {
+            return Err(Error::rejected(
+                429,
+                "OTP_DAILY_LIMIT",
+                format!("{} codes were sent to this phone today; try again later", self.otp_daily_max),
+            )
+            .retry_after(day_left()));
+        }
+        let cooldown = self.cooldown_after(sent);
+        if let Some(age) = last_age.filter(|age| *age < cooldown) {
             let wait = (cooldown - age).ceil() as u64;
             return Err(Error::rejected(429, "OTP_COOLDOWN", format!("a code was sent recently; retry in {wait} s"))
                 .retry_after(wait));
@@ -170,37 +202,90 @@ impl AuthService {
         .await?;
         let challenge = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO otp_challenges (id, phone, role, code_hash, expires_at)
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+            "INSERT INTO otp_challenges (id, phone, role, code_hash, expires_at, decoy)
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)",
         )
         .bind(challenge)
         .bind(phone.as_str())
         .bind(role)
         .bind(otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), &code))
         .bind(self.otp_ttl.as_secs_f64())
+        .bind(recipient.is_none())
         .execute(&mut *tx)
         .await?;
         // Commit first, send after, outside any transaction: a slow or silent SMS gateway holds
         // neither a connection nor the lock, so it cannot drain the pool for other routes.
         tx.commit().await?;
-        if let Err(e) = self.sms.send_otp(&recipient, &code).await {
-            tracing::error!(error = %format!("{e:#}"), to = %recipient.masked(), "SMS delivery failed");
-            // A code that could not be sent does not start a cooldown (nor stay valid).
-            sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&self.db).await?;
-            return Err(Error::rejected(503, "SMS_UNAVAILABLE", "the code could not be sent; try again shortly"));
+        match &recipient {
+            Some(to) => {
+                if let Err(e) = self.sms.send_otp(to, &code).await {
+                    tracing::error!(error = %format!("{e:#}"), to = %to.masked(), "SMS delivery failed");
+                    // A code that could not be sent does not start a cooldown (nor stay valid).
+                    sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&self.db).await?;
+                    return Err(Error::rejected(
+                        503,
+                        "SMS_UNAVAILABLE",
+                        "the code could not be sent; try again shortly",
+                    ));
+                }
+                tracing::info!(phone = %phone.masked(), %role, sent_to = %to.masked(), "OTP issued");
+            }
+            None => {
+                tracing::info!(phone = %phone.masked(), %role, "OTP requested for a phone that cannot sign in with this role; nothing sent")
+            }
         }
-        tracing::info!(phone = %phone.masked(), %role, sent_to = %recipient.masked(), "OTP issued");
         Ok(OtpSent {
-            sent_to: recipient.masked(),
+            // The phone asked about, whoever receives the code: a driver's transporter's digits
+            // are never shown, and an unknown phone looks like any other.
+            sent_to: phone.masked(),
+            delivered_via: if role == Role::Driver { Delivery::Transporter } else { Delivery::Sms },
             expires_in: self.otp_ttl.as_secs(),
-            resend_after: self.otp_cooldown.as_secs(),
+            resend_after: self.cooldown_after(sent + 1).ceil() as u64,
         })
+    }
+
+    /// The wait before the next code after `sent` codes in 24 h: the cooldown, doubling with
+    /// each code after the first (capped at an hour).
+    fn cooldown_after(&self, sent: i64) -> f64 {
+        let doublings = (sent - 1).clamp(0, 20) as i32;
+        (self.otp_cooldown.as_secs_f64() * 2f64.powi(doublings)).min(3600.0)
+    }
+
+    /// At most `otp_per_source_per_hour` code requests per source address per hour.
+    async fn limit_source(&self, ip: IpAddr) -> Result<()> {
+        let hour = Utc::now().timestamp() / 3600;
+        let key = self.cache.keys.otp_source(&ip.to_string(), hour);
+        let mut conn = self.cache.conn().await?;
+        let (count, _): (i64, bool) =
+            redis::pipe().atomic().incr(&key, 1).expire(&key, 3600).query_async(&mut *conn).await?;
+        if count > self.otp_per_source_per_hour {
+            let wait = (3600 - Utc::now().timestamp() % 3600).max(1) as u64;
+            tracing::warn!(source = %ip, count, "OTP requests from one source over the hourly limit");
+            return Err(Error::rejected(
+                429,
+                "OTP_SOURCE_LIMIT",
+                "too many sign-in codes requested from this network; try again later",
+            )
+            .retry_after(wait));
+        }
+        Ok(())
     }
 
     /// Checks a code; on success signs the user in (creating customers and transporters on first sign-in).
     pub async fn verify_otp(&self, phone: &Phone, role: Role, code: &str) -> Result<TokenPair> {
-        let challenge: Option<(Uuid, String, i32, bool)> = sqlx::query_as(
-            "SELECT id, code_hash, attempts, expires_at <= now() FROM otp_challenges
+        // The phone's failure budget spans all its codes of the last 24 h.
+        let (failed, oldest): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT coalesce(sum(failed), 0)::int8, EXTRACT(EPOCH FROM (now() - min(created_at)))::float8
+             FROM otp_challenges WHERE phone = $1 AND failed > 0 AND created_at > now() - interval '24 hours'",
+        )
+        .bind(phone.as_str())
+        .fetch_one(&self.db)
+        .await?;
+        if failed >= self.otp_daily_failures {
+            return Err(locked((DAY_SECS - oldest.unwrap_or(0.0)).ceil().max(1.0) as u64));
+        }
+        let challenge: Option<(Uuid, String, i32, bool, bool)> = sqlx::query_as(
+            "SELECT id, code_hash, attempts, expires_at <= now(), decoy FROM otp_challenges
              WHERE phone = $1 AND role = $2 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1",
         )
         .bind(phone.as_str())
@@ -212,7 +297,7 @@ impl AuthService {
             Error::rejected(429, "OTP_TOO_MANY_ATTEMPTS", "too many wrong codes; request a new one")
                 .retry_after(self.otp_cooldown.as_secs())
         };
-        let Some((id, stored, attempts, is_expired)) = challenge else {
+        let Some((id, stored, attempts, is_expired, decoy)) = challenge else {
             return Err(expired());
         };
         if is_expired {
@@ -234,7 +319,16 @@ impl AuthService {
             return Err(too_many());
         };
         let candidate = otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), code);
-        if !otp::matches(&stored, &candidate) {
+        // A decoy's code was never sent: nothing entered for it is right.
+        if decoy || !otp::matches(&stored, &candidate) {
+            sqlx::query("UPDATE otp_challenges SET failed = failed + 1 WHERE id = $1")
+                .bind(id)
+                .execute(&self.db)
+                .await?;
+            if failed + 1 >= self.otp_daily_failures {
+                tracing::warn!(phone = %phone.masked(), "OTP failure budget spent; phone locked for the day");
+                return Err(locked(DAY_SECS as u64));
+            }
             let left = (self.otp_max_attempts - spent).max(0);
             return Err(Error::rejected(401, "OTP_INVALID", format!("wrong code; {left} attempt(s) left"))
                 .with("attemptsLeft", left));

@@ -215,7 +215,7 @@ export class AuthApi extends runtime.BaseAPI {
     }
 
     /**
-     * A 6-digit code valid for 5 minutes; at most one code per 30 s per phone and role. A driver\'s code goes to its transporter\'s phone.
+     * A 6-digit code valid for 5 minutes. Per phone: a resend waits 30 s, then twice as long each time, at most 10 codes and 10 wrong codes a day; per network, 30 requests an hour. A driver\'s code goes to its transporter\'s phone. The answer is the same for a phone that cannot sign in with the role (an unknown driver or admin): nothing is sent then.
      * Send a one-time code by SMS.
      */
     async requestOtpRaw(requestParameters: RequestOtpRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<OtpSentBody>> {
@@ -226,7 +226,7 @@ export class AuthApi extends runtime.BaseAPI {
     }
 
     /**
-     * A 6-digit code valid for 5 minutes; at most one code per 30 s per phone and role. A driver\'s code goes to its transporter\'s phone.
+     * A 6-digit code valid for 5 minutes. Per phone: a resend waits 30 s, then twice as long each time, at most 10 codes and 10 wrong codes a day; per network, 30 requests an hour. A driver\'s code goes to its transporter\'s phone. The answer is the same for a phone that cannot sign in with the role (an unknown driver or admin): nothing is sent then.
      * Send a one-time code by SMS.
      */
     async requestOtp(requestParameters: RequestOtpRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<OtpSentBody> {

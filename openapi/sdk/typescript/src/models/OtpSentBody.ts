@@ -13,6 +13,14 @@
  */
 
 import { mapValues } from '../runtime';
+import type { DeliveryDto } from './DeliveryDto';
+import {
+    DeliveryDtoFromJSON,
+    DeliveryDtoFromJSONTyped,
+    DeliveryDtoToJSON,
+    DeliveryDtoToJSONTyped,
+} from './DeliveryDto';
+
 /**
  * 
  * @export
@@ -22,21 +30,29 @@ export interface OtpSentBody {
     /**
      * 
      */
+    deliveredVia: DeliveryDto;
+    /**
+     * 
+     */
     expiresInSeconds: number;
     /**
      * 
      */
     resendAfterSeconds: number;
     /**
-     * The masked phone the code went to (a driver's code goes to its transporter).
+     * The phone asked about, masked. The answer is the same for every phone of a role, also
+     * one that cannot sign in with it (then nothing is sent).
      */
     sentTo: string;
 }
+
+
 
 /**
  * Check if a given object implements the OtpSentBody interface.
  */
 export function instanceOfOtpSentBody(value: object): value is OtpSentBody {
+    if (!('deliveredVia' in value) || value['deliveredVia'] === undefined) return false;
     if (!('expiresInSeconds' in value) || value['expiresInSeconds'] === undefined) return false;
     if (!('resendAfterSeconds' in value) || value['resendAfterSeconds'] === undefined) return false;
     if (!('sentTo' in value) || value['sentTo'] === undefined) return false;
@@ -53,6 +69,7 @@ export function OtpSentBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean
     }
     return {
         
+        'deliveredVia': DeliveryDtoFromJSON(json['deliveredVia']),
         'expiresInSeconds': json['expiresInSeconds'],
         'resendAfterSeconds': json['resendAfterSeconds'],
         'sentTo': json['sentTo'],
@@ -70,6 +87,7 @@ export function OtpSentBodyToJSONTyped(value?: OtpSentBody | null, ignoreDiscrim
 
     return {
         
+        'deliveredVia': DeliveryDtoToJSON(value['deliveredVia']),
         'expiresInSeconds': value['expiresInSeconds'],
         'resendAfterSeconds': value['resendAfterSeconds'],
         'sentTo': value['sentTo'],

@@ -19,6 +19,7 @@ export * from './CreateBroadcastRequest';
 export * from './Crew';
 export * from './CrewRequest';
 export * from './DeclineTripRequest';
+export * from './DeliveryDto';
 export * from './DeviceRegistration';
 export * from './DeviceRemoval';
 export * from './DriverAssigned';

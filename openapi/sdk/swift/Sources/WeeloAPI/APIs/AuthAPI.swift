@@ -99,7 +99,7 @@ open class AuthAPI {
     /**
      Send a one-time code by SMS.
      - POST /v1/auth/otp/request
-     - A 6-digit code valid for 5 minutes; at most one code per 30 s per phone and role. A driver's code goes to its transporter's phone.
+     - A 6-digit code valid for 5 minutes. Per phone: a resend waits 30 s, then twice as long each time, at most 10 codes and 10 wrong codes a day; per network, 30 requests an hour. A driver's code goes to its transporter's phone. The answer is the same for a phone that cannot sign in with the role (an unknown driver or admin): nothing is sent then.
      - parameter otpRequest: (body)  
      - parameter apiConfiguration: The configuration for the http request.
      - returns: RequestBuilder<OtpSentBody> 

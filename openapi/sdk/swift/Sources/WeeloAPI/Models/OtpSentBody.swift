@@ -9,18 +9,21 @@ import Foundation
 
 public struct OtpSentBody: Sendable, Codable, Hashable {
 
+    public var deliveredVia: DeliveryDto
     public var expiresInSeconds: Int
     public var resendAfterSeconds: Int
-    /** The masked phone the code went to (a driver's code goes to its transporter). */
+    /** The phone asked about, masked. The answer is the same for every phone of a role, also one that cannot sign in with it (then nothing is sent). */
     public var sentTo: String
 
-    public init(expiresInSeconds: Int, resendAfterSeconds: Int, sentTo: String) {
+    public init(deliveredVia: DeliveryDto, expiresInSeconds: Int, resendAfterSeconds: Int, sentTo: String) {
+        self.deliveredVia = deliveredVia
         self.expiresInSeconds = expiresInSeconds
         self.resendAfterSeconds = resendAfterSeconds
         self.sentTo = sentTo
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
+        case deliveredVia
         case expiresInSeconds
         case resendAfterSeconds
         case sentTo
@@ -30,9 +33,17 @@ public struct OtpSentBody: Sendable, Codable, Hashable {
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(deliveredVia, forKey: .deliveredVia)
         try container.encode(expiresInSeconds, forKey: .expiresInSeconds)
         try container.encode(resendAfterSeconds, forKey: .resendAfterSeconds)
         try container.encode(sentTo, forKey: .sentTo)
     }
 }
 
+
+extension OtpSentBody: UnknownCaseCheckable {
+    public var containsUnknownDefaultOpenApiCase: Bool {
+        if deliveredVia == .unknownDefaultOpenApi { return true }
+        return false
+    }
+}

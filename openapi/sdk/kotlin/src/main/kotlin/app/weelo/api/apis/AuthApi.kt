@@ -51,13 +51,12 @@ interface AuthApi {
     /**
      * POST v1/auth/otp/request
      * Send a one-time code by SMS.
-     * A 6-digit code valid for 5 minutes; at most one code per 30 s per phone and role. A driver&#39;s code goes to its transporter&#39;s phone.
+     * A 6-digit code valid for 5 minutes. Per phone: a resend waits 30 s, then twice as long each time, at most 10 codes and 10 wrong codes a day; per network, 30 requests an hour. A driver&#39;s code goes to its transporter&#39;s phone. The answer is the same for a phone that cannot sign in with the role (an unknown driver or admin): nothing is sent then.
      * Responses:
      *  - 202: The code was sent.
-     *  - 403: ROLE_NOT_ALLOWED: admin accounts cannot be created by sign-in
-     *  - 404: DRIVER_NOT_REGISTERED: no driver with this phone
+     *  - 403: ACCOUNT_SUSPENDED: this account is suspended
      *  - 422: VALIDATION_FAILED: a field is invalid (see `errors`)
-     *  - 429: OTP_COOLDOWN: a code was sent less than 30 s ago (see Retry-After)
+     *  - 429: OTP_COOLDOWN (a code was sent recently; each resend waits twice as long), OTP_DAILY_LIMIT (codes per phone per day), OTP_LOCKED (too many wrong codes today) or OTP_SOURCE_LIMIT (requests per network per hour); see Retry-After
      *  - 500: INTERNAL: an unexpected error (logged with the request id)
      *  - 503: SMS_UNAVAILABLE: the code could not be sent
      *
@@ -76,7 +75,7 @@ interface AuthApi {
      *  - 401: OTP_INVALID (wrong code, see attemptsLeft) or OTP_EXPIRED (no valid code)
      *  - 404: USER_NOT_FOUND: the driver or admin account no longer exists
      *  - 422: VALIDATION_FAILED: a field is invalid (see `errors`)
-     *  - 429: OTP_TOO_MANY_ATTEMPTS: request a new code
+     *  - 429: OTP_TOO_MANY_ATTEMPTS (request a new code) or OTP_LOCKED (too many wrong codes for this phone today; see Retry-After)
      *  - 500: INTERNAL: an unexpected error (logged with the request id)
      *
      * @param otpVerify 

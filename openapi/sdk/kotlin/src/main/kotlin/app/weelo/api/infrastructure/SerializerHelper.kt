@@ -8,6 +8,8 @@ object SerializerHelper {
         return moshiBuilder
             .add(app.weelo.api.models.BroadcastStatus::class.java, EnumJsonAdapter.create(app.weelo.api.models.BroadcastStatus::class.java)
                 .withUnknownFallback(app.weelo.api.models.BroadcastStatus.unknown_default_open_api).nullSafe())
+            .add(app.weelo.api.models.DeliveryDto::class.java, EnumJsonAdapter.create(app.weelo.api.models.DeliveryDto::class.java)
+                .withUnknownFallback(app.weelo.api.models.DeliveryDto.unknown_default_open_api).nullSafe())
             .add(app.weelo.api.models.HoldStatus::class.java, EnumJsonAdapter.create(app.weelo.api.models.HoldStatus::class.java)
                 .withUnknownFallback(app.weelo.api.models.HoldStatus.unknown_default_open_api).nullSafe())
             .add(app.weelo.api.models.Platform::class.java, EnumJsonAdapter.create(app.weelo.api.models.Platform::class.java)

@@ -23,6 +23,7 @@
 
 package app.weelo.api.models
 
+import app.weelo.api.models.DeliveryDto
 
 import com.squareup.moshi.Json
 import com.squareup.moshi.JsonClass
@@ -30,13 +31,17 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
+ * @param deliveredVia 
  * @param expiresInSeconds 
  * @param resendAfterSeconds 
- * @param sentTo The masked phone the code went to (a driver's code goes to its transporter).
+ * @param sentTo The phone asked about, masked. The answer is the same for every phone of a role, also one that cannot sign in with it (then nothing is sent).
  */
 
 
 data class OtpSentBody (
+
+    @Json(name = "deliveredVia")
+    val deliveredVia: DeliveryDto,
 
     @Json(name = "expiresInSeconds")
     val expiresInSeconds: kotlin.Int,
@@ -44,7 +49,7 @@ data class OtpSentBody (
     @Json(name = "resendAfterSeconds")
     val resendAfterSeconds: kotlin.Int,
 
-    /* The masked phone the code went to (a driver's code goes to its transporter). */
+    /* The phone asked about, masked. The answer is the same for every phone of a role, also one that cannot sign in with it (then nothing is sent). */
     @Json(name = "sentTo")
     val sentTo: kotlin.String
 
