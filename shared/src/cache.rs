@@ -30,6 +30,10 @@ impl Keys {
     pub fn revoked_jti(&self, jti: &str) -> String {
         format!("{}:auth:revoked:{jti}", self.prefix)
     }
+    /// A user's device registrations in one hour (`hour`: Unix time / 3600).
+    pub fn device_registrations(&self, user: uuid::Uuid, hour: i64) -> String {
+        format!("{}:devices:registrations:{user}:{hour}", self.prefix)
+    }
     /// Code requests from one source address in one hour (`hour`: Unix time / 3600).
     pub fn otp_source(&self, ip: &str, hour: i64) -> String {
         format!("{}:auth:otp-source:{ip}:{hour}", self.prefix)

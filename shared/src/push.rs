@@ -22,10 +22,21 @@ struct ServiceAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Sent,
-    /// The token is dead (404 / UNREGISTERED): delete it.
+    /// The token is dead (`token_is_dead`): delete it.
     Unregistered,
     /// FCM refused the message for good (e.g. INVALID_ARGUMENT): do not retry.
     Rejected(String),
+}
+
+/// FCM says the token itself is no good, for ever: it was unregistered (404 `UNREGISTERED`), it
+/// is not a registration token at all (400 `INVALID_ARGUMENT` naming the registration token), or
+/// it belongs to another project (403 `SENDER_ID_MISMATCH`). Such tokens are deleted; a 400 about
+/// anything else in the message is our bug and is dead-lettered instead.
+pub fn token_is_dead(status: u16, body: &str) -> bool {
+    status == 404
+        || body.contains("UNREGISTERED")
+        || body.contains("SENDER_ID_MISMATCH")
+        || (status == 400 && body.to_ascii_lowercase().contains("registration token"))
 }
 
 /// A failure worth retrying (5xx, 429, timeouts, an OAuth hiccup).
@@ -122,7 +133,7 @@ impl Fcm {
             *self.token.lock().await = None;
             return Err(Transient("access token refused; refreshed for the retry".into()));
         }
-        if status.as_u16() == 404 || text.contains("UNREGISTERED") {
+        if token_is_dead(status.as_u16(), &text) {
             return Ok(Outcome::Unregistered);
         }
         if status.as_u16() == 429 || status.is_server_error() {

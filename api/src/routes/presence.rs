@@ -93,6 +93,13 @@ error_set!(DeviceErrors {
     503 => "DEPENDENCY_UNAVAILABLE",
 });
 
+error_set!(RegisterDeviceErrors {
+    401 => "UNAUTHORIZED",
+    422 => "VALIDATION_FAILED",
+    429 => "RATE_LIMITED: too many device registrations this hour (see Retry-After)",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
+
 pub struct PresenceApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Presence")]
@@ -166,14 +173,16 @@ impl PresenceApi {
         Ok(Json(AvailabilityBody { online: body.online }))
     }
 
-    /// Register this device's FCM token for push notifications.
+    /// Register this device's FCM token for push notifications. A user has at most 5 devices (a
+    /// sixth replaces the least recently registered) and may register 20 times an hour; a token
+    /// belongs to the last user who registered it.
     #[oai(path = "/devices/me", method = "put", operation_id = "registerDevice")]
     async fn register_device(
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         body: Json<DeviceRegistration>,
-    ) -> Result<Done, ApiError<DeviceErrors>> {
+    ) -> Result<Done, ApiError<RegisterDeviceErrors>> {
         let token = body.fcm_token.trim();
         if token.is_empty() || token.len() > 4096 {
             return Err(Error::field("fcmToken", "must be 1-4096 characters").into());
@@ -183,17 +192,33 @@ impl PresenceApi {
             Platform::Ios => "ios",
             Platform::Web => "web",
         };
-        // A token moves with the device: the latest user to register it owns it.
+        let me = auth.0.sub;
+        limit_registrations(&state, me).await?;
+        let mut tx = state.db.begin().await?;
+        // A token moves with the device: the latest user to register it owns it, alone.
         sqlx::query(
             "INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
              ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()",
         )
         .bind(uuid::Uuid::now_v7())
-        .bind(auth.0.sub)
+        .bind(me)
         .bind(token)
         .bind(platform)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+        // At most MAX_DEVICES per user: a new one replaces the least recently registered.
+        let replaced = sqlx::query(
+            "DELETE FROM device_tokens WHERE user_id = $1 AND id NOT IN
+               (SELECT id FROM device_tokens WHERE user_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2)",
+        )
+        .bind(me)
+        .bind(MAX_DEVICES)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if replaced.rows_affected() > 0 {
+            tracing::info!(user_id = %me, replaced = replaced.rows_affected(), "oldest device tokens replaced");
+        }
         Ok(Done::Done)
     }
 
@@ -212,4 +237,24 @@ impl PresenceApi {
             .await?;
         Ok(Done::Done)
     }
+}
+
+/// Device tokens kept per user.
+const MAX_DEVICES: i64 = 5;
+/// Device registrations per user per hour (an app registers at start and on token refresh).
+const REGISTRATIONS_PER_HOUR: i64 = 20;
+
+async fn limit_registrations(state: &AppState, user: uuid::Uuid) -> Result<(), Error> {
+    let hour = chrono::Utc::now().timestamp() / 3600;
+    let key = state.cache.keys.device_registrations(user, hour);
+    let mut conn = state.cache.conn().await?;
+    let (count, _): (i64, bool) =
+        redis::pipe().atomic().incr(&key, 1).expire(&key, 3600).query_async(&mut *conn).await?;
+    if count > REGISTRATIONS_PER_HOUR {
+        let wait = (3600 - chrono::Utc::now().timestamp() % 3600).max(1) as u64;
+        return Err(
+            Error::rejected(429, "RATE_LIMITED", "too many device registrations; try again later").retry_after(wait)
+        );
+    }
+    Ok(())
 }

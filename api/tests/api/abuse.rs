@@ -266,3 +266,45 @@ async fn code_requests_are_limited_per_source_address_behind_the_load_balancer()
     // Another network has its own allowance.
     assert_eq!(otp_request(&app, "9811144498", "customer", Some("198.51.100.7")).await.status(), 202);
 }
+
+// ---- Push amplification (issue 14, item 5) -----------------------------------------------------
+
+#[tokio::test]
+async fn a_user_keeps_at_most_five_devices_and_registers_at_most_twenty_times_an_hour() {
+    let app = spawn_app().await;
+    let (me, token) = app.user("transporter").await;
+    let (other, other_token) = app.user("transporter").await;
+    let register = |token: String, fcm: String| {
+        let r = app
+            .client
+            .put(app.url("/v1/devices/me"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "fcmToken": fcm, "platform": "android" }));
+        async move { r.send().await.unwrap() }
+    };
+    let tokens_of = |user: uuid::Uuid| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT token FROM device_tokens WHERE user_id = $1 ORDER BY token")
+                .bind(user)
+                .fetch_all(&db)
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..7 {
+        assert_eq!(register(token.clone(), format!("device-{i}")).await.status(), 204);
+    }
+    assert_eq!(tokens_of(me).await, ["device-2", "device-3", "device-4", "device-5", "device-6"], "the newest five");
+    // A token belongs to one user at a time: registered by another, it leaves the first.
+    assert_eq!(register(other_token, "device-6".into()).await.status(), 204);
+    assert_eq!(tokens_of(other).await, ["device-6"]);
+    assert!(!tokens_of(me).await.contains(&"device-6".to_owned()));
+    // Twenty registrations an hour, then 429 (re-registering the same token counts too).
+    for _ in 7..20 {
+        assert_eq!(register(token.clone(), "device-2".into()).await.status(), 204);
+    }
+    let r = register(token.clone(), "device-2".into()).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429, "RATE_LIMITED").await;
+}

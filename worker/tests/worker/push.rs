@@ -50,6 +50,13 @@ async fn send(fake: Data<&Arc<Fake>>, req: &poem::Request, body: Json<Value>) ->
         return poem::http::StatusCode::UNAUTHORIZED.into_response();
     }
     let message = &body.0["message"];
+    if message["token"] == "not-a-token" {
+        // What FCM v1 answers for a string that is not a registration token.
+        let err = json!({ "error": { "code": 400, "status": "INVALID_ARGUMENT",
+            "message": "The registration token is not a valid FCM registration token",
+            "details": [{ "errorCode": "INVALID_ARGUMENT" }] } });
+        return Json(err).with_status(poem::http::StatusCode::BAD_REQUEST).into_response();
+    }
     if message["token"] == "dead-token" {
         let err =
             json!({ "error": { "code": 404, "status": "NOT_FOUND", "details": [{ "errorCode": "UNREGISTERED" }] } });
@@ -112,6 +119,9 @@ async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() 
     assert_eq!(r.status(), 204);
     let r = stack.put("/v1/devices/me", &dead_token, json!({ "fcmToken": "dead-token", "platform": "ios" })).await;
     assert_eq!(r.status(), 204);
+    let (invalid, invalid_token) = stack.transporter_at(4.0, "open").await;
+    let r = stack.put("/v1/devices/me", &invalid_token, json!({ "fcmToken": "not-a-token", "platform": "ios" })).await;
+    assert_eq!(r.status(), 204);
     let (_, customer) = stack.customer().await;
     let broadcast = stack.create_broadcast(&customer, &[("open", 1)]).await;
 
@@ -128,15 +138,15 @@ async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() 
     assert_eq!(fake.tokens_issued.load(Ordering::SeqCst), 1, "the OAuth token is cached");
 
     let removed = eventually(Duration::from_secs(10), || async {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens WHERE user_id = $1")
-            .bind(dead)
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens WHERE user_id = ANY($1)")
+            .bind(vec![dead, invalid])
             .fetch_one(&stack.db)
             .await
             .unwrap();
         n == 0
     })
     .await;
-    assert!(removed, "the UNREGISTERED token was deleted");
+    assert!(removed, "the UNREGISTERED token and the one FCM calls invalid were deleted");
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens WHERE user_id = $1")
         .bind(good)
         .fetch_one(&stack.db)

@@ -127,7 +127,7 @@ export class PresenceApi extends runtime.BaseAPI {
     }
 
     /**
-     * Register this device\'s FCM token for push notifications.
+     * Register this device\'s FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      */
     async registerDeviceRaw(requestParameters: RegisterDeviceRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<void>> {
         const requestOptions = await this.registerDeviceRequestOpts(requestParameters);
@@ -137,7 +137,7 @@ export class PresenceApi extends runtime.BaseAPI {
     }
 
     /**
-     * Register this device\'s FCM token for push notifications.
+     * Register this device\'s FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      */
     async registerDevice(requestParameters: RegisterDeviceRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<void> {
         await this.registerDeviceRaw(requestParameters, initOverrides);

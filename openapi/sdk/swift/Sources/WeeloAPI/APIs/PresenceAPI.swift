@@ -10,7 +10,7 @@ import Foundation
 open class PresenceAPI {
 
     /**
-     Register this device's FCM token for push notifications.
+     Register this device's FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      
      - parameter deviceRegistration: (body)  
      - parameter apiConfiguration: The configuration for the http request.
@@ -21,7 +21,7 @@ open class PresenceAPI {
     }
 
     /**
-     Register this device's FCM token for push notifications.
+     Register this device's FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      - PUT /v1/devices/me
      - Bearer Token:
        - type: http

@@ -17,12 +17,13 @@ import app.weelo.api.models.Problem
 interface PresenceApi {
     /**
      * PUT v1/devices/me
-     * Register this device&#39;s FCM token for push notifications.
+     * Register this device&#39;s FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      * 
      * Responses:
      *  - 204: 
      *  - 401: UNAUTHORIZED
      *  - 422: VALIDATION_FAILED
+     *  - 429: RATE_LIMITED: too many device registrations this hour (see Retry-After)
      *  - 500: INTERNAL: an unexpected error (logged with the request id)
      *  - 503: DEPENDENCY_UNAVAILABLE
      *
