@@ -346,11 +346,12 @@ fn live() -> Json<serde_json::Value> {
 
 /// The ops listener's application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
-    Route::new()
+    let route = Route::new()
         .at("/", get(page))
         .at("/console.js", get(script))
         .at("/console.css", get(style))
         .at("/health/live", get(live))
+        .at("/health/ready", get(crate::ready_in_detail))
         .at("/api/sign-in/request", post(sign_in_request))
         .at("/api/sign-in/verify", post(sign_in_verify))
         .at("/api/broadcasts", get(broadcasts))
@@ -368,7 +369,8 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
         .at("/api/users/:id/suspend", post(suspend))
         .at("/api/users/:id/restore", post(restore))
         .at("/api/audit", get(audit))
-        .at("/api/map", get(map))
+        .at("/api/map", get(map));
+    crate::with_docs_and_metrics(route)
         .data(state)
         .around(crate::body_limit)
         .around(weelo_shared::ops::observe)

@@ -58,11 +58,18 @@ fn live() -> poem::web::Json<serde_json::Value> {
 
 #[handler]
 async fn ready(state: Data<&Arc<AppState>>) -> poem::Response {
+    let r = ops::readiness(&state.db, &state.cache).await;
+    if state.config.public_ops_endpoints { ops::readiness_response(r) } else { ops::public_readiness_response(r) }
+}
+
+/// Readiness with its details, on the ops listener.
+#[handler]
+pub async fn ready_in_detail(state: Data<&Arc<AppState>>) -> poem::Response {
     ops::readiness_response(ops::readiness(&state.db, &state.cache).await)
 }
 
 #[handler]
-fn metrics() -> poem::Response {
+pub fn metrics() -> poem::Response {
     ops::metrics_response()
 }
 
@@ -156,17 +163,16 @@ pub async fn body_limit<E: poem::Endpoint>(next: E, mut req: poem::Request) -> p
 
 /// The whole HTTP application over `state`.
 pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::Endpoint {
+    let public_ops = state.config.public_ops_endpoints;
     let service = api_service();
-    let docs = service.swagger_ui();
-    let spec = service.spec_endpoint();
-    Route::new()
+    let route = Route::new()
         .nest("/", service)
         .nest_no_strip("/socket.io", sockets)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
         .at("/health/live", get(live))
-        .at("/health/ready", get(ready))
-        .at("/metrics", get(metrics))
+        .at("/health/ready", get(ready));
+    // In production the metrics and the docs are on the ops listener only (console::app).
+    let route = if public_ops { with_docs_and_metrics(route) } else { route };
+    route
         .catch_all_error(problem::from_poem_error)
         .data(state)
         .around(allow_header)
@@ -174,6 +180,12 @@ pub fn app(state: Arc<AppState>, sockets: socket::SocketEndpoint) -> impl poem::
         .around(ops::observe)
         .catch_all_error(problem::from_poem_error)
         .map_to_response()
+}
+
+/// `/docs`, `/openapi.json` and `/metrics` added to `route`.
+pub fn with_docs_and_metrics(route: Route) -> Route {
+    let service = api_service();
+    route.nest("/docs", service.swagger_ui()).at("/openapi.json", service.spec_endpoint()).at("/metrics", get(metrics))
 }
 
 /// A running API server.

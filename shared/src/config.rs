@@ -126,6 +126,10 @@ pub struct Config {
     /// The private ops listener (the ops console and its JSON routes; never the public port).
     /// Unset: no ops listener (logged at start).
     pub ops_addr: Option<SocketAddr>,
+    /// Whether the public port also serves `/metrics`, `/docs`, `/openapi.json` and readiness
+    /// details (`WEELO_PUBLIC_OPS_ENDPOINTS`: default true in development, false in production,
+    /// where they are on the ops listener only and public readiness says only ok or not).
+    pub public_ops_endpoints: bool,
     /// How long a hold reserves its trucks (never past the broadcast's deadline).
     pub hold: Duration,
     /// How much one extension of a hold adds (at most two per hold).
@@ -393,6 +397,7 @@ impl Config {
             driver_response: v.secs("WEELO_DRIVER_RESPONSE_SECS", 45, 1)?,
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
             require_verified_transporters: v.parse("WEELO_REQUIRE_VERIFIED_TRANSPORTERS", production)?,
+            public_ops_endpoints: v.parse("WEELO_PUBLIC_OPS_ENDPOINTS", !production)?,
             ops_addr: match v.raw("WEELO_OPS_ADDR") {
                 None => None,
                 Some(_) => Some(v.parse("WEELO_OPS_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?),

@@ -55,14 +55,27 @@ pub fn readiness_response(r: Readiness) -> Response {
     Json(r).with_status(code).into_response()
 }
 
+/// Readiness for the internet: ok or not, without the dependencies' error texts (which name
+/// hosts and ports); the details are logged and on the ops listener.
+pub fn public_readiness_response(r: Readiness) -> Response {
+    let code = if r.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Json(serde_json::json!({ "status": r.status })).with_status(code).into_response()
+}
+
 pub fn metrics_response() -> Response {
     Response::builder().content_type("text/plain; version=0.0.4").body(crate::telemetry::metrics().render())
 }
 
-/// Turns a concrete path into a low-cardinality route label (ids become `{id}`).
+/// Turns a concrete path into a low-cardinality route label (ids and numbers become `{id}`).
 pub fn route_label(path: &str) -> String {
     path.split('/')
-        .map(|seg| if uuid::Uuid::parse_str(seg).is_ok() { "{id}" } else { seg })
+        .map(|seg| {
+            if uuid::Uuid::parse_str(seg).is_ok() || (!seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit())) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -90,7 +103,8 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         Err(e) => e.into_response(),
     };
     let status = resp.status().as_u16();
-    let route = if status == 404 && !path.starts_with("/v1/") { "unmatched".to_owned() } else { route_label(&path) };
+    // A path no route matched is one label, whatever it was: random paths make no new series.
+    let route = if status == 404 || status == 405 { "unmatched".to_owned() } else { route_label(&path) };
     let elapsed = started.elapsed();
     let labels = [("method", method.clone()), ("route", route), ("status", status.to_string())];
     metrics::counter!("http_requests_total", &labels).increment(1);

@@ -308,3 +308,32 @@ async fn a_user_keeps_at_most_five_devices_and_registers_at_most_twenty_times_an
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, 429, "RATE_LIMITED").await;
 }
+
+// ---- What the internet sees (issue 14, item 6) -------------------------------------------------
+
+#[tokio::test]
+async fn in_production_metrics_docs_and_readiness_details_are_only_on_the_ops_listener() {
+    let app = spawn_app_with(&[("WEELO_OPS_ADDR", "127.0.0.1:0"), ("WEELO_PUBLIC_OPS_ENDPOINTS", "false")]).await;
+    let ops = app.ops.clone().unwrap();
+    for path in ["/metrics", "/docs", "/openapi.json"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_problem(r, 404, "NOT_FOUND").await;
+        let r = app.client.get(format!("{ops}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path} on the ops listener");
+    }
+    let public: serde_json::Value =
+        app.client.get(app.url("/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(public, serde_json::json!({ "status": "ok" }), "no dependency details to the internet");
+    let private: serde_json::Value =
+        app.client.get(format!("{ops}/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(private["postgres"], "ok");
+
+    // Random paths all count as one route: no new metric series per path.
+    for i in 0..30 {
+        app.client.get(app.url(&format!("/v1/probe-{i}/x{i}"))).send().await.unwrap();
+        app.client.get(app.url(&format!("/wp-admin-{i}.php"))).send().await.unwrap();
+    }
+    let metrics = app.client.get(format!("{ops}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("probe-") && !metrics.contains("wp-admin"), "no raw path in a label");
+    assert!(metrics.contains(r#"route="unmatched""#), "unmatched paths share one label");
+}
