@@ -200,7 +200,7 @@ pub struct Running {
 /// Connects, migrates (unless disabled), binds and serves until `shutdown` fires.
 pub async fn start(config: Config, sms: Option<Arc<dyn SmsSender>>, shutdown: Shutdown) -> anyhow::Result<Running> {
     weelo_shared::telemetry::metrics();
-    config.require_sms()?;
+    config.require_api()?;
     let pool = db::connect(&config).await?;
     if config.migrate_on_start {
         db::migrate(&pool).await?;

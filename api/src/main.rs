@@ -49,7 +49,7 @@ async fn run(command: &str) -> anyhow::Result<()> {
             Ok(())
         }
         "check-config" => {
-            config.require_sms()?;
+            config.require_api()?;
             tracing::info!(environment = ?config.environment, "configuration ok");
             Ok(())
         }

@@ -225,7 +225,28 @@ impl Config {
 
     /// What only the API needs: an SMS sender that delivers. With `WEELO_ENV=production` only the
     /// webhook sender, over https; the worker sends no SMS and needs none of this.
-    pub fn require_sms(&self) -> Result<(), ConfigError> {
+    /// The API's own start-up checks: a real SMS sender in production, and the development
+    /// defaults (the built-in JWT secret, which is public, and the console sender, which logs
+    /// every code) only on a process that listens on loopback alone.
+    pub fn require_api(&self) -> Result<(), ConfigError> {
+        self.require_sms()?;
+        let exposed = !self.http_addr.ip().is_loopback() || self.ops_addr.is_some_and(|a| !a.ip().is_loopback());
+        if exposed && self.jwt_secret.expose() == DEV_JWT_SECRET {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_JWT_SECRET".into(),
+                reason: "the built-in development secret is public: set a secret of your own, or listen on 127.0.0.1 only (WEELO_HTTP_ADDR, WEELO_OPS_ADDR)".into(),
+            });
+        }
+        if exposed && self.sms_sender == SmsSenderKind::Console {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_SMS_SENDER".into(),
+                reason: "console logs every sign-in code: use it only while listening on 127.0.0.1 (WEELO_HTTP_ADDR, WEELO_OPS_ADDR), or use webhook".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn require_sms(&self) -> Result<(), ConfigError> {
         let production = self.environment == Environment::Production;
         if production && self.sms_sender != SmsSenderKind::Webhook {
             return Err(ConfigError::Invalid {
@@ -343,7 +364,7 @@ impl Config {
         }
         Ok(Self {
             environment,
-            http_addr: v.parse("WEELO_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+            http_addr: v.parse("WEELO_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             worker_http_addr: v.parse("WEELO_WORKER_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 9090)))?,
             database_url: v.url(
                 "DATABASE_URL",
@@ -480,19 +501,38 @@ mod tests {
         ]);
         // The worker needs no SMS settings; the API requires a real sender.
         let worker = Config::from_vars(&full).unwrap();
-        let err = worker.require_sms().unwrap_err();
+        let err = worker.require_api().unwrap_err();
         assert!(err.to_string().starts_with("WEELO_SMS_SENDER"), "{err}");
         let mut webhook = full.clone();
         webhook.insert("WEELO_SMS_SENDER".into(), "webhook".into());
-        let err = Config::from_vars(&webhook).unwrap().require_sms().unwrap_err();
+        let err = Config::from_vars(&webhook).unwrap().require_api().unwrap_err();
         assert!(err.to_string().starts_with("WEELO_SMS_WEBHOOK_URL"), "{err}");
         webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "http://sms.internal/send".into());
-        let err = Config::from_vars(&webhook).unwrap().require_sms().unwrap_err();
+        let err = Config::from_vars(&webhook).unwrap().require_api().unwrap_err();
         assert!(err.to_string().contains("https"), "plain http is refused in production: {err}");
         webhook.insert("WEELO_SMS_WEBHOOK_URL".into(), "https://sms.internal/send?key=s3cr3t".into());
         let api = Config::from_vars(&webhook).unwrap();
-        assert!(api.require_sms().is_ok());
+        assert!(api.require_api().is_ok());
         assert!(!format!("{api:?}").contains("s3cr3t"), "the webhook URL never prints");
+    }
+
+    #[test]
+    fn development_defaults_only_on_loopback() {
+        let local = Config::from_vars(&vars(&[("WEELO_SMS_SENDER", "console")])).unwrap();
+        assert!(local.require_api().is_ok(), "the defaults listen on 127.0.0.1");
+        let open = Config::from_vars(&vars(&[("WEELO_HTTP_ADDR", "0.0.0.0:8080")])).unwrap();
+        assert!(open.require_api().unwrap_err().to_string().starts_with("WEELO_JWT_SECRET"));
+        let ops_open = Config::from_vars(&vars(&[("WEELO_OPS_ADDR", "0.0.0.0:8081")])).unwrap();
+        assert!(ops_open.require_api().unwrap_err().to_string().starts_with("WEELO_JWT_SECRET"));
+        let secret = ("WEELO_JWT_SECRET", "0123456789abcdef0123456789abcdef-own");
+        let console =
+            Config::from_vars(&vars(&[("WEELO_HTTP_ADDR", "0.0.0.0:8080"), secret, ("WEELO_SMS_SENDER", "console")]))
+                .unwrap();
+        assert!(console.require_api().unwrap_err().to_string().starts_with("WEELO_SMS_SENDER"));
+        let fine =
+            Config::from_vars(&vars(&[("WEELO_HTTP_ADDR", "0.0.0.0:8080"), secret, ("WEELO_SMS_SENDER", "memory")]))
+                .unwrap();
+        assert!(fine.require_api().is_ok());
     }
 
     #[test]

@@ -337,3 +337,53 @@ async fn in_production_metrics_docs_and_readiness_details_are_only_on_the_ops_li
     assert!(!metrics.contains("probe-") && !metrics.contains("wp-admin"), "no raw path in a label");
     assert!(metrics.contains(r#"route="unmatched""#), "unmatched paths share one label");
 }
+
+// ---- Development defaults and tokens (issue 14, item 7) ----------------------------------------
+
+#[tokio::test]
+async fn a_token_must_match_its_accounts_role_and_transporter() {
+    let app = spawn_app().await;
+    let (transporter, _) = app.user("transporter").await;
+    let (other, _) = app.user("transporter").await;
+    let (driver, _) = app.driver_of(transporter).await;
+    let signer = weelo_shared::auth::TokenSigner::new(&app.config);
+    use weelo_shared::domain::Role;
+    for (user, role, tid, why) in [
+        (transporter, Role::Customer, None, "a transporter's id with the customer role"),
+        (transporter, Role::Admin, None, "a transporter's id with the admin role"),
+        (driver, Role::Driver, Some(other), "a driver with another transporter"),
+        (driver, Role::Transporter, None, "a driver as a transporter"),
+    ] {
+        let token = signer.issue(user, role, tid).unwrap().0;
+        let r = app.get_auth("/v1/me", &token).await;
+        assert_eq!(r.status(), 401, "{why}");
+        assert_problem(r, 401, "UNAUTHORIZED").await;
+    }
+    let token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
+    assert_eq!(app.get_auth("/v1/me", &token).await.status(), 200, "the account's own role and transporter");
+}
+
+#[tokio::test]
+async fn the_binary_refuses_the_public_development_secret_when_it_listens_beyond_loopback() {
+    let bin = env!("CARGO_BIN_EXE_weelo-api");
+    let run = |vars: &[(&str, &str)]| {
+        let out = std::process::Command::new(bin)
+            .arg("check-config")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&[("WEELO_HTTP_ADDR", "0.0.0.0:8080")]);
+    assert!(!ok && out.contains("WEELO_JWT_SECRET"), "{out}");
+    let (ok, out) =
+        run(&[("WEELO_HTTP_ADDR", "0.0.0.0:8080"), ("WEELO_JWT_SECRET", "a-secret-of-our-own-32-characters-long")]);
+    assert!(!ok && out.contains("WEELO_SMS_SENDER"), "the console sender logs codes: {out}");
+    let (ok, out) = run(&[]);
+    assert!(ok, "the defaults listen on 127.0.0.1 only: {out}");
+}

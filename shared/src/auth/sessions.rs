@@ -488,14 +488,25 @@ impl AuthService {
             return Err(Error::rejected(401, "UNAUTHORIZED", "this access token was signed out"));
         }
         // A deleted account (a driver removed from its fleet) or a suspended one loses access at once.
-        let suspended: Option<bool> = sqlx::query_scalar("SELECT suspended_at IS NOT NULL FROM users WHERE id = $1")
-            .bind(claims.sub)
-            .fetch_optional(&self.db)
-            .await?;
-        match suspended {
+        // The token's role and transporter must still be the account's (a token is not a
+        // grant of its own).
+        let account: Option<(bool, Role, Option<Uuid>)> =
+            sqlx::query_as("SELECT suspended_at IS NOT NULL, role, transporter_id FROM users WHERE id = $1")
+                .bind(claims.sub)
+                .fetch_optional(&self.db)
+                .await?;
+        match account {
             None => return Err(Error::rejected(401, "UNAUTHORIZED", "this account no longer exists")),
-            Some(true) => return Err(suspended_error(401)),
-            Some(false) => {}
+            Some((true, _, _)) => return Err(suspended_error(401)),
+            Some((false, role, tid)) if role != claims.role || tid != claims.tid => {
+                tracing::warn!(user_id = %claims.sub, "a token whose role or transporter is not the account's");
+                return Err(Error::rejected(
+                    401,
+                    "UNAUTHORIZED",
+                    "this token does not match the account; sign in again",
+                ));
+            }
+            Some((false, _, _)) => {}
         }
         Ok(claims)
     }
