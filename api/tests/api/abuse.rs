@@ -387,3 +387,30 @@ async fn the_binary_refuses_the_public_development_secret_when_it_listens_beyond
     let (ok, out) = run(&[]);
     assert!(ok, "the defaults listen on 127.0.0.1 only: {out}");
 }
+
+// ---- Low findings (issue 14, item 8) ---------------------------------------------------------
+
+#[tokio::test]
+async fn cancelling_someone_elses_broadcast_locks_nothing() {
+    let app = spawn_app().await;
+    let (_, alice) = app.user("customer").await;
+    let (_, mallory) = app.user("customer").await;
+    let id = app.open_broadcast(&alice, &[("lcv", 1, 800)]).await;
+    // A long transaction holds Alice's broadcast row (as an accept in progress would).
+    let mut holder = app.db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1::uuid FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(3),
+        app.post_auth(&format!("/v1/broadcasts/{id}/cancel"), &mallory, serde_json::json!({})),
+    )
+    .await
+    .expect("a foreign cancel does not wait for the broadcast's lock");
+    assert_problem(r, 404, "BROADCAST_NOT_FOUND").await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    holder.rollback().await.unwrap();
+}

@@ -526,10 +526,17 @@ pub async fn cancel(
     note: Option<&str>,
     windows: trips::Windows,
 ) -> Result<()> {
-    let locked = lock(conn, id).await?;
-    if locked.customer != customer {
+    // Someone else's broadcast is a 404 before anything is locked: nobody can hold another
+    // customer's broadcast row (stalling its accepts) by cancelling it.
+    let owned: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)")
+        .bind(id)
+        .bind(customer)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !owned {
         return Err(views::not_found());
     }
+    let locked = lock(conn, id).await?;
     end(conn, id, &locked, Actor::customer(customer), reason::CUSTOMER_CANCELLED, note, windows).await
 }
 
