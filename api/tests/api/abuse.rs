@@ -414,3 +414,51 @@ async fn cancelling_someone_elses_broadcast_locks_nothing() {
     assert!(started.elapsed() < Duration::from_secs(2));
     holder.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_api_and_the_worker_run_as_the_documented_least_privilege_role() {
+    let db = weelo_shared::testkit::TestDb::new().await;
+    let role = format!("weelo_app_{}", uuid::Uuid::new_v4().simple());
+    let grants = include_str!("../../../infra/sql/runtime-grants.sql").replace("weelo_app", &role);
+    let owner = db.pool().await;
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN")).execute(&owner).await.unwrap();
+    sqlx::raw_sql(&grants).execute(&owner).await.expect("the grants file runs as the owner");
+    let (scheme, rest) = db.url.split_once("://").unwrap();
+    let host_and_db = rest.split_once('@').map_or(rest, |(_, h)| h);
+    let as_role = format!("{scheme}://{role}@{host_and_db}");
+
+    let app = crate::helpers::spawn_app_on(db, &[("DATABASE_URL", &as_role), ("WEELO_MIGRATE", "false")]).await;
+    // The whole path, API and in-process worker jobs, as that role.
+    let customer = app.login("9811155501", "customer").await;
+    let transporter = app.login("9811155502", "transporter").await;
+    let transporter_id = uuid::Uuid::parse_str(&transporter.user_id).unwrap();
+    let vehicle = app.vehicle_for(transporter_id, "lcv").await;
+    let id = app.open_broadcast(&customer.access, &[("lcv", 2, 800)]).await;
+    app.notify(&id, &[transporter_id]).await;
+    let r = app.accept(&transporter.access, &id, "lcv", vehicle, uuid::Uuid::new_v4().to_string()).await;
+    assert!(r.status().is_success(), "accept as the runtime role: {}", r.text().await.unwrap_or_default());
+    let r = app.post_auth(&format!("/v1/broadcasts/{id}/cancel"), &customer.access, serde_json::json!({})).await;
+    assert!(r.status().is_success(), "cancel as the runtime role: {}", r.text().await.unwrap_or_default());
+    app.run_pending_jobs().await;
+
+    // What it may not do.
+    let runtime = sqlx::PgPool::connect(&as_role).await.unwrap();
+    for forbidden in [
+        "CREATE TABLE intruder (i int)",
+        "DROP TABLE users",
+        "ALTER TABLE users ADD COLUMN x int",
+        "SELECT count(*) FROM _sqlx_migrations",
+        "TRUNCATE outbox",
+    ] {
+        let e = sqlx::query(forbidden).execute(&runtime).await.expect_err(forbidden);
+        assert!(
+            e.to_string().contains("permission denied") || e.to_string().contains("must be owner"),
+            "{forbidden}: {e}"
+        );
+    }
+    runtime.close().await;
+    app.shutdown.trigger();
+    sqlx::query(&format!("DROP OWNED BY {role}")).execute(&owner).await.unwrap();
+    let admin = sqlx::PgPool::connect(&weelo_shared::testkit::server_url()).await.unwrap();
+    sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&admin).await.unwrap();
+}

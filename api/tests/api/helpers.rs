@@ -51,7 +51,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let db = TestDb::new().await;
+    spawn_app_on(TestDb::new().await, extra).await
+}
+
+/// An app on a database the test prepared (e.g. with its own roles).
+pub async fn spawn_app_on(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
     let prefix = testkit::redis_prefix();
     // Radius steps after the first are not due within a test unless it asks for them, so the
     // end-of-test check sees only work the test caused.
