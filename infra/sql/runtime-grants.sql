@@ -1,6 +1,7 @@
 -- The least-privilege role the API and the worker connect as (infra/README.md, "Database
 -- roles"). Run as the schema owner (the user the migrate task connects as), after the
--- migrations, once per database and again after any migration that adds a table:
+-- first migration, once per database (tables later migrations add are covered by the
+-- default privileges at the end):
 --   CREATE ROLE weelo_app LOGIN PASSWORD '...';      -- once, by hand
 --   psql "$OWNER_DATABASE_URL" -v ON_ERROR_STOP=1 -f infra/sql/runtime-grants.sql
 -- The role reads and writes rows; it cannot change the schema, run migrations or create
