@@ -462,3 +462,56 @@ async fn the_api_and_the_worker_run_as_the_documented_least_privilege_role() {
     let admin = sqlx::PgPool::connect(&weelo_shared::testkit::server_url()).await.unwrap();
     sqlx::query(&format!("DROP ROLE IF EXISTS {role}")).execute(&admin).await.unwrap();
 }
+
+// ---- A silent SMS gateway (issue 14, item 2) ---------------------------------------------------
+
+#[tokio::test]
+async fn a_gateway_that_never_answers_holds_no_connection_and_starts_no_cooldown() {
+    // A "gateway" that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/send", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let app = spawn_app_with(&[
+        ("WEELO_SMS_SENDER", "webhook"),
+        ("WEELO_SMS_WEBHOOK_URL", &url),
+        ("WEELO_SMS_WEBHOOK_TOKEN", "test-token"),
+        ("WEELO_DB_MAX_CONNECTIONS", "4"),
+        ("WEELO_DB_ACQUIRE_TIMEOUT_MS", "1000"),
+    ])
+    .await;
+    let (_, token) = app.user("customer").await;
+    // Twenty sign-ins hang on the gateway: five times the pool.
+    let hung: Vec<_> = (0..20)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = app.url("/v1/auth/otp/request");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({ "phone": format!("98111666{i:02}"), "role": "customer" }))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Meanwhile everything else answers at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = app.get_auth("/v1/me", &token).await;
+        assert_eq!(r.status(), 200, "the pool is not drained by the SMS calls");
+        assert!(started.elapsed() < Duration::from_millis(900), "answered without waiting: {:?}", started.elapsed());
+    }
+    // The hung sign-ins end in a clean 503, and their codes are gone (no cooldown, no valid code).
+    for h in hung {
+        let r = h.await.unwrap().unwrap();
+        assert_problem(r, 503, "SMS_UNAVAILABLE").await;
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM otp_challenges").fetch_one(&app.db).await.unwrap();
+    assert_eq!(left, 0);
+}
