@@ -57,6 +57,7 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
 /// Builds the Socket.IO server over `state`; returns the endpoint to mount at `/socket.io`.
 pub fn build(state: Arc<AppState>) -> (SocketEndpoint, SocketIo) {
+    let hops = state.config.trusted_proxy_hops;
     // Nothing a phone sends is large: a message over 16 KiB closes the connection before it is
     // buffered (authenticated or not), and a connection that has not completed its handshake
     // within 5 s is dropped.
@@ -68,8 +69,21 @@ pub fn build(state: Arc<AppState>) -> (SocketEndpoint, SocketIo) {
         .connect_timeout(std::time::Duration::from_secs(5))
         .build_svc();
     io.ns("/", on_connect.with(authenticate));
-    (SocketEndpoint { svc }, io)
+    (SocketEndpoint { svc, hops }, io)
 }
+
+/// The client's address as the HTTP layer saw it (carried into the Socket.IO handshake).
+#[derive(Clone, Copy, Debug)]
+struct ClientIp(Option<std::net::IpAddr>);
+
+/// This socket counts toward its address's cap (given back at disconnect).
+#[derive(Clone, Copy, Debug)]
+struct Counted(std::net::IpAddr);
+
+/// `join` requests a socket may make per second; beyond it they are refused, and a socket that
+/// keeps flooding is dropped.
+const JOINS_PER_SECOND: u32 = 5;
+const JOINS_BEFORE_DROP: u32 = 50;
 
 /// Connect middleware: the handshake must carry a valid, not signed-out access token.
 async fn authenticate(
@@ -82,6 +96,24 @@ async fn authenticate(
         Error::Rejected(r) => format!("{}: {}", r.code, r.detail),
         Error::Internal(_) => "INTERNAL: try again".to_owned(),
     })?;
+    // Caps: sockets per user on this instance, and per client address.
+    let mine = s.within(format!("user:{}", claims.sub)).sockets().len();
+    if mine >= state.config.sockets_per_user {
+        return Err(format!(
+            "TOO_MANY_SOCKETS: at most {} open sockets per user; close another",
+            state.config.sockets_per_user
+        ));
+    }
+    if let Some(ip) = s.req_parts().extensions.get::<ClientIp>().and_then(|c| c.0) {
+        let mut by_source = state.sockets_by_source.lock().unwrap_or_else(|p| p.into_inner());
+        let n = by_source.entry(ip).or_default();
+        if *n >= state.config.sockets_per_source {
+            tracing::warn!(source = %ip, "socket refused: too many from one address");
+            return Err("TOO_MANY_SOCKETS: too many open sockets from this network".to_owned());
+        }
+        *n += 1;
+        s.extensions.insert(Counted(ip));
+    }
     s.extensions.insert(claims);
     s.extensions.insert(LastSeq(auth.last_seq));
     Ok(())
@@ -101,7 +133,18 @@ async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     let Some(claims) = s.extensions.get::<Claims>() else { return };
     s.join(format!("user:{}", claims.sub));
     metrics::gauge!("sockets_connected").increment(1.0);
-    s.on_disconnect(async || metrics::gauge!("sockets_connected").decrement(1.0));
+    s.on_disconnect(async |s: SocketRef, State(state): State<Arc<AppState>>| {
+        metrics::gauge!("sockets_connected").decrement(1.0);
+        if let Some(Counted(ip)) = s.extensions.get::<Counted>() {
+            let mut by_source = state.sockets_by_source.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = by_source.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    by_source.remove(&ip);
+                }
+            }
+        }
+    });
 
     let user = claims.sub;
     s.on("ack", async move |State(state): State<Arc<AppState>>, Data(ack): Data<Ack>| {
@@ -131,7 +174,26 @@ async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
     );
     expire_with_token(s.clone());
     let join_claims = claims.clone();
-    s.on("join", async move |Data(join): Data<Join>, ack: AckSender| {
+    let joins = Arc::new(std::sync::Mutex::new((std::time::Instant::now(), 0u32, 0u32)));
+    s.on("join", async move |s: SocketRef, Data(join): Data<Join>, ack: AckSender| {
+        let (in_window, total) = {
+            let mut j = joins.lock().unwrap_or_else(|p| p.into_inner());
+            if j.0.elapsed() >= std::time::Duration::from_secs(1) {
+                *j = (std::time::Instant::now(), 0, j.2);
+            }
+            j.1 += 1;
+            j.2 = if j.1 > JOINS_PER_SECOND { j.2 + 1 } else { j.2 };
+            (j.1, j.2)
+        };
+        if total >= JOINS_BEFORE_DROP {
+            tracing::warn!("socket dropped: join flood");
+            let _ = s.disconnect();
+            return;
+        }
+        if in_window > JOINS_PER_SECOND {
+            let _ = ack.send(&serde_json::json!({ "ok": false, "code": "RATE_LIMITED", "room": join.room }));
+            return;
+        }
         let allowed = may_join(&join_claims, &join.room);
         let reply = if allowed {
             serde_json::json!({ "ok": true, "room": join.room })
@@ -233,6 +295,8 @@ fn expire_with_token(s: SocketRef) {
 #[derive(Clone)]
 pub struct SocketEndpoint {
     svc: Svc,
+    /// Proxies in front of the API (for the client's address; `crate::client_ip`).
+    hops: usize,
 }
 
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -256,7 +320,9 @@ impl Endpoint for SocketEndpoint {
             return Ok(error_response(&e));
         };
         let upgrade = req.take_upgrade().map_err(|_| poem::Error::from_status(StatusCode::BAD_REQUEST))?;
-        let mut head = http::Request::builder().method(req.method().clone()).uri(req.uri().clone());
+        let ip = crate::client_ip(&req, self.hops);
+        let mut head =
+            http::Request::builder().method(req.method().clone()).uri(req.uri().clone()).extension(ClientIp(ip));
         for (name, value) in req.headers() {
             head = head.header(name, value);
         }

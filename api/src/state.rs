@@ -1,6 +1,8 @@
 //! What every handler can reach: configuration, the pools and the services built on them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 use weelo_shared::auth::{AuthService, SmsSender};
@@ -12,11 +14,13 @@ pub struct AppState {
     pub db: PgPool,
     pub cache: Cache,
     pub auth: AuthService,
+    /// Open sockets on this instance per client address (the per-source cap).
+    pub sockets_by_source: Mutex<HashMap<IpAddr, u32>>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: PgPool, cache: Cache, sms: Arc<dyn SmsSender>) -> Arc<Self> {
         let auth = AuthService::new(&config, db.clone(), cache.clone(), sms);
-        Arc::new(Self { config, db, cache, auth })
+        Arc::new(Self { config, db, cache, auth, sockets_by_source: Mutex::new(HashMap::new()) })
     }
 }

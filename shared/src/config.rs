@@ -130,6 +130,9 @@ pub struct Config {
     /// details (`WEELO_PUBLIC_OPS_ENDPOINTS`: default true in development, false in production,
     /// where they are on the ops listener only and public readiness says only ok or not).
     pub public_ops_endpoints: bool,
+    /// Open sockets one user may hold on one API instance, and one client address.
+    pub sockets_per_user: usize,
+    pub sockets_per_source: u32,
     /// How long a hold reserves its trucks (never past the broadcast's deadline).
     pub hold: Duration,
     /// How much one extension of a hold adds (at most two per hold).
@@ -419,6 +422,8 @@ impl Config {
             restaff: v.secs("WEELO_RESTAFF_SECS", 300, 1)?,
             require_verified_transporters: v.parse("WEELO_REQUIRE_VERIFIED_TRANSPORTERS", production)?,
             public_ops_endpoints: v.parse("WEELO_PUBLIC_OPS_ENDPOINTS", !production)?,
+            sockets_per_user: v.parse::<usize>("WEELO_SOCKETS_PER_USER", 5)?.max(1),
+            sockets_per_source: v.parse::<u32>("WEELO_SOCKETS_PER_SOURCE", 200)?.max(1),
             ops_addr: match v.raw("WEELO_OPS_ADDR") {
                 None => None,
                 Some(_) => Some(v.parse("WEELO_OPS_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?),

@@ -210,3 +210,50 @@ async fn sockets_end_with_their_session_logout_reuse_removal_and_expiry() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(agent.seen("y", "disconnected", None).is_empty(), "the re-authenticated socket lives on");
 }
+
+/// Memory before and after login (issue 14, item 3): sockets per user and per address are
+/// capped, and a socket flooding `join` is refused and then dropped.
+#[tokio::test]
+async fn sockets_are_capped_per_user_and_per_address_and_join_floods_are_cut_off() {
+    let stack = Stack::new(&[("WEELO_SOCKETS_PER_SOURCE", "8")]).await;
+    let (a, a_token) = stack.customer().await;
+    let mut agent = Agent::start().await;
+    for i in 0..5 {
+        agent.connect(&format!("a{i}"), &stack.api_url, &a_token, None).await;
+        agent.wait(&format!("a{i}"), "connected", None, 1).await;
+    }
+    agent.connect("a5", &stack.api_url, &a_token, None).await;
+    let refused = agent.wait("a5", "connect_error", None, 1).await;
+    assert!(refused[0]["message"].as_str().unwrap().starts_with("TOO_MANY_SOCKETS"), "{refused:?}");
+    // Closing one makes room again.
+    agent.send(json!({ "cmd": "disconnect", "id": "a4" })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.connect("a6", &stack.api_url, &a_token, None).await;
+    agent.wait("a6", "connected", None, 1).await;
+
+    // Eight from one address in all: five of A's, then three of B's, then no more.
+    let (_, b_token) = stack.customer().await;
+    for i in 0..3 {
+        agent.connect(&format!("b{i}"), &stack.api_url, &b_token, None).await;
+        agent.wait(&format!("b{i}"), "connected", None, 1).await;
+    }
+    agent.connect("b3", &stack.api_url, &b_token, None).await;
+    let refused = agent.wait("b3", "connect_error", None, 1).await;
+    assert!(refused[0]["message"].as_str().unwrap().contains("network"), "{refused:?}");
+
+    // Joins: five a second are answered, more are refused, a flood drops the socket.
+    let room = format!("user:{a}");
+    for _ in 0..12 {
+        agent.send(json!({ "cmd": "join", "id": "a0", "room": room })).await;
+    }
+    let replies = agent.wait("a0", "join", None, 12).await;
+    let ok = replies.iter().filter(|r| r["reply"]["ok"] == true).count();
+    let limited = replies.iter().filter(|r| r["reply"]["code"] == "RATE_LIMITED").count();
+    // A burst of 12 lands in one or (on a slow machine) two one-second windows.
+    assert_eq!(ok + limited, 12, "{replies:?}");
+    assert!((5..=10).contains(&ok) && limited >= 2, "five per second answered, the rest refused: {replies:?}");
+    for _ in 0..60 {
+        agent.send(json!({ "cmd": "join", "id": "a0", "room": room })).await;
+    }
+    agent.wait("a0", "disconnected", None, 1).await;
+}
