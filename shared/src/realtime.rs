@@ -112,14 +112,15 @@ pub const SESSION_EXPIRED: &str = "session_expired";
 
 /// Drops the sockets of `user` on every API instance, telling them why (`code`): all of them, or
 /// only those signed in with the access token `jti`.
-pub async fn revoke(cache: &Cache, user: Uuid, jti: Option<Uuid>, code: &str) -> anyhow::Result<()> {
+pub async fn revoke(cache: &Cache, user: Uuid, jti: Option<Uuid>, code: &str) -> crate::error::Result<()> {
     let mut payload = serde_json::json!({ "code": code });
     if let Some(jti) = jti {
         payload["jti"] = serde_json::Value::String(jti.to_string());
     }
     let envelope = Envelope { user, seq: 0, event: SESSION_REVOKED.to_owned(), payload };
     let mut c = cache.conn().await?;
-    let _: i64 = c.publish(channel(cache), serde_json::to_string(&envelope)?).await?;
+    let text = serde_json::to_string(&envelope).map_err(|e| crate::error::Error::Internal(e.into()))?;
+    let _: i64 = c.publish(channel(cache), text).await?;
     Ok(())
 }
 

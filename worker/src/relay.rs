@@ -185,7 +185,7 @@ async fn dispatch(state: &WorkerState, id: i64, event: OutboxEvent) -> anyhow::R
         OutboxEvent::TransportersNotified(e) => transporters_notified(state, id, e).await,
         OutboxEvent::HoldChanged(e) => hold_changed(state, id, e).await,
         OutboxEvent::UserSuspended(e) => {
-            weelo_shared::realtime::revoke(&state.cache, e.user_id, None, "ACCOUNT_SUSPENDED").await
+            Ok(weelo_shared::realtime::revoke(&state.cache, e.user_id, None, "ACCOUNT_SUSPENDED").await?)
         }
     }
 }

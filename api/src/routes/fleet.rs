@@ -259,7 +259,7 @@ impl FleetApi {
         let mut conn = state.db.acquire().await?;
         fleet::remove_driver(&mut conn, me, id.0).await?;
         // The removed driver's open sockets end with the account (its tokens already fail).
-        weelo_shared::realtime::revoke(&state.cache, id.0, None, "ACCOUNT_REMOVED").await.map_err(Error::Internal)?;
+        weelo_shared::realtime::revoke(&state.cache, id.0, None, "ACCOUNT_REMOVED").await?;
         Ok(Removed::Done)
     }
 }

@@ -439,9 +439,7 @@ impl AuthService {
                 tracing::warn!(%family, revoked = revoked.rows_affected(), "refresh token reuse detected; family revoked");
                 // Someone holds a copy of this session: the user's sockets end (its own apps
                 // reconnect with their tokens; a stolen copy's refresh no longer works).
-                crate::realtime::revoke(&self.cache, user, None, "REFRESH_TOKEN_REUSED")
-                    .await
-                    .map_err(Error::Internal)?;
+                crate::realtime::revoke(&self.cache, user, None, "REFRESH_TOKEN_REUSED").await?;
                 Error::rejected(
                     401,
                     "REFRESH_TOKEN_REUSED",
@@ -469,9 +467,7 @@ impl AuthService {
         let mut conn = self.cache.conn().await?;
         let _: () = conn.set_ex(self.cache.keys.revoked_jti(&claims.jti.to_string()), 1, ttl).await?;
         // Sockets signed in with this token end too, on every API instance.
-        crate::realtime::revoke(&self.cache, claims.sub, Some(claims.jti), "SIGNED_OUT")
-            .await
-            .map_err(Error::Internal)?;
+        crate::realtime::revoke(&self.cache, claims.sub, Some(claims.jti), "SIGNED_OUT").await?;
         tracing::info!(user_id = %claims.sub, "signed out");
         Ok(())
     }
