@@ -150,7 +150,16 @@ const DRIVER_COLUMNS: &str = "id, name, phone, created_at,
      (SELECT t.id FROM trips t WHERE t.driver_id = users.id AND trip_is_crewed(t.status) LIMIT 1) AS current_trip_id";
 
 fn driver_body(r: DriverRow) -> DriverBody {
-    DriverBody { id: r.0, name: r.1, phone: r.2, created_at: r.3, on_trip: r.4.is_some(), current_trip_id: r.4 }
+    // `online` lives in Redis: `presence::with_online` fills it in.
+    DriverBody {
+        id: r.0,
+        name: r.1,
+        phone: r.2,
+        created_at: r.3,
+        on_trip: r.4.is_some(),
+        current_trip_id: r.4,
+        online: false,
+    }
 }
 
 pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phone, name: &str) -> Result<DriverBody> {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::cache::Cache;
 use crate::domain::{LatLng, VehicleType};
 use crate::error::{Error, Result};
+use crate::lifecycle::views::DriverBody;
 
 /// Vehicle types a transporter has at least one available vehicle of.
 pub async fn available_types(db: &PgPool, transporter: Uuid) -> Result<Vec<VehicleType>> {
@@ -183,14 +184,46 @@ pub async fn sweep_stale(cache: &Cache) -> anyhow::Result<u64> {
     Ok(removed)
 }
 
-/// A driver's availability, shown to its transporter.
-pub async fn set_driver_online(cache: &Cache, driver: Uuid, online: bool) -> Result<bool> {
+/// A driver's availability, shown to its transporter. Online lasts `ttl` unless the driver's
+/// app renews it (the toggle or a heartbeat), so a dead phone stops showing online. Returns
+/// whether it changed.
+pub async fn set_driver_online(cache: &Cache, driver: Uuid, online: bool, ttl: Duration) -> Result<bool> {
     let mut c = conn(cache).await?;
+    let key = cache.keys.driver_online(driver);
     let changed: bool = if online {
-        c.set_nx(cache.keys.driver_online(driver), 1).await?
+        // SET ... GET answers the old value: none means the driver just came online.
+        let old: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .arg("GET")
+            .query_async(&mut *c)
+            .await?;
+        old.is_none()
     } else {
-        let n: u32 = c.del(cache.keys.driver_online(driver)).await?;
+        let n: u32 = c.del(&key).await?;
         n == 1
     };
     Ok(changed)
+}
+
+/// Which of `drivers` are online now.
+pub async fn drivers_online(cache: &Cache, drivers: &[Uuid]) -> Result<Vec<bool>> {
+    if drivers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut c = conn(cache).await?;
+    let keys: Vec<String> = drivers.iter().map(|d| cache.keys.driver_online(*d)).collect();
+    let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut *c).await?;
+    Ok(values.into_iter().map(|v| v.is_some()).collect())
+}
+
+/// Fills in `online` on driver bodies read from PostgreSQL.
+pub async fn with_online(cache: &Cache, mut drivers: Vec<DriverBody>) -> Result<Vec<DriverBody>> {
+    let ids: Vec<Uuid> = drivers.iter().map(|d| d.id).collect();
+    for (d, online) in drivers.iter_mut().zip(drivers_online(cache, &ids).await?) {
+        d.online = online;
+    }
+    Ok(drivers)
 }

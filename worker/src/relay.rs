@@ -95,11 +95,21 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
             match run.instrument(span).await {
                 Ok(()) => done.push(*id),
                 Err(e) => {
-                    tracing::error!(outbox_id = id, %kind, error = %format!("{e:#}"), "outbox row not dispatched");
-                    sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    // A row that keeps failing (a poison row, or a dependency down) backs off
+                    // exponentially up to 5 minutes, so it never holds up the rows behind it; the
+                    // ops console shows the undispatched count and the oldest row's age.
+                    let (attempts, retry_in): (i32, f64) = sqlx::query_as(
+                        "UPDATE outbox SET attempts = attempts + 1,
+                                available_at = now() + make_interval(secs => least(300, power(2, least(attempts, 9))))
+                         WHERE id = $1
+                         RETURNING attempts, least(300, power(2, least(attempts - 1, 9)))::float8",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tracing::error!(outbox_id = id, %kind, attempts, retry_in_secs = retry_in, error = %format!("{e:#}"),
+                        "outbox row not dispatched; retried later");
+                    metrics::counter!("outbox_failures_total").increment(1);
                 }
             }
         }

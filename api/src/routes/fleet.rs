@@ -10,8 +10,8 @@ use uuid::Uuid;
 use weelo_shared::domain::vehicle::{VehicleStatus, parse_subtype};
 use weelo_shared::domain::{FieldError, Phone, RegistrationNumber, Role, VehicleType};
 use weelo_shared::error::Error;
-use weelo_shared::fleet;
 use weelo_shared::lifecycle::views::{DriverBody, VehicleBody};
+use weelo_shared::{fleet, presence};
 
 use super::ApiTags;
 use super::security::BearerAuth;
@@ -212,7 +212,8 @@ impl FleetApi {
     ) -> Result<Json<DriverList>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(DriverList { items: fleet::drivers(&mut conn, me).await? }))
+        let items = fleet::drivers(&mut conn, me).await?;
+        Ok(Json(DriverList { items: presence::with_online(&state.cache, items).await? }))
     }
 
     /// One of my drivers.
@@ -225,7 +226,8 @@ impl FleetApi {
     ) -> Result<Json<DriverBody>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(fleet::driver(&mut conn, me, id.0).await?))
+        let driver = fleet::driver(&mut conn, me, id.0).await?;
+        Ok(Json(presence::with_online(&state.cache, vec![driver]).await?.remove(0)))
     }
 
     /// Rename a driver.

@@ -36,6 +36,13 @@ pub struct Heartbeat {
 }
 
 #[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct DriverHeartbeatBody {
+    /// Send the next heartbeat well before this many seconds pass (every ~12 s).
+    pub presence_expires_in: u64,
+}
+
+#[derive(Object, Debug)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct HeartbeatBody {
     /// Send the next heartbeat well before this many seconds pass (every ~12 s).
@@ -70,6 +77,12 @@ pub enum Done {
     #[oai(status = 204)]
     Done,
 }
+
+error_set!(DriverHeartbeatErrors {
+    401 => "UNAUTHORIZED",
+    403 => "ROLE_FORBIDDEN",
+    503 => "DEPENDENCY_UNAVAILABLE",
+});
 
 error_set!(AvailabilityErrors {
     401 => "UNAUTHORIZED",
@@ -153,7 +166,27 @@ impl PresenceApi {
         Ok(Json(HeartbeatBody { presence_expires_in: ttl.as_secs(), matching_vehicle_types: types }))
     }
 
-    /// A driver tells its transporter whether it is available.
+    /// A driver's app, while its driver is available, every ~12 s: keeps the driver shown
+    /// online (it lapses after `presenceExpiresIn` seconds without one, as a dead phone would).
+    #[oai(path = "/drivers/me/heartbeat", method = "post", operation_id = "driverHeartbeat")]
+    async fn driver_heartbeat(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+    ) -> Result<Json<DriverHeartbeatBody>, ApiError<DriverHeartbeatErrors>> {
+        let claims = auth.require(&[Role::Driver])?;
+        let ttl = state.config.presence_ttl;
+        let came_online = presence::set_driver_online(&state.cache, claims.sub, true, ttl).await?;
+        if came_online && let Some(t) = claims.tid {
+            let mut conn = state.db.acquire().await?;
+            let change = outbox::DriverStatusChanged { driver_id: claims.sub, transporter_id: t, online: true };
+            outbox::enqueue(&mut conn, &OutboxEvent::DriverStatusChanged(change), None).await?;
+        }
+        Ok(Json(DriverHeartbeatBody { presence_expires_in: ttl.as_secs() }))
+    }
+
+    /// A driver tells its transporter whether it is available (online lasts the presence TTL
+    /// unless heartbeats renew it).
     #[oai(path = "/drivers/me/availability", method = "put", operation_id = "setDriverAvailability")]
     async fn driver_availability(
         &self,
@@ -164,7 +197,7 @@ impl PresenceApi {
         let claims = auth.require(&[Role::Driver])?;
         let (me, transporter) = (claims.sub, claims.tid);
         presence::throttle_toggle(&state.cache, me, state.config.availability_throttle).await?;
-        let changed = presence::set_driver_online(&state.cache, me, body.online).await?;
+        let changed = presence::set_driver_online(&state.cache, me, body.online, state.config.presence_ttl).await?;
         if changed && let Some(t) = transporter {
             let mut conn = state.db.acquire().await?;
             let change = outbox::DriverStatusChanged { driver_id: me, transporter_id: t, online: body.online };

@@ -123,3 +123,58 @@ async fn device_tokens_register_move_between_users_and_unregister() {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM device_tokens").fetch_one(&app.db).await.unwrap();
     assert_eq!(n, 0);
 }
+
+/// A driver shows online to its transporter while its app renews it; a dead phone (no
+/// heartbeat) stops showing online after the presence TTL.
+#[tokio::test]
+async fn a_driver_shows_online_while_its_app_heartbeats_and_not_after() {
+    let app =
+        crate::helpers::spawn_app_with(&[("WEELO_PRESENCE_TTL_SECS", "5"), ("WEELO_AVAILABILITY_THROTTLE_MS", "0")])
+            .await;
+    let (transporter, owner) = app.user("transporter").await;
+    let (quiet, quiet_token) = app.driver_of(transporter).await;
+    let (busy, busy_token) = app.driver_of(transporter).await;
+    let online_of = |id: uuid::Uuid| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let list: serde_json::Value =
+                app.get_auth("/v1/transporters/me/drivers", &owner).await.json().await.unwrap();
+            let one: serde_json::Value =
+                app.get_auth(&format!("/v1/transporters/me/drivers/{id}"), &owner).await.json().await.unwrap();
+            let in_list =
+                list["items"].as_array().unwrap().iter().find(|d| d["id"] == id.to_string()).unwrap()["online"]
+                    .as_bool()
+                    .unwrap();
+            assert_eq!(Some(in_list), one["online"].as_bool(), "the list and the driver agree");
+            in_list
+        }
+    };
+    assert!(!online_of(quiet).await);
+    for token in [&quiet_token, &busy_token] {
+        let r = app
+            .client
+            .put(app.url("/v1/drivers/me/availability"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "online": true }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(online_of(quiet).await && online_of(busy).await);
+    // Only one of them keeps heartbeating.
+    for _ in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let r = app.post_auth("/v1/drivers/me/heartbeat", &busy_token, serde_json::json!({})).await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["presenceExpiresIn"], 5);
+    }
+    assert!(!online_of(quiet).await, "no heartbeat for 8 s: the silent phone is offline");
+    assert!(online_of(busy).await, "the heartbeating driver stays online");
+    // A transporter cannot heartbeat as a driver.
+    let r = app.post_auth("/v1/drivers/me/heartbeat", &owner, serde_json::json!({})).await;
+    assert_eq!(r.status(), 403);
+    app.run_pending_jobs().await;
+}

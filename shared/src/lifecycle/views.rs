@@ -180,6 +180,9 @@ pub struct DriverBody {
     pub created_at: DateTime<Utc>,
     /// On an unfinished trip with its crew (assigned, accepted or on the road).
     pub on_trip: bool,
+    /// The driver's app says it is available and has renewed that within the presence TTL
+    /// (`PUT /v1/drivers/me/availability`, then `POST /v1/drivers/me/heartbeat` every ~12 s).
+    pub online: bool,
     pub current_trip_id: Option<Uuid>,
 }
 

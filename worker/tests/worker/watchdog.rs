@@ -11,7 +11,7 @@ use weelo_shared::testkit::{self, TestDb};
 use weelo_worker::jobs::{self, CleanupBroadcast, Job, Schedule};
 use weelo_worker::{WorkerState, drain, watchdog};
 
-use crate::helpers::eventually;
+use crate::helpers::{Stack, eventually};
 
 async fn state(extra: &[(&str, &str)]) -> (TestDb, WorkerState) {
     let db = TestDb::new().await;
@@ -76,4 +76,47 @@ async fn a_replaced_consumers_in_flight_tasks_go_back_to_the_queue_and_run() {
     assert!(!meta_left, "its metadata is gone");
     assert_eq!(drain::pending(state.jobs.clone(), &state.cache.keys).await.unwrap(), vec![(queue.to_owned(), 3)]);
     assert_eq!(drain::run_pending_jobs(&state).await.unwrap(), 3, "every reclaimed task ran");
+}
+
+/// A poison outbox row (one the relay can never dispatch) backs off exponentially and holds up
+/// nothing behind it; it stays visible (undispatched, its attempts counted) until someone acts.
+#[tokio::test]
+async fn a_poison_outbox_row_backs_off_and_holds_up_nothing() {
+    let mut stack = Stack::new(&[]).await;
+    stack.start_worker();
+    let poison: i64 =
+        sqlx::query_scalar("INSERT INTO outbox (kind, payload) VALUES ('no_such_event', '{}') RETURNING id")
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+    let (transporter, _) = stack.transporter_at(2.0, "open").await;
+    let (_, customer) = stack.customer().await;
+    stack.create_broadcast(&customer, &[("open", 1)]).await;
+    let flowed =
+        eventually(Duration::from_secs(10), || async { stack.count_events(transporter, "new_broadcast").await >= 1 })
+            .await;
+    assert!(flowed, "the broadcast's events went past the poison row");
+    let backed_off = eventually(Duration::from_secs(10), || async {
+        let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = $1")
+            .bind(poison)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        attempts >= 2
+    })
+    .await;
+    assert!(backed_off, "the poison row was retried");
+    let (attempts, wait, dispatched): (i32, f64, bool) = sqlx::query_as(
+        "SELECT attempts, EXTRACT(EPOCH FROM (available_at - now()))::float8, dispatched_at IS NOT NULL
+         FROM outbox WHERE id = $1",
+    )
+    .bind(poison)
+    .fetch_one(&stack.db)
+    .await
+    .unwrap();
+    assert!(!dispatched, "never marked dispatched");
+    let expected = 2f64.powi(attempts - 1);
+    assert!(wait > expected - 1.5 && wait <= expected, "attempt {attempts} waits {wait:.1} s, about 2^(n-1) s");
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(poison).execute(&stack.db).await.unwrap();
+    stack.settle().await;
 }

@@ -34,6 +34,11 @@ import {
     DeviceRemovalToJSON,
 } from '../models/DeviceRemoval';
 import {
+    type DriverHeartbeatBody,
+    DriverHeartbeatBodyFromJSON,
+    DriverHeartbeatBodyToJSON,
+} from '../models/DriverHeartbeatBody';
+import {
     type Heartbeat,
     HeartbeatFromJSON,
     HeartbeatToJSON,
@@ -88,6 +93,51 @@ export interface TransporterHeartbeatRequest {
  * 
  */
 export class PresenceApi extends runtime.BaseAPI {
+
+    /**
+     * Creates request options for driverHeartbeat without sending the request
+     */
+    async driverHeartbeatRequestOpts(): Promise<runtime.RequestOpts> {
+        const queryParameters: any = {};
+
+        const headerParameters: runtime.HTTPHeaders = {};
+
+        if (this.configuration && this.configuration.accessToken) {
+            const token = this.configuration.accessToken;
+            const tokenString = await token("BearerAuth", []);
+
+            if (tokenString) {
+                headerParameters["Authorization"] = `Bearer ${tokenString}`;
+            }
+        }
+
+        let urlPath = `/v1/drivers/me/heartbeat`;
+
+        return {
+            path: urlPath,
+            method: 'POST',
+            headers: headerParameters,
+            query: queryParameters,
+        };
+    }
+
+    /**
+     * A driver\'s app, while its driver is available, every ~12 s: keeps the driver shown online (it lapses after `presenceExpiresIn` seconds without one, as a dead phone would).
+     */
+    async driverHeartbeatRaw(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<DriverHeartbeatBody>> {
+        const requestOptions = await this.driverHeartbeatRequestOpts();
+        const response = await this.request(requestOptions, initOverrides);
+
+        return new runtime.JSONApiResponse(response, (jsonValue) => DriverHeartbeatBodyFromJSON(jsonValue));
+    }
+
+    /**
+     * A driver\'s app, while its driver is available, every ~12 s: keeps the driver shown online (it lapses after `presenceExpiresIn` seconds without one, as a dead phone would).
+     */
+    async driverHeartbeat(initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<DriverHeartbeatBody> {
+        const response = await this.driverHeartbeatRaw(initOverrides);
+        return await response.value();
+    }
 
     /**
      * Creates request options for registerDevice without sending the request
@@ -235,7 +285,7 @@ export class PresenceApi extends runtime.BaseAPI {
     }
 
     /**
-     * A driver tells its transporter whether it is available.
+     * A driver tells its transporter whether it is available (online lasts the presence TTL unless heartbeats renew it).
      */
     async setDriverAvailabilityRaw(requestParameters: SetDriverAvailabilityRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<runtime.ApiResponse<AvailabilityBody>> {
         const requestOptions = await this.setDriverAvailabilityRequestOpts(requestParameters);
@@ -245,7 +295,7 @@ export class PresenceApi extends runtime.BaseAPI {
     }
 
     /**
-     * A driver tells its transporter whether it is available.
+     * A driver tells its transporter whether it is available (online lasts the presence TTL unless heartbeats renew it).
      */
     async setDriverAvailability(requestParameters: SetDriverAvailabilityRequest, initOverrides?: RequestInit | runtime.InitOverrideFunction): Promise<AvailabilityBody> {
         const response = await this.setDriverAvailabilityRaw(requestParameters, initOverrides);

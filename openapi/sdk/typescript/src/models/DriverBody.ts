@@ -40,6 +40,11 @@ export interface DriverBody {
      */
     onTrip: boolean;
     /**
+     * The driver's app says it is available and has renewed that within the presence TTL
+     * (`PUT /v1/drivers/me/availability`, then `POST /v1/drivers/me/heartbeat` every ~12 s).
+     */
+    online: boolean;
+    /**
      * 
      */
     phone: string;
@@ -52,6 +57,7 @@ export function instanceOfDriverBody(value: object): value is DriverBody {
     if (!('createdAt' in value) || value['createdAt'] === undefined) return false;
     if (!('id' in value) || value['id'] === undefined) return false;
     if (!('onTrip' in value) || value['onTrip'] === undefined) return false;
+    if (!('online' in value) || value['online'] === undefined) return false;
     if (!('phone' in value) || value['phone'] === undefined) return false;
     return true;
 }
@@ -71,6 +77,7 @@ export function DriverBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean)
         'id': json['id'],
         'name': json['name'] == null ? undefined : json['name'],
         'onTrip': json['onTrip'],
+        'online': json['online'],
         'phone': json['phone'],
     };
 }
@@ -91,6 +98,7 @@ export function DriverBodyToJSONTyped(value?: DriverBody | null, ignoreDiscrimin
         'id': value['id'],
         'name': value['name'],
         'onTrip': value['onTrip'],
+        'online': value['online'],
         'phone': value['phone'],
     };
 }

@@ -25,6 +25,7 @@ export * from './DeviceRemoval';
 export * from './DriverAssigned';
 export * from './DriverBody';
 export * from './DriverChange';
+export * from './DriverHeartbeatBody';
 export * from './DriverList';
 export * from './Heartbeat';
 export * from './HeartbeatBody';

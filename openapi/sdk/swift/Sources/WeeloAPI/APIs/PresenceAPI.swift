@@ -10,6 +10,43 @@ import Foundation
 open class PresenceAPI {
 
     /**
+     A driver's app, while its driver is available, every ~12 s: keeps the driver shown online (it lapses after `presenceExpiresIn` seconds without one, as a dead phone would).
+     
+     - parameter apiConfiguration: The configuration for the http request.
+     - returns: DriverHeartbeatBody
+     */
+    open class func driverHeartbeat(apiConfiguration: WeeloAPIAPIConfiguration = WeeloAPIAPIConfiguration.shared) async throws(ErrorResponse) -> DriverHeartbeatBody {
+        return try await driverHeartbeatWithRequestBuilder(apiConfiguration: apiConfiguration).execute().body
+    }
+
+    /**
+     A driver's app, while its driver is available, every ~12 s: keeps the driver shown online (it lapses after `presenceExpiresIn` seconds without one, as a dead phone would).
+     - POST /v1/drivers/me/heartbeat
+     - Bearer Token:
+       - type: http
+       - name: BearerAuth
+     - parameter apiConfiguration: The configuration for the http request.
+     - returns: RequestBuilder<DriverHeartbeatBody> 
+     */
+    open class func driverHeartbeatWithRequestBuilder(apiConfiguration: WeeloAPIAPIConfiguration = WeeloAPIAPIConfiguration.shared) -> RequestBuilder<DriverHeartbeatBody> {
+        let localVariablePath = "/v1/drivers/me/heartbeat"
+        let localVariableURLString = apiConfiguration.basePath + localVariablePath
+        let localVariableParameters: [String: any Sendable]? = nil
+
+        let localVariableUrlComponents = URLComponents(string: localVariableURLString)
+
+        let localVariableNillableHeaders: [String: (any Sendable)?] = [
+            :
+        ]
+
+        let localVariableHeaderParameters = APIHelper.rejectNilHeaders(localVariableNillableHeaders)
+
+        let localVariableRequestBuilder: RequestBuilder<DriverHeartbeatBody>.Type = apiConfiguration.requestBuilderFactory.getBuilder()
+
+        return localVariableRequestBuilder.init(method: "POST", URLString: (localVariableUrlComponents?.string ?? localVariableURLString), parameters: localVariableParameters, headers: localVariableHeaderParameters, requiresAuthentication: true, apiConfiguration: apiConfiguration)
+    }
+
+    /**
      Register this device's FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
      
      - parameter deviceRegistration: (body)  
@@ -88,7 +125,7 @@ open class PresenceAPI {
     }
 
     /**
-     A driver tells its transporter whether it is available.
+     A driver tells its transporter whether it is available (online lasts the presence TTL unless heartbeats renew it).
      
      - parameter availability: (body)  
      - parameter apiConfiguration: The configuration for the http request.
@@ -99,7 +136,7 @@ open class PresenceAPI {
     }
 
     /**
-     A driver tells its transporter whether it is available.
+     A driver tells its transporter whether it is available (online lasts the presence TTL unless heartbeats renew it).
      - PUT /v1/drivers/me/availability
      - Bearer Token:
        - type: http

@@ -15,14 +15,17 @@ public struct DriverBody: Sendable, Codable, Hashable {
     public var name: String?
     /** On an unfinished trip with its crew (assigned, accepted or on the road). */
     public var onTrip: Bool
+    /** The driver's app says it is available and has renewed that within the presence TTL (`PUT /v1/drivers/me/availability`, then `POST /v1/drivers/me/heartbeat` every ~12 s). */
+    public var online: Bool
     public var phone: String
 
-    public init(createdAt: Date, currentTripId: UUID? = nil, id: UUID, name: String? = nil, onTrip: Bool, phone: String) {
+    public init(createdAt: Date, currentTripId: UUID? = nil, id: UUID, name: String? = nil, onTrip: Bool, online: Bool, phone: String) {
         self.createdAt = createdAt
         self.currentTripId = currentTripId
         self.id = id
         self.name = name
         self.onTrip = onTrip
+        self.online = online
         self.phone = phone
     }
 
@@ -32,6 +35,7 @@ public struct DriverBody: Sendable, Codable, Hashable {
         case id
         case name
         case onTrip
+        case online
         case phone
     }
 
@@ -44,6 +48,7 @@ public struct DriverBody: Sendable, Codable, Hashable {
         try container.encode(id, forKey: .id)
         try container.encodeIfPresent(name, forKey: .name)
         try container.encode(onTrip, forKey: .onTrip)
+        try container.encode(online, forKey: .online)
         try container.encode(phone, forKey: .phone)
     }
 }

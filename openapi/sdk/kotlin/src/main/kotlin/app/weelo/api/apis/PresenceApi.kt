@@ -10,11 +10,28 @@ import app.weelo.api.models.Availability
 import app.weelo.api.models.AvailabilityBody
 import app.weelo.api.models.DeviceRegistration
 import app.weelo.api.models.DeviceRemoval
+import app.weelo.api.models.DriverHeartbeatBody
 import app.weelo.api.models.Heartbeat
 import app.weelo.api.models.HeartbeatBody
 import app.weelo.api.models.Problem
 
 interface PresenceApi {
+    /**
+     * POST v1/drivers/me/heartbeat
+     * A driver&#39;s app, while its driver is available, every ~12 s: keeps the driver shown online (it lapses after &#x60;presenceExpiresIn&#x60; seconds without one, as a dead phone would).
+     * 
+     * Responses:
+     *  - 200: 
+     *  - 401: UNAUTHORIZED
+     *  - 403: ROLE_FORBIDDEN
+     *  - 500: INTERNAL: an unexpected error (logged with the request id)
+     *  - 503: DEPENDENCY_UNAVAILABLE
+     *
+     * @return [DriverHeartbeatBody]
+     */
+    @POST("v1/drivers/me/heartbeat")
+    suspend fun driverHeartbeat(): Response<DriverHeartbeatBody>
+
     /**
      * PUT v1/devices/me
      * Register this device&#39;s FCM token for push notifications. A user has at most 5 devices (a sixth replaces the least recently registered) and may register 20 times an hour; a token belongs to the last user who registered it.
@@ -52,7 +69,7 @@ interface PresenceApi {
 
     /**
      * PUT v1/drivers/me/availability
-     * A driver tells its transporter whether it is available.
+     * A driver tells its transporter whether it is available (online lasts the presence TTL unless heartbeats renew it).
      * 
      * Responses:
      *  - 200: 

@@ -33,6 +33,7 @@ import com.squareup.moshi.JsonClass
  * @param createdAt 
  * @param id 
  * @param onTrip On an unfinished trip with its crew (assigned, accepted or on the road).
+ * @param online The driver's app says it is available and has renewed that within the presence TTL (`PUT /v1/drivers/me/availability`, then `POST /v1/drivers/me/heartbeat` every ~12 s).
  * @param phone 
  * @param currentTripId 
  * @param name 
@@ -50,6 +51,10 @@ data class DriverBody (
     /* On an unfinished trip with its crew (assigned, accepted or on the road). */
     @Json(name = "onTrip")
     val onTrip: kotlin.Boolean,
+
+    /* The driver's app says it is available and has renewed that within the presence TTL (`PUT /v1/drivers/me/availability`, then `POST /v1/drivers/me/heartbeat` every ~12 s). */
+    @Json(name = "online")
+    val online: kotlin.Boolean,
 
     @Json(name = "phone")
     val phone: kotlin.String,
