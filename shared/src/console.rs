@@ -15,7 +15,8 @@ use crate::domain::VehicleType;
 use crate::error::{Error, Result};
 
 /// The broadcast statuses the list filters by, besides `open` (active or partially filled) and `all`.
-const STATUSES: &[&str] = &["open", "all", "active", "partially_filled", "fully_filled", "cancelled", "expired"];
+const STATUSES: &[&str] =
+    &["open", "all", "active", "partially_filled", "fully_filled", "completed", "cancelled", "expired"];
 
 /// A box of pickups: south-west and north-east corners.
 #[derive(Debug, Clone, Copy, PartialEq)]

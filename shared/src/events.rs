@@ -58,6 +58,8 @@ client_events! {
     BroadcastCancelled(BroadcastEnded) = "broadcast_cancelled", push: Some("Your search was cancelled");
     /// To the customer: every truck was taken.
     BroadcastFullyFilled(BroadcastEnded) = "broadcast_fully_filled", push: Some("All trucks found");
+    /// To the customer: every trip of its filled broadcast finished (`completed`, final).
+    BroadcastCompleted(BroadcastEnded) = "broadcast_completed", push: Some("All deliveries done");
     /// To a transporter: one of its drivers went on or off duty.
     DriverStatusChanged(DriverStatus) = "driver_status_changed", push: None;
     /// To the customer and the driver: a driver was named for a truck.
@@ -146,6 +148,7 @@ impl BroadcastEnded {
         match self.status {
             BroadcastStatus::Expired => ClientEvent::BroadcastExpired(self),
             BroadcastStatus::FullyFilled => ClientEvent::BroadcastFullyFilled(self),
+            BroadcastStatus::Completed => ClientEvent::BroadcastCompleted(self),
             _ => ClientEvent::BroadcastCancelled(self),
         }
     }

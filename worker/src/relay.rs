@@ -12,7 +12,7 @@ use sqlx::postgres::PgListener;
 use tracing::Instrument;
 use uuid::Uuid;
 use weelo_shared::cache::Keys;
-use weelo_shared::domain::machine::TruckRequestStatus;
+use weelo_shared::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use weelo_shared::domain::trip::TripStatus;
 use weelo_shared::events::{
     AssignmentUpdated, BroadcastEnded, ClientEvent, DriverStatus, NewBroadcast, TripUpdate, TruckReleasedEvent,
@@ -379,6 +379,10 @@ async fn broadcast_closed(state: &WorkerState, id: i64, e: outbox::BroadcastClos
     let customer = customer_of(state, b).await?;
     let ended = BroadcastEnded { broadcast_id: b, status: e.status, reason: e.reason };
     notify(state, format!("outbox:{id}:customer"), vec![customer], ended.clone().for_customer()).await?;
+    if e.status == BroadcastStatus::Completed {
+        // The transporters were told when the search closed; its trips' ends are theirs already.
+        return Ok(());
+    }
     let to = notified_transporters(state, b).await?;
     notify(state, format!("outbox:{id}:closed"), to, ClientEvent::BroadcastClosed(ended)).await
 }

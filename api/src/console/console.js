@@ -163,7 +163,7 @@ async function broadcastsView(root) {
       h("h2", { text: "Broadcasts" }),
       h("div", { class: "bar" },
         h("label", {}, "Status ", h("select", { id: "status", onchange: (e) => { broadcastFilter.status = e.target.value; refresh(); } },
-          ["open", "all", "active", "partially_filled", "fully_filled", "cancelled", "expired"].map((v) => h("option", { value: v, selected: v === broadcastFilter.status }, v)))),
+          ["open", "all", "active", "partially_filled", "fully_filled", "completed", "cancelled", "expired"].map((v) => h("option", { value: v, selected: v === broadcastFilter.status }, v)))),
         h("label", {}, "City box ", h("input", { id: "box", size: 28, placeholder: "minLat,minLng,maxLat,maxLng", value: broadcastFilter.box,
           onchange: (e) => { broadcastFilter.box = e.target.value.trim(); refresh(); } }))),
       h("div", { id: "list" }));

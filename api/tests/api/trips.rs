@@ -142,6 +142,11 @@ async fn a_trip_runs_from_assignment_to_delivery_and_its_vehicle_and_driver_work
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{b}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["acceptedTrucks"][0]["trip"]["status"], "delivered");
     assert_eq!(detail["acceptedTrucks"][0]["status"], "delivered");
+    // Its only trip finished: the broadcast is completed, final, and the customer is told.
+    assert_eq!((&detail["status"], &detail["terminalReason"]), (&json!("completed"), &json!("TRIPS_FINISHED")));
+    assert_eq!(events(&app, customer_id, "broadcast_completed").await.len(), 1);
+    let cancel = app.post_auth(&format!("/v1/broadcasts/{b}/cancel"), &customer, json!({})).await;
+    assert_eq!(assert_problem(cancel, 409, "BROADCAST_CLOSED").await["state"], "completed");
 
     // The same vehicle and driver are matched and take the next broadcast.
     let (_, customer2) = app.user("customer").await;
@@ -462,4 +467,60 @@ async fn accept_release_and_cancel_racing_on_one_trip_have_one_outcome() {
     }
     assert_logs_replay(&app).await;
     assert!(outcomes.len() >= 2, "the race was not exercised: {outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_filled_broadcast_completes_when_its_last_trip_is_delivered() {
+    let app = spawn_app().await;
+    let (customer_id, customer) = app.user("customer").await;
+    let ts = app.transporters_with_vehicles(2, "open").await;
+    let b = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
+    app.notify(&b, &[ts[0].0, ts[1].0]).await;
+    let mut drivers = Vec::new();
+    for t in &ts {
+        let (driver, token) = app.driver_of(t.0).await;
+        assert_eq!(accept_with_driver(&app, &t.1, &b, t.2, driver).await.status(), 200);
+        drivers.push(token);
+    }
+    let status = |app: &TestApp| {
+        let db = app.db.clone();
+        let id = Uuid::parse_str(&b).unwrap();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status::text FROM broadcasts WHERE id = $1")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    for (i, token) in drivers.iter().enumerate() {
+        let trip = trip_of(&app, token).await["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/drivers/me/trips/{trip}");
+        assert_eq!(app.command(&format!("{path}/accept"), token, &key(), json!({})).await.status(), 200);
+        for step in ["en_route_to_pickup", "at_pickup", "in_transit", "delivered"] {
+            let r = app.command(&format!("{path}/status"), token, &key(), json!({ "status": step })).await;
+            assert_eq!(r.status(), 200, "{step}");
+        }
+        let expected = if i == 0 { "fully_filled" } else { "completed" };
+        assert_eq!(status(&app).await, expected, "after {} of 2 deliveries", i + 1);
+    }
+    app.run_pending_jobs().await;
+    let log: Vec<(Option<String>, String, String)> = sqlx::query_as(
+        "SELECT from_status, to_status, reason FROM broadcast_transitions
+         WHERE broadcast_id = $1::uuid AND truck_request_id IS NULL ORDER BY id",
+    )
+    .bind(&b)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        log.last().unwrap(),
+        &(Some("fully_filled".into()), "completed".into(), "TRIPS_FINISHED".into()),
+        "{log:?}"
+    );
+    assert_eq!(events(&app, customer_id, "broadcast_completed").await.len(), 1, "told once");
+    let history: Value = app.get_auth("/v1/broadcasts?status=completed", &customer).await.json().await.unwrap();
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "the history shows it: {history}");
+    assert_logs_replay(&app).await;
+    assert_no_vehicle_stuck(&app).await;
 }

@@ -18,6 +18,9 @@ pub enum BroadcastStatus {
     FullyFilled,
     Cancelled,
     Expired,
+    /// Filled, and every taken truck's trip finished (delivered, or cancelled after the match):
+    /// final.
+    Completed,
 }
 
 impl BroadcastStatus {
@@ -32,6 +35,7 @@ impl BroadcastStatus {
             BroadcastStatus::FullyFilled => "fully_filled",
             BroadcastStatus::Cancelled => "cancelled",
             BroadcastStatus::Expired => "expired",
+            BroadcastStatus::Completed => "completed",
         }
     }
 }
@@ -73,6 +77,8 @@ pub mod reason {
     pub const NO_ACCEPTANCE: &str = "NO_ACCEPTANCE";
     pub const PARTIAL_FILL_TIMEOUT: &str = "PARTIAL_FILL_TIMEOUT";
     pub const NO_ONLINE_TRANSPORTERS: &str = "NO_ONLINE_TRANSPORTERS";
+    /// Every trip of a filled broadcast finished.
+    pub const TRIPS_FINISHED: &str = "TRIPS_FINISHED";
 }
 
 /// One line of a broadcast: how many trucks of a kind, how many are taken, and how many are
@@ -226,6 +232,15 @@ impl Broadcast {
         Ok(next)
     }
 
+    /// Every taken truck's trip finished (the store checks the trucks; the machine checks that
+    /// the broadcast is filled and holds nothing): `completed`, final.
+    pub fn complete(&self) -> Result<Broadcast, Refusal> {
+        if self.status != BroadcastStatus::FullyFilled || self.lines.iter().any(|l| l.held > 0) {
+            return Err(Refusal::Closed(self.status));
+        }
+        Ok(Broadcast { status: BroadcastStatus::Completed, lines: self.lines.clone() })
+    }
+
     /// The deadline passed. Returns the reason recorded with it.
     pub fn expire(&self, anyone_notified: bool) -> Result<(Broadcast, &'static str), Refusal> {
         self.refuse_unless_open()?;
@@ -245,7 +260,7 @@ impl Broadcast {
         let status_ok = match self.status {
             BroadcastStatus::Active => self.filled() == 0,
             BroadcastStatus::PartiallyFilled => self.filled() > 0 && self.filled() < self.needed(),
-            BroadcastStatus::FullyFilled => self.filled() == self.needed(),
+            BroadcastStatus::FullyFilled | BroadcastStatus::Completed => self.filled() == self.needed(),
             BroadcastStatus::Cancelled | BroadcastStatus::Expired => true,
         };
         counts_ok && status_ok
@@ -445,6 +460,20 @@ mod tests {
         assert_eq!(back.confirm(0, 1), Err(Refusal::NoSuchLine), "nothing held is left to confirm");
     }
 
+    #[test]
+    fn only_a_filled_broadcast_completes_and_nothing_moves_it_after() {
+        let b = Broadcast::new(vec![LineState { needed: 1, ..Default::default() }]);
+        assert_eq!(b.complete(), Err(Refusal::Closed(BroadcastStatus::Active)));
+        let filled = b.accept(0).unwrap();
+        let done = filled.complete().unwrap();
+        assert_eq!(done.status, BroadcastStatus::Completed);
+        assert!(done.is_consistent());
+        assert_eq!(done.cancel(), Err(Refusal::Closed(BroadcastStatus::Completed)));
+        assert_eq!(done.release(0), Err(Refusal::Closed(BroadcastStatus::Completed)));
+        assert_eq!(done.accept(0), Err(Refusal::Closed(BroadcastStatus::Completed)));
+        assert_eq!(done.complete(), Err(Refusal::Closed(BroadcastStatus::Completed)));
+    }
+
     #[derive(Debug, Clone)]
     enum Event {
         Accept(usize),
@@ -454,6 +483,7 @@ mod tests {
         Confirm(usize, u32),
         Cancel,
         Expire(bool),
+        Complete,
     }
 
     fn event() -> impl Strategy<Value = Event> {
@@ -465,6 +495,7 @@ mod tests {
             2 => (0usize..6, 1u32..4).prop_map(|(l, n)| Event::Confirm(l, n)),
             1 => Just(Event::Cancel),
             1 => any::<bool>().prop_map(Event::Expire),
+            1 => Just(Event::Complete),
         ]
     }
 
@@ -488,13 +519,19 @@ mod tests {
                     Event::Confirm(l, n) => b.confirm(l, n),
                     Event::Cancel => b.cancel(),
                     Event::Expire(n) => b.expire(n).map(|(next, _)| next),
+                    Event::Complete => b.complete(),
                 };
                 match result {
                     Ok(next) => {
-                        // Only a search moves on; a filled one only by a cancel or a release.
+                        // Only a search moves on; a filled one only by a cancel, a release or its
+                        // completion; nothing moves a completed one.
                         let from_filled = before.status == BroadcastStatus::FullyFilled
-                            && matches!(e, Event::Cancel | Event::Release(_));
+                            && matches!(e, Event::Cancel | Event::Release(_) | Event::Complete);
                         prop_assert!(before.status.is_open() || from_filled, "{:?} changed on {:?}", before.status, e);
+                        if matches!(e, Event::Complete) {
+                            prop_assert_eq!(next.status, BroadcastStatus::Completed);
+                            prop_assert_eq!(next.filled(), next.needed());
+                        }
                         match e {
                             Event::Release(_) => prop_assert_eq!(next.filled() + 1, before.filled()),
                             Event::Hold(..) | Event::Unhold(..) => {

@@ -175,6 +175,33 @@ async fn settle_taken(
     Ok(())
 }
 
+/// A filled broadcast whose every truck is finished (delivered, or cancelled after the match) is
+/// `completed`: final, and what the history shows (docs/DESIGN.md, "After the match"). Called in
+/// the transaction that ended a trip, after the broadcast was locked; does nothing otherwise.
+pub(crate) async fn complete_if_finished(conn: &mut PgConnection, id: Uuid, actor: Actor) -> Result<bool> {
+    let locked = lock(conn, id).await?;
+    if locked.machine.status != BroadcastStatus::FullyFilled {
+        return Ok(false);
+    }
+    let unfinished: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1
+                        AND status IN ('searching', 'held', 'accepted', 'assigned'))",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(next) = (!unfinished).then(|| locked.machine.complete().ok()).flatten() else {
+        return Ok(false);
+    };
+    write_status(conn, id, locked.machine.status, &next, Some(reason::TRIPS_FINISHED)).await?;
+    log(conn, id, None, Some(locked.machine.status.as_str()), next.status.as_str(), actor, reason::TRIPS_FINISHED)
+        .await?;
+    let event =
+        outbox::BroadcastClosed { broadcast_id: id, status: next.status, reason: reason::TRIPS_FINISHED.to_owned() };
+    outbox::enqueue(conn, &OutboxEvent::BroadcastClosed(event), None).await?;
+    Ok(true)
+}
+
 /// Ends an open broadcast: releases searching trucks, logs, and tells the worker.
 async fn close(
     conn: &mut PgConnection,

@@ -305,6 +305,8 @@ async fn give_back(conn: &mut PgConnection, t: &Trip, actor: Actor, why_released
             reason,
         };
         outbox::enqueue(conn, &OutboxEvent::TruckReleased(event), None).await?;
+        // A filled broadcast past its deadline whose last open truck this was is done.
+        super::complete_if_finished(conn, t.broadcast_id, actor).await?;
         return Ok(());
     };
     sqlx::query(
@@ -380,7 +382,11 @@ pub async fn progress(
     w: Windows,
 ) -> Result<TripStatus> {
     let t = drivers(conn, driver, trip).await?;
-    apply(conn, &t, TripEvent::Progress(to), w, Actor::driver(driver), why::DRIVER_PROGRESS).await
+    let to = apply(conn, &t, TripEvent::Progress(to), w, Actor::driver(driver), why::DRIVER_PROGRESS).await?;
+    if to == TripStatus::Delivered {
+        super::complete_if_finished(conn, t.broadcast_id, Actor::driver(driver)).await?;
+    }
+    Ok(to)
 }
 
 /// The response window passed (the durable job). False when the driver answered first or the

@@ -95,7 +95,7 @@ pub struct BroadcastBody {
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
-    /// Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS.
+    /// Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS, TRIPS_FINISHED (completed: every trip finished).
     pub terminal_reason: Option<String>,
     pub radius_step: i32,
 }

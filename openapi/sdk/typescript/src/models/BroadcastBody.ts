@@ -93,7 +93,7 @@ export interface BroadcastBody {
      */
     status: BroadcastStatus;
     /**
-     * Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS.
+     * Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS, TRIPS_FINISHED (completed: every trip finished).
      */
     terminalReason?: string;
     /**

@@ -23,6 +23,7 @@ export const BroadcastStatus = {
     FullyFilled: 'fully_filled',
     Cancelled: 'cancelled',
     Expired: 'expired',
+    Completed: 'completed',
 } as const;
 export type BroadcastStatus = typeof BroadcastStatus[keyof typeof BroadcastStatus];
 

@@ -22,7 +22,7 @@ public struct BroadcastBody: Sendable, Codable, Hashable {
     public var pickup: PlaceBody
     public var radiusStep: Int
     public var status: BroadcastStatus
-    /** Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS. */
+    /** Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS, TRIPS_FINISHED (completed: every trip finished). */
     public var terminalReason: String?
     public var trucksFilled: Int
     public var trucksNeeded: Int

@@ -13,6 +13,7 @@ public enum BroadcastStatus: String, Sendable, Codable, CaseIterable, CaseIterab
     case fullyFilled = "fully_filled"
     case cancelled = "cancelled"
     case expired = "expired"
+    case completed = "completed"
     case unknownDefaultOpenApi = "unknown_default_open_api"
 }
 

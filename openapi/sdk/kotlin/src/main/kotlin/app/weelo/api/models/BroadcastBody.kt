@@ -47,7 +47,7 @@ import com.squareup.moshi.JsonClass
  * @param trucksFilled 
  * @param trucksNeeded 
  * @param closedAt 
- * @param terminalReason Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS.
+ * @param terminalReason Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS, TRIPS_FINISHED (completed: every trip finished).
  */
 
 
@@ -93,7 +93,7 @@ data class BroadcastBody (
     @Json(name = "closedAt")
     val closedAt: java.time.OffsetDateTime? = null,
 
-    /* Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS. */
+    /* Why it ended: FULLY_FILLED, CUSTOMER_CANCELLED, ADMIN_CANCELLED, REPLACED_BY_NEW, NO_ACCEPTANCE, PARTIAL_FILL_TIMEOUT, NO_ONLINE_TRANSPORTERS, TRIPS_FINISHED (completed: every trip finished). */
     @Json(name = "terminalReason")
     val terminalReason: kotlin.String? = null
 

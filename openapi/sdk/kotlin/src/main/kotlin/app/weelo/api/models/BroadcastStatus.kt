@@ -30,7 +30,7 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
- * Values: active,partially_filled,fully_filled,cancelled,expired,unknown_default_open_api
+ * Values: active,partially_filled,fully_filled,cancelled,expired,completed,unknown_default_open_api
  */
 
 @JsonClass(generateAdapter = false)
@@ -50,6 +50,9 @@ enum class BroadcastStatus(val value: kotlin.String) {
 
     @Json(name = "expired")
     expired("expired"),
+
+    @Json(name = "completed")
+    completed("completed"),
 
     @Json(name = "unknown_default_open_api")
     unknown_default_open_api("unknown_default_open_api");
