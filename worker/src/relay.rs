@@ -25,7 +25,7 @@ use weelo_shared::shutdown::Shutdown;
 
 use crate::jobs::{
     CleanupBroadcast, DriverResponse, ExpandRadius, ExpireBroadcast, ExpireHold, Notify, Rebroadcast, RestaffDeadline,
-    Schedule,
+    Schedule, StaffDeadline,
 };
 use crate::{WorkerState, runtime};
 
@@ -353,6 +353,20 @@ async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> 
 
 async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) -> anyhow::Result<()> {
     let b = e.broadcast_id;
+    // Taken without a driver: the transporter has the restaff window to name one.
+    let driverless: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT accepted_at FROM truck_requests WHERE id = $1 AND status = 'accepted' AND driver_id IS NULL",
+    )
+    .bind(e.truck_request_id)
+    .fetch_optional(&state.db)
+    .await?
+    .flatten();
+    if let Some(at) = driverless {
+        let due_ms = (at + state.config.restaff).timestamp_millis();
+        let job = StaffDeadline { truck_request_id: e.truck_request_id, due_ms };
+        let key = format!("outbox:{id}:staff");
+        state.enqueue(job, Schedule { run_at: Some(runtime::run_at(due_ms)), idempotency_key: Some(&key) }).await?;
+    }
     let mut conn = state.db.acquire().await?;
     let view = views::broadcast(&mut conn, b).await.context("reading the broadcast an accept changed")?;
     drop(conn);

@@ -524,3 +524,64 @@ async fn a_filled_broadcast_completes_when_its_last_trip_is_delivered() {
     assert_logs_replay(&app).await;
     assert_no_vehicle_stuck(&app).await;
 }
+
+#[tokio::test]
+async fn a_truck_taken_without_a_driver_is_given_back_when_nobody_is_named_in_time() {
+    let app = spawn_app_with(&[("WEELO_RESTAFF_SECS", "2")]).await;
+    let (customer_id, customer) = app.user("customer").await;
+    let ts = app.transporters_with_vehicles(2, "open").await;
+    let b = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
+    app.notify(&b, &[ts[0].0, ts[1].0]).await;
+    let mut trucks = Vec::new();
+    for t in &ts {
+        let accepted: Value = app.accept(&t.1, &b, "open", t.2, key()).await.json().await.unwrap();
+        assert_eq!(accepted["status"], "accepted", "taken without a driver");
+        trucks.push(accepted["truckRequestId"].as_str().unwrap().to_owned());
+    }
+    app.run_pending_jobs().await;
+    assert_eq!(vehicle_status(&app, ts[0].2).await, "on_trip");
+    // The second transporter names its driver in time; the first does not.
+    let (driver, _) = app.driver_of(ts[1].0).await;
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/truck-requests/{}/driver", trucks[1])))
+        .bearer_auth(&ts[1].1)
+        .json(&json!({ "driverId": driver }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    app.run_pending_jobs().await;
+
+    let status = |truck: String| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status::text FROM truck_requests WHERE id = $1::uuid")
+                .bind(truck)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(trucks[0].clone()).await, "searching", "nobody was named: the truck searches again");
+    assert_eq!(vehicle_status(&app, ts[0].2).await, "available", "and its vehicle is free");
+    assert_eq!(status(trucks[1].clone()).await, "assigned", "the staffed truck keeps its trip");
+    let detail: Value = app.get_auth(&format!("/v1/broadcasts/{b}"), &customer).await.json().await.unwrap();
+    assert_eq!(detail["status"], "partially_filled", "the filled broadcast reopened");
+    let released = events(&app, customer_id, "truck_released").await;
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert_eq!(released[0]["reason"], "NOT_STAFFED");
+    // Running the deadline again changes nothing.
+    let mut tx = app.db.begin().await.unwrap();
+    let again = weelo_shared::lifecycle::trips::staff_timeout(
+        &mut tx,
+        Uuid::parse_str(&trucks[0]).unwrap(),
+        (&app.config).into(),
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(!again);
+    assert_no_vehicle_stuck(&app).await;
+}

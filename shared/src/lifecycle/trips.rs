@@ -46,6 +46,8 @@ pub mod why {
     pub const DEADLINE_PASSED: &str = "DEADLINE_PASSED";
     pub const BROADCAST_CLOSED: &str = "BROADCAST_CLOSED";
     pub const CUSTOMER_HAS_ANOTHER_OPEN: &str = "CUSTOMER_HAS_ANOTHER_OPEN";
+    /// Taken without a driver, and none was named within the restaff window.
+    pub const NOT_STAFFED: &str = "NOT_STAFFED";
 }
 
 /// A locked trip row.
@@ -270,6 +272,19 @@ async fn set_truck(conn: &mut PgConnection, truck: Uuid, status: TruckRequestSta
 /// passed, the broadcast was cancelled or expired, or the customer has another open broadcast:
 /// then the truck is cancelled and the customer told why.
 async fn give_back(conn: &mut PgConnection, t: &Trip, actor: Actor, why_released: &str) -> Result<()> {
+    let truck =
+        Taken { broadcast_id: t.broadcast_id, truck_request_id: t.truck_request_id, vehicle_type: t.vehicle_type };
+    give_back_truck(conn, &truck, actor, why_released).await
+}
+
+/// A taken truck, as `give_back_truck` needs it.
+struct Taken {
+    broadcast_id: Uuid,
+    truck_request_id: Uuid,
+    vehicle_type: crate::domain::VehicleType,
+}
+
+async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
     let line = locked.types.iter().position(|v| *v == t.vehicle_type).unwrap_or(usize::MAX);
     let other_open: bool = sqlx::query_scalar(
@@ -397,6 +412,44 @@ pub async fn response_timeout(conn: &mut PgConnection, trip: Uuid, w: Windows) -
         return Ok(false);
     }
     apply(conn, &t, TripEvent::ResponseTimeout, w, Actor::system(), why::RESPONSE_TIMEOUT).await?;
+    Ok(true)
+}
+
+/// A truck taken without a driver, none named within the restaff window (the `staff_deadline`
+/// job, `WEELO_RESTAFF_SECS` after the accept): its vehicle is freed and the truck given back
+/// like a released one (it searches again, or is cancelled past the deadline). False when a
+/// driver was named, the truck moved on, or the window is not over, so running it twice or
+/// early changes nothing.
+pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> Result<bool> {
+    let broadcast: Option<Uuid> = sqlx::query_scalar("SELECT broadcast_id FROM truck_requests WHERE id = $1")
+        .bind(truck)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(broadcast) = broadcast else { return Ok(false) };
+    sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
+    let row: Option<(Option<Uuid>, crate::domain::VehicleType)> = sqlx::query_as(
+        "SELECT tr.vehicle_id, tr.vehicle_type FROM truck_requests tr
+         WHERE tr.id = $1 AND tr.status = 'accepted' AND tr.driver_id IS NULL
+           AND tr.accepted_at <= now() - make_interval(secs => $2)
+           AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
+                           AND status NOT IN ('delivered', 'released', 'cancelled'))
+         FOR UPDATE OF tr",
+    )
+    .bind(truck)
+    .bind(w.restaff.as_secs_f64())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((vehicle, vehicle_type)) = row else { return Ok(false) };
+    if let Some(v) = vehicle {
+        sqlx::query(
+            "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
+        )
+        .bind(v)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let taken = Taken { broadcast_id: broadcast, truck_request_id: truck, vehicle_type };
+    give_back_truck(conn, &taken, Actor::system(), why::NOT_STAFFED).await?;
     Ok(true)
 }
 

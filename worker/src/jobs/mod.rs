@@ -16,6 +16,7 @@ mod notify;
 mod push;
 mod rebroadcast;
 mod restaff_deadline;
+mod staff_deadline;
 
 use std::future::Future;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use notify::Notify;
 pub use push::Push;
 pub use rebroadcast::Rebroadcast;
 pub use restaff_deadline::RestaffDeadline;
+pub use staff_deadline::StaffDeadline;
 
 use crate::{WorkerState, runtime};
 
@@ -86,6 +88,7 @@ all_jobs![
     DriverResponse,
     RestaffDeadline,
     ExpireHold,
+    StaffDeadline,
 ];
 
 async fn handle<J: Job>(job: J, state: Data<WorkerState>, attempt: Attempt) -> Result<(), BoxDynError> {
