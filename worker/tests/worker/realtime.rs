@@ -257,3 +257,107 @@ async fn sockets_are_capped_per_user_and_per_address_and_join_floods_are_cut_off
     }
     agent.wait("a0", "disconnected", None, 1).await;
 }
+
+/// A transporter with its token, its driver with its token, and its vehicle.
+type Crew = (Uuid, String, Uuid, String, Uuid);
+
+/// An idempotent command as an app sends it.
+async fn command(stack: &Stack, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+    stack
+        .client
+        .post(format!("{}{path}", stack.api_url))
+        .bearer_auth(token)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Round `round` of the loop: each crew hears the broadcast, takes a truck with its driver,
+/// and the driver accepts and drives the trip to delivery.
+async fn drive_round(stack: &Stack, agent: &Agent, crews: &[Crew], round: usize, broadcast: Uuid) {
+    for (i, c) in crews.iter().enumerate() {
+        agent.wait(&format!("t{i}"), "event", Some("new_broadcast"), round).await;
+        let body = json!({ "vehicleType": "open", "vehicleId": c.4, "driverId": c.2 });
+        let r = command(stack, &format!("/v1/broadcasts/{broadcast}/accept"), &c.1, body).await;
+        assert_eq!(r.status(), 200, "round {round}: {}", r.text().await.unwrap_or_default());
+    }
+    for (i, c) in crews.iter().enumerate() {
+        let offer = agent.wait(&format!("d{i}"), "event", Some("trip_assigned"), round).await;
+        let trip = offer[round - 1]["payload"]["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/drivers/me/trips/{trip}");
+        assert_eq!(command(stack, &format!("{path}/accept"), &c.3, json!({})).await.status(), 200);
+        for step in ["en_route_to_pickup", "at_pickup", "in_transit", "delivered"] {
+            let r = command(stack, &format!("{path}/status"), &c.3, json!({ "status": step })).await;
+            assert_eq!(r.status(), 200, "{step}");
+        }
+    }
+}
+
+/// The whole dispatch loop on the real binaries, as the phones see it over Socket.IO (the stock
+/// client): two transporters take the two trucks of one broadcast with their drivers, the
+/// drivers accept and drive both trips to delivery, the customer hears every step and the
+/// broadcast completes, and the freed vehicles and drivers take the next broadcast.
+#[tokio::test]
+async fn a_broadcast_goes_from_create_to_two_deliveries_and_its_crews_work_again() {
+    let mut stack = Stack::new(&[]).await;
+    stack.start_worker();
+    let signer = TokenSigner::new(&stack.config);
+    let (customer, customer_token) = stack.customer().await;
+    let mut crews: Vec<Crew> = Vec::new();
+    for km in [2.0, 3.0] {
+        let (transporter, token) = stack.transporter_at(km, "open").await;
+        let r = stack
+            .post(
+                "/v1/transporters/me/drivers",
+                &token,
+                json!({ "phone": format!("+9198112{:05}", km as u32 * 11), "name": "Crew" }),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
+        let driver_token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
+        let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+            .bind(transporter)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        crews.push((transporter, token, driver, driver_token, vehicle));
+    }
+    let mut agent = Agent::start().await;
+    agent.connect("customer", &stack.api_url, &customer_token, None).await;
+    agent.wait("customer", "connected", None, 1).await;
+    for (i, c) in crews.iter().enumerate() {
+        agent.connect(&format!("t{i}"), &stack.api_url, &c.1, None).await;
+        agent.connect(&format!("d{i}"), &stack.api_url, &c.3, None).await;
+        agent.wait(&format!("t{i}"), "connected", None, 1).await;
+        agent.wait(&format!("d{i}"), "connected", None, 1).await;
+    }
+    let first = stack.create_broadcast(&customer_token, &[("open", 2)]).await;
+    drive_round(&stack, &agent, &crews, 1, first).await;
+    // The customer heard both acceptances, every step of both trips, and the completion.
+    agent.wait("customer", "event", Some("truck_request_accepted"), 2).await;
+    let steps = agent.wait("customer", "event", Some("trip_status_changed"), 8).await;
+    let delivered = steps.iter().filter(|e| e["payload"]["status"] == "delivered").count();
+    assert_eq!(delivered, 2, "{steps:?}");
+    let done = agent.wait("customer", "event", Some("broadcast_completed"), 1).await;
+    assert_eq!(done[0]["payload"]["status"], "completed");
+    assert_eq!(stack.status(first).await, "completed");
+    for c in &crews {
+        let v: String = sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
+            .bind(c.4)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(v, "available", "the vehicle is free again");
+    }
+
+    // The same crews take the next broadcast of another customer.
+    let (_, next_customer) = stack.customer().await;
+    let second = stack.create_broadcast(&next_customer, &[("open", 2)]).await;
+    drive_round(&stack, &agent, &crews, 2, second).await;
+    assert_eq!(stack.status(second).await, "completed");
+    assert_eq!(stack.count_events(customer, "broadcast_completed").await, 1, "the first customer, once");
+    stack.settle().await;
+}
