@@ -361,3 +361,81 @@ async fn a_broadcast_goes_from_create_to_two_deliveries_and_its_crews_work_again
     assert_eq!(stack.count_events(customer, "broadcast_completed").await, 1, "the first customer, once");
     stack.settle().await;
 }
+
+/// After the match, on the binaries with the stock client: a transporter gives its truck back,
+/// the filled broadcast reopens and the other transporter told before hears it and takes the
+/// truck; then the customer cancels before pickup and both drivers hear their trips end, and
+/// every vehicle is free.
+#[tokio::test]
+async fn a_release_reopens_the_search_and_a_cancel_after_the_match_tells_both_drivers() {
+    let mut stack = Stack::new(&[]).await;
+    stack.start_worker();
+    let signer = TokenSigner::new(&stack.config);
+    let (_, customer_token) = stack.customer().await;
+    let mut crews: Vec<Crew> = Vec::new();
+    for km in [2.0, 3.0] {
+        let (transporter, token) = stack.transporter_at(km, "open").await;
+        let r = stack
+            .post(
+                "/v1/transporters/me/drivers",
+                &token,
+                json!({ "phone": format!("+9198113{:05}", km as u32 * 7), "name": "Crew" }),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
+        let driver_token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
+        let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+            .bind(transporter)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        crews.push((transporter, token, driver, driver_token, vehicle));
+    }
+    let mut agent = Agent::start().await;
+    for (i, c) in crews.iter().enumerate() {
+        agent.connect(&format!("t{i}"), &stack.api_url, &c.1, None).await;
+        agent.connect(&format!("d{i}"), &stack.api_url, &c.3, None).await;
+        agent.wait(&format!("t{i}"), "connected", None, 1).await;
+        agent.wait(&format!("d{i}"), "connected", None, 1).await;
+    }
+    let broadcast = stack.create_broadcast(&customer_token, &[("open", 1)]).await;
+    agent.wait("t0", "event", Some("new_broadcast"), 1).await;
+    agent.wait("t1", "event", Some("new_broadcast"), 1).await;
+    let (a, b) = (&crews[0], &crews[1]);
+    let take = |c: &Crew| json!({ "vehicleType": "open", "vehicleId": c.4, "driverId": c.2 });
+    let r = command(&stack, &format!("/v1/broadcasts/{broadcast}/accept"), &a.1, take(a)).await;
+    assert_eq!(r.status(), 200);
+    let offer = agent.wait("d0", "event", Some("trip_assigned"), 1).await;
+    let trip = offer[0]["payload"]["id"].as_str().unwrap().to_owned();
+
+    // Given back: the search reopens and the other transporter hears it.
+    let r = command(&stack, &format!("/v1/trips/{trip}/release"), &a.1, json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let reopened = agent.wait("t1", "event", Some("broadcast_reopened"), 1).await;
+    assert_eq!(reopened[0]["payload"]["trucksRemaining"], 1);
+    let r = command(&stack, &format!("/v1/broadcasts/{broadcast}/accept"), &b.1, take(b)).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    agent.wait("d1", "event", Some("trip_assigned"), 1).await;
+    assert_eq!(stack.status(broadcast).await, "fully_filled");
+
+    // The customer cancels before pickup: the driver on the trip hears it, and every vehicle is free.
+    let r = stack
+        .post(&format!("/v1/broadcasts/{broadcast}/cancel"), &customer_token, json!({ "reason": "plans changed" }))
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    agent.wait("d1", "event", Some("trip_cancelled"), 1).await;
+    agent.wait("t1", "event", Some("trip_cancelled"), 1).await;
+    let released = agent.wait("d0", "event", Some("trip_status_changed"), 1).await;
+    assert_eq!(released[0]["payload"]["status"], "released", "the first driver heard its trip end at the release");
+    for c in &crews {
+        let v: String = sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
+            .bind(c.4)
+            .fetch_one(&stack.db)
+            .await
+            .unwrap();
+        assert_eq!(v, "available");
+    }
+    assert_eq!(stack.status(broadcast).await, "cancelled");
+    stack.settle().await;
+}
