@@ -439,3 +439,69 @@ async fn a_release_reopens_the_search_and_a_cancel_after_the_match_tells_both_dr
     assert_eq!(stack.status(broadcast).await, "cancelled");
     stack.settle().await;
 }
+
+/// A silent driver on the binaries: the response window (a durable job) closes, the transporter
+/// hears `driver_timeout` on its socket, staffs the trip again with another driver, who hears the
+/// offer, accepts and delivers; the broadcast completes.
+#[tokio::test]
+async fn a_driver_timeout_is_restaffed_and_the_trip_still_delivered() {
+    let mut stack = Stack::new(&[("WEELO_DRIVER_RESPONSE_SECS", "2")]).await;
+    stack.start_worker();
+    let signer = TokenSigner::new(&stack.config);
+    let (customer, customer_token) = stack.customer().await;
+    let (transporter, token) = stack.transporter_at(2.0, "open").await;
+    let mut drivers = Vec::new();
+    for phone in ["+919811400001", "+919811400002"] {
+        let r = stack.post("/v1/transporters/me/drivers", &token, json!({ "phone": phone, "name": "Crew" })).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
+        drivers.push((driver, signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0));
+    }
+    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+        .bind(transporter)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let mut agent = Agent::start().await;
+    agent.connect("t", &stack.api_url, &token, None).await;
+    agent.connect("silent", &stack.api_url, &drivers[0].1, None).await;
+    agent.connect("ravi", &stack.api_url, &drivers[1].1, None).await;
+    for id in ["t", "silent", "ravi"] {
+        agent.wait(id, "connected", None, 1).await;
+    }
+    let broadcast = stack.create_broadcast(&customer_token, &[("open", 1)]).await;
+    agent.wait("t", "event", Some("new_broadcast"), 1).await;
+    let body = json!({ "vehicleType": "open", "vehicleId": vehicle, "driverId": drivers[0].0 });
+    assert_eq!(command(&stack, &format!("/v1/broadcasts/{broadcast}/accept"), &token, body).await.status(), 200);
+    let offer = agent.wait("silent", "event", Some("trip_assigned"), 1).await;
+    let trip = offer[0]["payload"]["id"].as_str().unwrap().to_owned();
+
+    // Nobody answers: two seconds later the transporter is told.
+    let timeout = agent.wait("t", "event", Some("driver_timeout"), 1).await;
+    assert_eq!(timeout[0]["payload"]["tripId"], trip.as_str());
+    let r = stack
+        .client
+        .put(format!("{}/v1/trips/{trip}/crew", stack.api_url))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", Uuid::new_v4().to_string())
+        .json(&json!({ "vehicleId": vehicle, "driverId": drivers[1].0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    agent.wait("ravi", "event", Some("trip_assigned"), 1).await;
+    let path = format!("/v1/drivers/me/trips/{trip}");
+    assert_eq!(command(&stack, &format!("{path}/accept"), &drivers[1].1, json!({})).await.status(), 200);
+    for step in ["en_route_to_pickup", "at_pickup", "in_transit", "delivered"] {
+        let r = command(&stack, &format!("{path}/status"), &drivers[1].1, json!({ "status": step })).await;
+        assert_eq!(r.status(), 200, "{step}");
+    }
+    let late = command(&stack, &format!("{path}/accept"), &drivers[0].1, json!({})).await;
+    assert_eq!(late.status(), 404, "the silent driver's trip is not its own any more");
+    assert_eq!(stack.status(broadcast).await, "completed", "in the delivery's transaction");
+    let told = crate::helpers::eventually(Duration::from_secs(5), || async {
+        stack.count_events(customer, "broadcast_completed").await == 1
+    });
+    assert!(told.await, "the customer is told once");
+    stack.settle().await;
+}
