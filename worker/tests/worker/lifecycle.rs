@@ -472,3 +472,114 @@ async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
     );
     assert_eq!((trucks("held").await, trucks("searching").await), (0, 2));
 }
+
+/// A Redis of this test's own (the shared one serves every other test), restartable.
+struct PrivateRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = testkit::closed_port();
+        let dir = std::env::temp_dir().join(format!("weelo-redis-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Self { port, dir, child: None };
+        r.spawn().await;
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts redis-server (AOF on, as ElastiCache keeps data across a failover) and waits for PING.
+    async fn spawn(&mut self) {
+        let child = tokio::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server");
+        self.child = Some(child);
+        let url = self.url();
+        let up = eventually(Duration::from_secs(10), || async {
+            let Ok(client) = redis::Client::open(url.as_str()) else { return false };
+            let Ok(mut c) = client.get_multiplexed_async_connection().await else { return false };
+            redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
+        })
+        .await;
+        assert!(up, "the private redis-server answers on {}", self.port);
+    }
+
+    /// SIGTERM (it writes its AOF and exits), then start it again on the same port.
+    async fn restart(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().expect("pid").to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("redis-server stopped").unwrap();
+        self.spawn().await;
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Redis restarted under load, three times (issue 13's stall, made deterministic): afterwards
+/// every queue still moves. Every broadcast expands to its fallback and expires once and on
+/// time (its jobs ran, not only the sweep), and a broadcast created after the last restart
+/// reaches an online transporter at once.
+#[tokio::test]
+async fn redis_restarted_under_load_three_times_leaves_no_queue_stuck() {
+    let mut redis = PrivateRedis::start().await;
+    let mut stack = Stack::new(&[
+        ("REDIS_URL", &redis.url()),
+        ("BROADCAST_TIMEOUT_SECS", "14"),
+        ("WEELO_QUEUE_STALL_SECS", "3"),
+        ("WEELO_SWEEP_INTERVAL_SECS", "30"),
+    ])
+    .await;
+    stack.start_worker();
+    let mut broadcasts = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..3 {
+            let (_, customer) = stack.customer().await;
+            broadcasts.push(stack.create_broadcast(&customer, &[("container", 1)]).await);
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        redis.restart().await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    // After the last restart: a new broadcast reaches an online transporter through the queues.
+    let (transporter, _) = stack.transporter_at(2.0, "open").await;
+    let (_, customer) = stack.customer().await;
+    let fresh = stack.create_broadcast(&customer, &[("open", 1)]).await;
+    let told =
+        eventually(Duration::from_secs(8), || async { stack.count_events(transporter, "new_broadcast").await == 1 });
+    assert!(told.await, "expand_radius and notify move after three restarts");
+    for b in &broadcasts {
+        let done = eventually(Duration::from_secs(30), || async { stack.status(*b).await == "expired" }).await;
+        assert!(done, "{b} expired");
+        let (step, late, expirations): (i32, f64, i64) = sqlx::query_as(
+            "SELECT b.radius_step, EXTRACT(EPOCH FROM (b.closed_at - b.expires_at))::float8,
+                    (SELECT count(*) FROM broadcast_transitions t WHERE t.broadcast_id = b.id AND t.to_status = 'expired')
+             FROM broadcasts b WHERE b.id = $1",
+        )
+        .bind(b)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+        assert_eq!(step, 4, "{b}: every radius step ran");
+        assert_eq!(expirations, 1, "{b}: expired exactly once");
+        // The sweep runs every 30 s here: an expiry this close to its time was its own job's.
+        assert!(late < 5.0, "{b}: expired {late:.1} s late, so its queue was not stuck");
+    }
+    assert!(stack.status(fresh).await == "active");
+    stack.settle().await;
+}
