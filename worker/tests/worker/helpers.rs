@@ -132,6 +132,12 @@ impl Stack {
     }
 
     /// Starts a worker process; returns its index.
+    /// Changes a variable for the processes started from now on (a configuration fix).
+    pub fn set_var(&mut self, key: &str, value: &str) {
+        self.vars.retain(|(k, _)| k != key);
+        self.vars.push((key.to_owned(), value.to_owned()));
+    }
+
     pub fn start_worker(&mut self) -> usize {
         let i = self.workers.len();
         let child = self.spawn("weelo-worker", &format!("worker-{i}.log"));

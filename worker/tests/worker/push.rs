@@ -154,3 +154,103 @@ async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() 
         .unwrap();
     assert_eq!(kept, 1);
 }
+
+/// Nothing is dropped (issue 13, part 4): a push whose FCM address is wrong fails to its attempt
+/// limit and becomes a dead letter in PostgreSQL; an admin sees it in the ops console's API, the
+/// operator fixes the configuration (a new worker with the right address), retries it, and the
+/// message reaches FCM.
+#[tokio::test]
+async fn a_push_that_failed_to_its_limit_is_kept_listed_retried_after_a_fix_and_delivered() {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    let base = format!("http://{addr}");
+    let token_uri = format!("{base}/token");
+    let (credentials, public_pem) = service_account(&token_uri);
+    let fake = Arc::new(Fake {
+        public_pem,
+        token_uri,
+        tokens_issued: AtomicUsize::new(0),
+        fail_next: AtomicUsize::new(0),
+        received: Mutex::new(Vec::new()),
+    });
+    let app = Route::new()
+        .at("/token", post(token))
+        .at("/v1/projects/weelo-test/messages:send", post(send))
+        .data(fake.clone());
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+
+    let wrong = format!("http://127.0.0.1:{}", weelo_shared::testkit::closed_port());
+    let ops_port = weelo_shared::testkit::closed_port();
+    let mut stack = Stack::new(&[
+        ("WEELO_FCM_CREDENTIALS", &credentials),
+        ("WEELO_FCM_BASE_URL", &wrong),
+        ("WEELO_OPS_ADDR", &format!("127.0.0.1:{ops_port}")),
+    ])
+    .await;
+    let first = stack.start_worker();
+    let (_, transporter_token) = stack.transporter_at(2.0, "open").await;
+    let device = json!({ "fcmToken": "good-token", "platform": "android" });
+    assert_eq!(stack.put("/v1/devices/me", &transporter_token, device).await.status(), 204);
+    let (_, customer) = stack.customer().await;
+    stack.create_broadcast(&customer, &[("open", 1)]).await;
+
+    // Six attempts (1 + 2 + 3 + 4 + 5 s apart), then a dead letter in PostgreSQL.
+    let db = stack.db.clone();
+    let dead = || {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM dead_letters WHERE queue = 'push' AND status = 'dead'")
+                .fetch_optional(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(eventually(Duration::from_secs(40), || async { dead().await.is_some() }).await, "the push was kept");
+    let letter = dead().await.unwrap();
+    let (attempts, error): (i32, String) = sqlx::query_as("SELECT attempts, error FROM dead_letters WHERE id = $1")
+        .bind(letter)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 6, "it failed to its limit: {error}");
+    assert!(fake.received.lock().await.is_empty());
+
+    // An admin lists it on the ops listener.
+    let admin = weelo_shared::testkit::user(&stack.db, weelo_shared::domain::Role::Admin).await;
+    let admin_token = stack.token(admin, weelo_shared::domain::Role::Admin);
+    let ops = format!("http://127.0.0.1:{ops_port}");
+    let list: Value = stack
+        .client
+        .get(format!("{ops}/api/dead-letters?queue=push"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = list.as_array().unwrap();
+    assert!(listed.iter().any(|l| l["id"] == letter && l["payload"]["deviceToken"] == "good-token"), "{list}");
+
+    // The fix is configuration: a worker with FCM's right address. Then the retry.
+    stack.kill_worker(first).await;
+    stack.set_var("WEELO_FCM_BASE_URL", &base);
+    stack.start_worker();
+    let r = stack
+        .client
+        .post(format!("{ops}/api/dead-letters/{letter}/retry"))
+        .bearer_auth(&admin_token)
+        .json(&json!({ "reason": "FCM address fixed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let delivered = eventually(Duration::from_secs(15), || async { !fake.received.lock().await.is_empty() }).await;
+    assert!(delivered, "the retried push reached FCM");
+    let status: String = sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1")
+        .bind(letter)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "retried");
+}
