@@ -139,6 +139,8 @@ pub struct Config {
     pub hold_extend: Duration,
     /// Fetches from the outbox when no notification arrives.
     pub outbox_poll_interval: Duration,
+    /// Tries before an outbox row that keeps failing becomes a dead letter (about an hour at 20).
+    pub outbox_max_attempts: i32,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -431,6 +433,7 @@ impl Config {
             hold: v.secs("WEELO_HOLD_SECS", 90, 1)?,
             hold_extend: v.secs("WEELO_HOLD_EXTEND_SECS", 30, 1)?,
             outbox_poll_interval: Duration::from_millis(v.parse("WEELO_OUTBOX_POLL_MS", 1000)?),
+            outbox_max_attempts: v.parse::<i32>("WEELO_OUTBOX_MAX_ATTEMPTS", 20)?.max(1),
         })
     }
 }

@@ -28,6 +28,20 @@ pub async fn run(state: WorkerState, shutdown: Shutdown) {
     }
 }
 
+/// The dead letters of outbox rows the relay gave up on (`relay.rs`).
+const OUTBOX: &str = "outbox";
+
+/// An outbox row's retry: the row goes back to the relay with fresh attempts.
+async fn requeue_outbox_row(tx: &mut sqlx::PgConnection, letter: &serde_json::Value) -> anyhow::Result<()> {
+    let id = letter["outboxId"].as_i64().ok_or_else(|| anyhow::anyhow!("an outbox letter without outboxId"))?;
+    let done = sqlx::query("UPDATE outbox SET dispatched_at = NULL, attempts = 0, available_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    anyhow::ensure!(done.rows_affected() == 1, "outbox row {id} is gone (pruned after a week)");
+    Ok(())
+}
+
 /// Runs every requested retry once; returns how many ran.
 pub async fn retry_requested(state: &WorkerState) -> anyhow::Result<usize> {
     let mut ran = 0;
@@ -42,10 +56,14 @@ pub async fn retry_requested(state: &WorkerState) -> anyhow::Result<usize> {
         let Some((id, queue, payload)) = letter else {
             return Ok(ran);
         };
-        let data = serde_json::to_vec(&payload)?;
-        let outcome = match tokio::time::timeout(RUN_LIMIT, jobs::run_stored(state, &queue, &data)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("the retry ran longer than {} s", RUN_LIMIT.as_secs())),
+        let outcome = if queue == OUTBOX {
+            requeue_outbox_row(&mut tx, &payload).await
+        } else {
+            let data = serde_json::to_vec(&payload)?;
+            match tokio::time::timeout(RUN_LIMIT, jobs::run_stored(state, &queue, &data)).await {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!("the retry ran longer than {} s", RUN_LIMIT.as_secs())),
+            }
         };
         match &outcome {
             Ok(()) => {

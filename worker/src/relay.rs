@@ -107,9 +107,27 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
-                    tracing::error!(outbox_id = id, %kind, attempts, retry_in_secs = retry_in, error = %format!("{e:#}"),
-                        "outbox row not dispatched; retried later");
                     metrics::counter!("outbox_failures_total").increment(1);
+                    if attempts >= state.config.outbox_max_attempts {
+                        // Given up: kept as a dead letter (retry it from the ops console), and
+                        // out of the outbox's way.
+                        let letter = json!({ "outboxId": id, "kind": kind, "payload": payload });
+                        sqlx::query(
+                            "INSERT INTO dead_letters (queue, payload, error, attempts) VALUES ('outbox', $1, $2, $3)",
+                        )
+                        .bind(&letter)
+                        .bind(format!("{e:#}"))
+                        .bind(attempts)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        tracing::error!(outbox_id = id, %kind, attempts, error = %format!("{e:#}"),
+                            "outbox row given up after its attempts: kept as a dead letter");
+                        metrics::counter!("jobs_total", "queue" => "outbox", "outcome" => "dead").increment(1);
+                    } else {
+                        tracing::error!(outbox_id = id, %kind, attempts, retry_in_secs = retry_in, error = %format!("{e:#}"),
+                            "outbox row not dispatched; retried later");
+                    }
                 }
             }
         }

@@ -79,10 +79,10 @@ async fn a_replaced_consumers_in_flight_tasks_go_back_to_the_queue_and_run() {
 }
 
 /// A poison outbox row (one the relay can never dispatch) backs off exponentially and holds up
-/// nothing behind it; it stays visible (undispatched, its attempts counted) until someone acts.
+/// nothing behind it; after its attempts it is a dead letter, and a retry puts it back.
 #[tokio::test]
-async fn a_poison_outbox_row_backs_off_and_holds_up_nothing() {
-    let mut stack = Stack::new(&[]).await;
+async fn a_poison_outbox_row_backs_off_holds_up_nothing_and_ends_a_dead_letter() {
+    let mut stack = Stack::new(&[("WEELO_OUTBOX_MAX_ATTEMPTS", "3")]).await;
     stack.start_worker();
     let poison: i64 =
         sqlx::query_scalar("INSERT INTO outbox (kind, payload) VALUES ('no_such_event', '{}') RETURNING id")
@@ -114,9 +114,42 @@ async fn a_poison_outbox_row_backs_off_and_holds_up_nothing() {
     .fetch_one(&stack.db)
     .await
     .unwrap();
-    assert!(!dispatched, "never marked dispatched");
-    let expected = 2f64.powi(attempts - 1);
-    assert!(wait > expected - 1.5 && wait <= expected, "attempt {attempts} waits {wait:.1} s, about 2^(n-1) s");
-    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(poison).execute(&stack.db).await.unwrap();
+    if attempts < 3 {
+        assert!(!dispatched, "not given up before its third attempt");
+        let expected = 2f64.powi(attempts - 1);
+        assert!(wait > expected - 1.5 && wait <= expected, "attempt {attempts} waits {wait:.1} s, about 2^(n-1) s");
+    }
+    // The third failure gives it up into the dead letters, out of the outbox's way.
+    let db = stack.db.clone();
+    let letters = || {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT id, status FROM dead_letters WHERE queue = 'outbox' AND (payload->>'outboxId')::int8 = $1 ORDER BY id",
+            )
+            .bind(poison)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(eventually(Duration::from_secs(10), || async { letters().await.len() == 1 }).await, "kept as a dead letter");
+    let (letter, status) = letters().await.remove(0);
+    assert_eq!(status, "dead");
+    let left: bool = sqlx::query_scalar("SELECT dispatched_at IS NOT NULL FROM outbox WHERE id = $1")
+        .bind(poison)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    assert!(left, "out of the relay's way");
+    // A retry puts the row back for the relay; still poison, it fails again into a new letter.
+    let admin = testkit::user(&stack.db, weelo_shared::domain::Role::Admin).await;
+    let which = weelo_shared::admin::DeadLetters::One(letter);
+    weelo_shared::admin::resolve_dead_letters(&stack.db, which, true, admin, "try once more").await.unwrap();
+    let again = eventually(Duration::from_secs(15), || async {
+        let l = letters().await;
+        l.len() == 2 && l[0].1 == "retried" && l[1].1 == "dead"
+    });
+    assert!(again.await, "retried, failed its attempts again, kept again: {:?}", letters().await);
     stack.settle().await;
 }
