@@ -120,7 +120,10 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                         .bind(attempts)
                         .execute(&mut *tx)
                         .await?;
-                        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
                         tracing::error!(outbox_id = id, %kind, attempts, error = %format!("{e:#}"),
                             "outbox row given up after its attempts: kept as a dead letter");
                         metrics::counter!("jobs_total", "queue" => "outbox", "outcome" => "dead").increment(1);

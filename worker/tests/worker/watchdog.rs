@@ -133,7 +133,10 @@ async fn a_poison_outbox_row_backs_off_holds_up_nothing_and_ends_a_dead_letter()
             .unwrap()
         }
     };
-    assert!(eventually(Duration::from_secs(10), || async { letters().await.len() == 1 }).await, "kept as a dead letter");
+    assert!(
+        eventually(Duration::from_secs(10), || async { letters().await.len() == 1 }).await,
+        "kept as a dead letter"
+    );
     let (letter, status) = letters().await.remove(0);
     assert_eq!(status, "dead");
     let left: bool = sqlx::query_scalar("SELECT dispatched_at IS NOT NULL FROM outbox WHERE id = $1")
