@@ -166,6 +166,18 @@ impl Cache {
     }
 
     /// A pooled connection; an outage is `Error::unavailable()` (503 with Retry-After).
+    /// Counts one more event of this clock hour under `key(hour)` (`hour`: Unix time / 3600; the
+    /// key expires with the hour). Returns the count so far and the seconds left in the hour,
+    /// for a limit's Retry-After.
+    pub async fn count_this_hour(&self, key: impl FnOnce(i64) -> String) -> crate::error::Result<(i64, u64)> {
+        let now = chrono::Utc::now().timestamp();
+        let key = key(now / 3600);
+        let mut conn = self.conn().await?;
+        let (count, _): (i64, bool) =
+            redis::pipe().atomic().incr(&key, 1).expire(&key, 3600).query_async(&mut *conn).await?;
+        Ok((count, (3600 - now % 3600).max(1) as u64))
+    }
+
     pub async fn conn(&self) -> crate::error::Result<deadpool_redis::Connection> {
         self.pool.get().await.map_err(|e| {
             tracing::error!(error = %e, "Redis unavailable");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use weelo_shared::shutdown::Shutdown;
 
-use crate::{WorkerState, jobs};
+use crate::{WorkerState, jobs, runtime};
 
 /// How often the worker looks for requested retries.
 const POLL: Duration = Duration::from_secs(1);
@@ -27,9 +27,6 @@ pub async fn run(state: WorkerState, shutdown: Shutdown) {
         }
     }
 }
-
-/// The dead letters of outbox rows the relay gave up on (`relay.rs`).
-const OUTBOX: &str = "outbox";
 
 /// An outbox row's retry: the row goes back to the relay with fresh attempts.
 async fn requeue_outbox_row(tx: &mut sqlx::PgConnection, letter: &serde_json::Value) -> anyhow::Result<()> {
@@ -56,7 +53,7 @@ pub async fn retry_requested(state: &WorkerState) -> anyhow::Result<usize> {
         let Some((id, queue, payload)) = letter else {
             return Ok(ran);
         };
-        let outcome = if queue == OUTBOX {
+        let outcome = if queue == runtime::OUTBOX_QUEUE {
             requeue_outbox_row(&mut tx, &payload).await
         } else {
             let data = serde_json::to_vec(&payload)?;

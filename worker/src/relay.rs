@@ -102,7 +102,7 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                         "UPDATE outbox SET attempts = attempts + 1,
                                 available_at = now() + make_interval(secs => least(300, power(2, least(attempts, 9))))
                          WHERE id = $1
-                         RETURNING attempts, least(300, power(2, least(attempts - 1, 9)))::float8",
+                         RETURNING attempts, EXTRACT(EPOCH FROM (available_at - now()))::float8",
                     )
                     .bind(id)
                     .fetch_one(&mut *tx)
@@ -112,19 +112,14 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                         // Given up: kept as a dead letter (retry it from the ops console), and
                         // out of the outbox's way.
                         let letter = json!({ "outboxId": id, "kind": kind, "payload": payload });
-                        sqlx::query(
-                            "INSERT INTO dead_letters (queue, payload, error, attempts) VALUES ('outbox', $1, $2, $3)",
-                        )
-                        .bind(&letter)
-                        .bind(format!("{e:#}"))
-                        .bind(attempts)
-                        .execute(&mut *tx)
-                        .await?;
+                        let error = format!("{e:#}");
+                        runtime::dead_letter(&mut *tx, runtime::OUTBOX_QUEUE, &letter, &error, attempts as usize)
+                            .await?;
                         sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = $1")
                             .bind(id)
                             .execute(&mut *tx)
                             .await?;
-                        tracing::error!(outbox_id = id, %kind, attempts, error = %format!("{e:#}"),
+                        tracing::error!(outbox_id = id, %kind, attempts, %error,
                             "outbox row given up after its attempts: kept as a dead letter");
                         metrics::counter!("jobs_total", "queue" => "outbox", "outcome" => "dead").increment(1);
                     } else {

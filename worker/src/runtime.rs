@@ -64,9 +64,13 @@ pub fn lateness(job: &'static str, due_ms: i64) {
     stats::late(job, late_ms as u64);
 }
 
-/// Stores a job that failed for good, with its payload, for the ops console.
+/// The dead-letter queue name of outbox rows the relay gave up on (retried by putting the row
+/// back, `dead_letters.rs`).
+pub const OUTBOX_QUEUE: &str = "outbox";
+
+/// Stores a job (or an outbox row) that failed for good, with its payload, for the ops console.
 pub async fn dead_letter<J: serde::Serialize>(
-    db: &sqlx::PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     queue: &str,
     job: &J,
     error: &str,

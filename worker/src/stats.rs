@@ -131,8 +131,6 @@ async fn snapshot(
     Ok(WorkerSnapshot { name: state.name.clone(), started_at_ms, at_ms: chrono::Utc::now().timestamp_millis(), queues })
 }
 
-/// Writes this worker's snapshot every [`SNAPSHOT_EVERY`] and a history sample every minute,
-/// until shutdown; then removes the snapshot (the page shows the worker gone at once).
 /// `dead_jobs` (dead letters nobody resolved) and `outbox_oldest_undispatched_seconds`, from
 /// PostgreSQL, so an alarm can watch what the ops console shows.
 async fn backlog_gauges(db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
@@ -147,6 +145,8 @@ async fn backlog_gauges(db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Writes this worker's snapshot every [`SNAPSHOT_EVERY`] and a history sample every minute,
+/// until shutdown; then removes the snapshot (the page shows the worker gone at once).
 pub async fn publish(state: WorkerState, shutdown: Shutdown) {
     let started_at_ms = chrono::Utc::now().timestamp_millis();
     let mut conn = state.jobs.clone();

@@ -122,17 +122,7 @@ async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
         closed += usize::from(done);
     }
     // Trucks taken without a driver whose staffing window passed (their job was lost).
-    let unstaffed: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT tr.id FROM truck_requests tr
-         WHERE tr.status = 'accepted' AND tr.driver_id IS NULL
-           AND tr.accepted_at <= now() - make_interval(secs => $1) - interval '2 seconds'
-           AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
-                           AND status NOT IN ('delivered', 'released', 'cancelled'))
-         ORDER BY tr.id LIMIT 1000",
-    )
-    .bind(state.config.restaff.as_secs_f64())
-    .fetch_all(&state.db)
-    .await?;
+    let unstaffed = trips::overdue_unstaffed(&state.db, windows, Duration::from_secs(2), 1000).await?;
     for truck in unstaffed {
         let mut tx = state.db.begin().await?;
         let done = trips::staff_timeout(&mut tx, truck, windows).await.context("giving back an unstaffed truck")?;

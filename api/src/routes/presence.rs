@@ -175,14 +175,8 @@ impl PresenceApi {
         auth: BearerAuth,
     ) -> Result<Json<DriverHeartbeatBody>, ApiError<DriverHeartbeatErrors>> {
         let claims = auth.require(&[Role::Driver])?;
-        let ttl = state.config.presence_ttl;
-        let came_online = presence::set_driver_online(&state.cache, claims.sub, true, ttl).await?;
-        if came_online && let Some(t) = claims.tid {
-            let mut conn = state.db.acquire().await?;
-            let change = outbox::DriverStatusChanged { driver_id: claims.sub, transporter_id: t, online: true };
-            outbox::enqueue(&mut conn, &OutboxEvent::DriverStatusChanged(change), None).await?;
-        }
-        Ok(Json(DriverHeartbeatBody { presence_expires_in: ttl.as_secs() }))
+        set_driver_presence(&state, claims.sub, claims.tid, true).await?;
+        Ok(Json(DriverHeartbeatBody { presence_expires_in: state.config.presence_ttl.as_secs() }))
     }
 
     /// A driver tells its transporter whether it is available (online lasts the presence TTL
@@ -197,12 +191,7 @@ impl PresenceApi {
         let claims = auth.require(&[Role::Driver])?;
         let (me, transporter) = (claims.sub, claims.tid);
         presence::throttle_toggle(&state.cache, me, state.config.availability_throttle).await?;
-        let changed = presence::set_driver_online(&state.cache, me, body.online, state.config.presence_ttl).await?;
-        if changed && let Some(t) = transporter {
-            let mut conn = state.db.acquire().await?;
-            let change = outbox::DriverStatusChanged { driver_id: me, transporter_id: t, online: body.online };
-            outbox::enqueue(&mut conn, &OutboxEvent::DriverStatusChanged(change), None).await?;
-        }
+        set_driver_presence(&state, me, transporter, body.online).await?;
         Ok(Json(AvailabilityBody { online: body.online }))
     }
 
@@ -278,16 +267,29 @@ const MAX_DEVICES: i64 = 5;
 const REGISTRATIONS_PER_HOUR: i64 = 20;
 
 async fn limit_registrations(state: &AppState, user: uuid::Uuid) -> Result<(), Error> {
-    let hour = chrono::Utc::now().timestamp() / 3600;
-    let key = state.cache.keys.device_registrations(user, hour);
-    let mut conn = state.cache.conn().await?;
-    let (count, _): (i64, bool) =
-        redis::pipe().atomic().incr(&key, 1).expire(&key, 3600).query_async(&mut *conn).await?;
+    let keys = &state.cache.keys;
+    let (count, wait) = state.cache.count_this_hour(|hour| keys.device_registrations(user, hour)).await?;
     if count > REGISTRATIONS_PER_HOUR {
-        let wait = (3600 - chrono::Utc::now().timestamp() % 3600).max(1) as u64;
         return Err(
             Error::rejected(429, "RATE_LIMITED", "too many device registrations; try again later").retry_after(wait)
         );
+    }
+    Ok(())
+}
+
+/// Sets a driver's online flag (for the presence TTL); a change tells its transporter
+/// (`driver_status_changed`), whether it came by the toggle or by the first heartbeat after a lapse.
+async fn set_driver_presence(
+    state: &AppState,
+    driver: uuid::Uuid,
+    transporter: Option<uuid::Uuid>,
+    online: bool,
+) -> Result<(), Error> {
+    let changed = presence::set_driver_online(&state.cache, driver, online, state.config.presence_ttl).await?;
+    if changed && let Some(t) = transporter {
+        let mut conn = state.db.acquire().await?;
+        let change = outbox::DriverStatusChanged { driver_id: driver, transporter_id: t, online };
+        outbox::enqueue(&mut conn, &OutboxEvent::DriverStatusChanged(change), None).await?;
     }
     Ok(())
 }

@@ -253,13 +253,9 @@ impl AuthService {
 
     /// At most `otp_per_source_per_hour` code requests per source address per hour.
     async fn limit_source(&self, ip: IpAddr) -> Result<()> {
-        let hour = Utc::now().timestamp() / 3600;
-        let key = self.cache.keys.otp_source(&ip.to_string(), hour);
-        let mut conn = self.cache.conn().await?;
-        let (count, _): (i64, bool) =
-            redis::pipe().atomic().incr(&key, 1).expire(&key, 3600).query_async(&mut *conn).await?;
+        let keys = &self.cache.keys;
+        let (count, wait) = self.cache.count_this_hour(|hour| keys.otp_source(&ip.to_string(), hour)).await?;
         if count > self.otp_per_source_per_hour {
-            let wait = (3600 - Utc::now().timestamp() % 3600).max(1) as u64;
             tracing::warn!(source = %ip, count, "OTP requests from one source over the hourly limit");
             return Err(Error::rejected(
                 429,

@@ -415,6 +415,23 @@ pub async fn response_timeout(conn: &mut PgConnection, trip: Uuid, w: Windows) -
     Ok(true)
 }
 
+/// A truck `tr` taken without a driver that has no unfinished trip and was taken at least `$1`
+/// seconds ago: what `staff_timeout` gives back, and what the sweep looks for.
+const UNSTAFFED: &str = "tr.status = 'accepted' AND tr.driver_id IS NULL
+     AND tr.accepted_at <= now() - make_interval(secs => $1)
+     AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
+                     AND status NOT IN ('delivered', 'released', 'cancelled'))";
+
+/// Trucks whose staffing window passed at least `grace` ago (the sweep's backstop for a lost
+/// `staff_deadline` job), at most `limit`.
+pub async fn overdue_unstaffed(db: &sqlx::PgPool, w: Windows, grace: Duration, limit: i64) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(&format!("SELECT tr.id FROM truck_requests tr WHERE {UNSTAFFED} ORDER BY tr.id LIMIT $2"))
+        .bind((w.restaff + grace).as_secs_f64())
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}
+
 /// A truck taken without a driver, none named within the restaff window (the `staff_deadline`
 /// job, `WEELO_RESTAFF_SECS` after the accept): its vehicle is freed and the truck given back
 /// like a released one (it searches again, or is cancelled past the deadline). False when a
@@ -427,16 +444,11 @@ pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> 
         .await?;
     let Some(broadcast) = broadcast else { return Ok(false) };
     sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
-    let row: Option<(Option<Uuid>, crate::domain::VehicleType)> = sqlx::query_as(
-        "SELECT tr.vehicle_id, tr.vehicle_type FROM truck_requests tr
-         WHERE tr.id = $1 AND tr.status = 'accepted' AND tr.driver_id IS NULL
-           AND tr.accepted_at <= now() - make_interval(secs => $2)
-           AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
-                           AND status NOT IN ('delivered', 'released', 'cancelled'))
-         FOR UPDATE OF tr",
-    )
-    .bind(truck)
+    let row: Option<(Option<Uuid>, crate::domain::VehicleType)> = sqlx::query_as(&format!(
+        "SELECT tr.vehicle_id, tr.vehicle_type FROM truck_requests tr WHERE tr.id = $2 AND {UNSTAFFED} FOR UPDATE OF tr"
+    ))
     .bind(w.restaff.as_secs_f64())
+    .bind(truck)
     .fetch_optional(&mut *conn)
     .await?;
     let Some((vehicle, vehicle_type)) = row else { return Ok(false) };

@@ -35,6 +35,12 @@ pub struct Stack {
     logs: PathBuf,
 }
 
+/// Sets `key` in a process environment list, replacing an earlier value.
+fn set(vars: &mut Vec<(String, String)>, key: &str, value: &str) {
+    vars.retain(|(k, _)| k != key);
+    vars.push((key.to_owned(), value.to_owned()));
+}
+
 impl Stack {
     /// A stack with fast timings; `extra` overrides them.
     pub async fn new(extra: &[(&str, &str)]) -> Self {
@@ -61,8 +67,7 @@ impl Stack {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         for (k, v) in extra {
-            vars.retain(|(key, _)| key != k);
-            vars.push(((*k).to_owned(), (*v).to_owned()));
+            set(&mut vars, k, v);
         }
         let config = Config::from_vars(&vars.iter().cloned().collect()).expect("config");
         let cache = Cache::new(&config).expect("cache");
@@ -131,13 +136,12 @@ impl Stack {
         url
     }
 
-    /// Starts a worker process; returns its index.
     /// Changes a variable for the processes started from now on (a configuration fix).
     pub fn set_var(&mut self, key: &str, value: &str) {
-        self.vars.retain(|(k, _)| k != key);
-        self.vars.push((key.to_owned(), value.to_owned()));
+        set(&mut self.vars, key, value);
     }
 
+    /// Starts a worker process; returns its index.
     pub fn start_worker(&mut self) -> usize {
         let i = self.workers.len();
         let child = self.spawn("weelo-worker", &format!("worker-{i}.log"));
