@@ -99,8 +99,8 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         let started = Instant::now();
         let futs = tokens.iter().zip(&vehicles).map(|(token, vehicle)| {
             let (path, body) = match take {
-                Take::Accept => ("accept", json!({ "vehicleType": "open", "vehicleId": vehicle })),
-                Take::Hold => ("holds", json!({ "vehicleType": "open", "quantity": 1 })),
+                Take::Accept => ("accept", json!({ "line": 0, "vehicleId": vehicle })),
+                Take::Hold => ("holds", json!({ "line": 0, "quantity": 1 })),
             };
             let req = s
                 .client

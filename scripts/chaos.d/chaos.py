@@ -687,7 +687,7 @@ class Chaos:
     def hold(self, cli, bid):
         """Holds a truck or two; gives half of the holds back at once, lets the rest expire."""
         L = self.ledger
-        st, js = cli.call("hold", "POST", f"/v1/broadcasts/{bid}/holds", {"vehicleType": "open", "quantity": cli.rnd.randint(1, 2)},
+        st, js = cli.call("hold", "POST", f"/v1/broadcasts/{bid}/holds", {"line": 0, "quantity": cli.rnd.randint(1, 2)},
                           key=str(uuid.uuid4()), until=self.load_end + 10)
         if st != 200:
             L.count(f"hold {st} {problem_code(js)}" if st else "hold gave up")
@@ -702,7 +702,7 @@ class Chaos:
         L = self.ledger
         vehicle = free.pop()
         key = str(uuid.uuid4())
-        st, js = cli.call("accept", "POST", f"/v1/broadcasts/{bid}/accept", {"vehicleType": "open", "vehicleId": vehicle},
+        st, js = cli.call("accept", "POST", f"/v1/broadcasts/{bid}/accept", {"line": 0, "vehicleId": vehicle},
                           key=key, until=self.load_end + 10)
         if st == 200:
             L.count("accept 200")

@@ -85,8 +85,10 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         return Ok(());
     };
     let pickup = LatLng { lat, lng };
-    let open_types: Vec<VehicleType> = sqlx::query_scalar(
-        "SELECT DISTINCT vehicle_type FROM truck_requests WHERE broadcast_id = $1 AND status = 'searching'",
+    // Per vehicle type, the subtypes its searching lines ask for (a line is a type and a subtype).
+    let open_types: Vec<(VehicleType, Vec<String>)> = sqlx::query_as(
+        "SELECT vehicle_type, array_agg(DISTINCT vehicle_subtype) FROM truck_requests
+         WHERE broadcast_id = $1 AND status = 'searching' GROUP BY vehicle_type",
     )
     .bind(job.broadcast_id)
     .fetch_all(&state.db)
@@ -104,19 +106,20 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     .into_iter()
     .collect();
     let mut chosen: Vec<(Uuid, f64)> = Vec::new();
-    for vehicle_type in open_types {
+    for (vehicle_type, subtypes) in open_types {
         let nearby = presence::nearby(&state.cache, vehicle_type, pickup, radius_km, cap * 10 + excluded.len()).await?;
         let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).filter(|t| !excluded.contains(t)).collect();
-        // The geo set can lag behind the fleet: confirm an available vehicle of this type.
+        // The geo set can lag behind the fleet: confirm an available vehicle that fits a line.
         // With the verification gate on, only verified transporters are matched.
         let confirmed: HashSet<Uuid> = sqlx::query_scalar(
             "SELECT DISTINCT v.transporter_id FROM vehicles v JOIN users u ON u.id = v.transporter_id
-             WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.status = 'available'
-               AND (NOT $3 OR u.verified_at IS NOT NULL)",
+             WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.vehicle_subtype = ANY($4)
+               AND v.status = 'available' AND (NOT $3 OR u.verified_at IS NOT NULL)",
         )
         .bind(&candidates)
         .bind(vehicle_type)
         .bind(state.config.require_verified_transporters)
+        .bind(&subtypes)
         .fetch_all(&state.db)
         .await?
         .into_iter()
@@ -174,7 +177,8 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
                      + cos(radians($2)) * cos(radians(b.pickup_lat)) * power(sin(radians(b.pickup_lng - $3) / 2), 2))) AS dist
             FROM broadcasts b
             WHERE broadcast_is_open(b.status) AND b.expires_at > now()
-              AND EXISTS (SELECT 1 FROM truck_requests tr JOIN vehicles v ON v.vehicle_type = tr.vehicle_type
+              AND EXISTS (SELECT 1 FROM truck_requests tr JOIN vehicles v
+                            ON v.vehicle_type = tr.vehicle_type AND v.vehicle_subtype = tr.vehicle_subtype
                           WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
                             AND v.transporter_id = $1 AND v.status = 'available')
               AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)

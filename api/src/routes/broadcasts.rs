@@ -11,8 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
 use weelo_shared::admin;
+use weelo_shared::domain::Role;
 use weelo_shared::domain::machine::{BroadcastStatus, Draft, RawLine, RawPlace};
-use weelo_shared::domain::{Role, VehicleType};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};
 use weelo_shared::lifecycle::views::{self, AssignmentBody, BroadcastBody, BroadcastSummary, OpenBroadcastBody};
@@ -124,9 +124,9 @@ impl CreateBroadcastRequest {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct AcceptRequest {
-    /// The line's vehicle type to take a truck of.
-    pub vehicle_type: Text,
-    /// One of your available vehicles of that type.
+    /// The line to take a truck of (`lines[].line` of the broadcast).
+    pub line: i64,
+    /// One of your available vehicles of that line's type and subtype.
     pub vehicle_id: Uuid,
     /// Optionally a driver of yours; the truck is then `assigned` at once.
     #[oai(nullable)]
@@ -233,8 +233,8 @@ error_set!(AcceptErrors {
     401 => "UNAUTHORIZED",
     403 => "ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)",
     404 => "BROADCAST_NOT_FOUND (not notified to you), VEHICLE_NOT_FOUND or DRIVER_NOT_FOUND",
-    409 => "BROADCAST_FILLED, VEHICLE_TYPE_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED, VEHICLE_UNAVAILABLE, ALREADY_ACCEPTED or IDEMPOTENCY_IN_PROGRESS",
-    422 => "VALIDATION_FAILED, VEHICLE_TYPE_MISMATCH, IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
+    409 => "BROADCAST_FILLED, LINE_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED, VEHICLE_UNAVAILABLE, ALREADY_ACCEPTED or IDEMPOTENCY_IN_PROGRESS",
+    422 => "VALIDATION_FAILED, NO_SUCH_LINE, VEHICLE_TYPE_MISMATCH or VEHICLE_SUBTYPE_MISMATCH (the vehicle does not fit the line), IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
     503 => "DEPENDENCY_UNAVAILABLE",
 });
 
@@ -380,8 +380,7 @@ impl BroadcastApi {
     ) -> Result<Json<Accepted>, ApiError<AcceptErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let key = idempotency::parse_key(Some(&key.0))?;
-        let vehicle_type: VehicleType =
-            body.vehicle_type.parse().map_err(|m: String| Error::field("vehicleType", m))?;
+        let line = lifecycle::parse_line(body.line)?;
         let scope = format!("accept:{}", id.0);
         let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
@@ -392,7 +391,7 @@ impl BroadcastApi {
         }
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
             let windows = (&state.config).into();
-            let accepted = lifecycle::accept(tx, transporter, id.0, vehicle_type, vehicle, driver, windows).await?;
+            let accepted = lifecycle::accept(tx, transporter, id.0, line, vehicle, driver, windows).await?;
             Ok(Stored { status: 200, body: to_body(&accepted)? })
         })
         .await?;

@@ -12,8 +12,9 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use weelo_shared::admin;
-use weelo_shared::domain::{Role, VehicleType};
+use weelo_shared::domain::Role;
 use weelo_shared::error::Error;
+use weelo_shared::lifecycle;
 use weelo_shared::lifecycle::holds::{self, Crew, HoldBody, HoldWindows};
 
 use super::security::BearerAuth;
@@ -21,14 +22,13 @@ use super::{ApiTags, keyed};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::text::Text;
 
 #[derive(Object, Serialize, Debug, Clone)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct HoldRequest {
-    /// The line's vehicle type to hold trucks of.
-    pub vehicle_type: Text,
+    /// The line to hold trucks of (`lines[].line` of the broadcast).
+    pub line: i64,
     /// How many trucks (1 to 20); fewer are held when fewer are free.
     pub quantity: i64,
 }
@@ -53,8 +53,8 @@ error_set!(HoldErrors {
     401 => "UNAUTHORIZED",
     403 => "ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)",
     404 => "BROADCAST_NOT_FOUND (not notified to you)",
-    409 => "VEHICLE_TYPE_FILLED (no truck of the line is free), BROADCAST_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED or IDEMPOTENCY_IN_PROGRESS",
-    422 => "VALIDATION_FAILED, VEHICLE_TYPE_MISMATCH (no such line), IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
+    409 => "LINE_FILLED (no truck of the line is free), BROADCAST_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED or IDEMPOTENCY_IN_PROGRESS",
+    422 => "VALIDATION_FAILED, NO_SUCH_LINE, IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED",
     503 => "DEPENDENCY_UNAVAILABLE",
 });
 
@@ -108,8 +108,7 @@ impl HoldApi {
         body: Json<HoldRequest>,
     ) -> Result<Json<HoldBody>, ApiError<HoldErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
-        let vehicle_type: VehicleType =
-            body.vehicle_type.parse().map_err(|m: String| Error::field("vehicleType", m))?;
+        let line = lifecycle::parse_line(body.line)?;
         let quantity = match body.quantity {
             q @ 1..=20 => q as u32,
             _ => return Err(Error::field("quantity", "must be 1 to 20").into()),
@@ -121,7 +120,7 @@ impl HoldApi {
         let windows = HoldWindows::from(&state.config);
         let scope = format!("hold:{}", id.0);
         Ok(keyed(&state.db, transporter, &scope, &key.0, &body.0, async |tx| {
-            let hold = holds::place(tx, transporter, id.0, vehicle_type, quantity, windows).await?;
+            let hold = holds::place(tx, transporter, id.0, line, quantity, windows).await?;
             holds::view(tx, transporter, hold).await
         })
         .await?)

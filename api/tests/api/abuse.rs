@@ -435,7 +435,7 @@ async fn the_api_and_the_worker_run_as_the_documented_least_privilege_role() {
     let vehicle = app.vehicle_for(transporter_id, "lcv").await;
     let id = app.open_broadcast(&customer.access, &[("lcv", 2, 800)]).await;
     app.notify(&id, &[transporter_id]).await;
-    let r = app.accept(&transporter.access, &id, "lcv", vehicle, uuid::Uuid::new_v4().to_string()).await;
+    let r = app.accept(&transporter.access, &id, 0, vehicle, uuid::Uuid::new_v4().to_string()).await;
     assert!(r.status().is_success(), "accept as the runtime role: {}", r.text().await.unwrap_or_default());
     let r = app.post_auth(&format!("/v1/broadcasts/{id}/cancel"), &customer.access, serde_json::json!({})).await;
     assert!(r.status().is_success(), "cancel as the runtime role: {}", r.text().await.unwrap_or_default());

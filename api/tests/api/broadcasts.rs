@@ -81,21 +81,16 @@ async fn an_order_and_a_booking_share_one_lifecycle_and_the_customer_sees_progre
     let t = app.transporters_with_vehicles(2, "open").await;
     let tanker_owner = app.transporters_with_vehicles(1, "tanker").await.remove(0);
     app.notify(&id, &[t[0].0, t[1].0, tanker_owner.0]).await;
-    let a: Value = app.accept(&t[0].1, &id, "open", t[0].2, Uuid::new_v4().to_string()).await.json().await.unwrap();
+    let a: Value = app.accept(&t[0].1, &id, 0, t[0].2, Uuid::new_v4().to_string()).await.json().await.unwrap();
     assert_eq!(a["broadcastStatus"], "partially_filled");
     assert_eq!(a["trucksRemaining"], 2);
     // A transporter with the wrong type of vehicle for the line it names.
-    let wrong = app.accept(&t[1].1, &id, "tanker", t[1].2, Uuid::new_v4().to_string()).await;
+    let wrong = app.accept(&t[1].1, &id, 1, t[1].2, Uuid::new_v4().to_string()).await;
     assert_problem(wrong, 422, "VEHICLE_TYPE_MISMATCH").await;
-    assert_eq!(app.accept(&t[1].1, &id, "open", t[1].2, Uuid::new_v4().to_string()).await.status(), 200);
+    assert_eq!(app.accept(&t[1].1, &id, 0, t[1].2, Uuid::new_v4().to_string()).await.status(), 200);
     // The open line is full; the tanker line is not.
     let spare = app.vehicle_for(t[1].0, "open").await;
-    assert_problem(
-        app.accept(&t[1].1, &id, "open", spare, Uuid::new_v4().to_string()).await,
-        409,
-        "VEHICLE_TYPE_FILLED",
-    )
-    .await;
+    assert_problem(app.accept(&t[1].1, &id, 0, spare, Uuid::new_v4().to_string()).await, 409, "LINE_FILLED").await;
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{id}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["status"], "partially_filled");
     assert_eq!(detail["trucksFilled"], 2);
@@ -103,12 +98,8 @@ async fn an_order_and_a_booking_share_one_lifecycle_and_the_customer_sees_progre
     assert_eq!(detail["lines"][1]["remaining"], 1);
     assert_eq!(detail["acceptedTrucks"].as_array().unwrap().len(), 2);
     assert!(detail["acceptedTrucks"][0]["vehicle"]["registrationNumber"].as_str().unwrap().starts_with("MH"));
-    let last: Value = app
-        .accept(&tanker_owner.1, &id, "tanker", tanker_owner.2, Uuid::new_v4().to_string())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let last: Value =
+        app.accept(&tanker_owner.1, &id, 1, tanker_owner.2, Uuid::new_v4().to_string()).await.json().await.unwrap();
     assert_eq!(last["broadcastStatus"], "fully_filled");
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{id}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["terminalReason"], "FULLY_FILLED");
@@ -172,14 +163,10 @@ async fn roles_and_ownership_are_checked_on_every_route() {
     assert_problem(app.get_auth(&format!("/v1/broadcasts/{id}"), &transporter).await, 403, "ROLE_FORBIDDEN").await;
     assert_problem(app.get_auth("/v1/transporters/me/broadcasts", &alice).await, 403, "ROLE_FORBIDDEN").await;
     let v = app.vehicle_for(transporter_id, "lcv").await;
-    assert_problem(app.accept(&alice, &id, "lcv", v, Uuid::new_v4().to_string()).await, 403, "ROLE_FORBIDDEN").await;
+    assert_problem(app.accept(&alice, &id, 0, v, Uuid::new_v4().to_string()).await, 403, "ROLE_FORBIDDEN").await;
     // A transporter that was never notified cannot see or take it.
-    assert_problem(
-        app.accept(&transporter, &id, "lcv", v, Uuid::new_v4().to_string()).await,
-        404,
-        "BROADCAST_NOT_FOUND",
-    )
-    .await;
+    assert_problem(app.accept(&transporter, &id, 0, v, Uuid::new_v4().to_string()).await, 404, "BROADCAST_NOT_FOUND")
+        .await;
     assert_problem(
         app.post_auth(&format!("/v1/broadcasts/{id}/decline"), &transporter, json!({})).await,
         404,
@@ -191,7 +178,7 @@ async fn roles_and_ownership_are_checked_on_every_route() {
     let foreign = app.vehicle_for(other_id, "lcv").await;
     app.notify(&id, &[transporter_id]).await;
     assert_problem(
-        app.accept(&transporter, &id, "lcv", foreign, Uuid::new_v4().to_string()).await,
+        app.accept(&transporter, &id, 0, foreign, Uuid::new_v4().to_string()).await,
         404,
         "VEHICLE_NOT_FOUND",
     )
@@ -305,15 +292,10 @@ async fn transporter_sees_notified_open_broadcasts_until_declined_and_assigns_dr
     assert_eq!(app.post_auth(&format!("/v1/broadcasts/{id}/decline"), &other_token, json!({})).await.status(), 204);
     let list: Value = app.get_auth("/v1/transporters/me/broadcasts", &other_token).await.json().await.unwrap();
     assert!(list["items"].as_array().unwrap().is_empty(), "declined broadcasts disappear");
-    assert_problem(
-        app.accept(&other_token, &id, "container", v, Uuid::new_v4().to_string()).await,
-        409,
-        "BROADCAST_DECLINED",
-    )
-    .await;
+    assert_problem(app.accept(&other_token, &id, 0, v, Uuid::new_v4().to_string()).await, 409, "BROADCAST_DECLINED")
+        .await;
 
-    let accepted: Value =
-        app.accept(&t.1, &id, "container", t.2, Uuid::new_v4().to_string()).await.json().await.unwrap();
+    let accepted: Value = app.accept(&t.1, &id, 0, t.2, Uuid::new_v4().to_string()).await.json().await.unwrap();
     assert_eq!(accepted["status"], "accepted");
     let tr = accepted["truckRequestId"].as_str().unwrap().to_owned();
     let driver: Value = app

@@ -137,7 +137,7 @@ async fn the_live_list_and_the_timeline_show_what_happened() {
     app.go_online_at_pickup(t).await;
     let broadcast = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
     app.run_pending_jobs().await;
-    let r = app.accept(&t_token, &broadcast, "open", vehicle, Uuid::new_v4().to_string()).await;
+    let r = app.accept(&t_token, &broadcast, 0, vehicle, Uuid::new_v4().to_string()).await;
     assert_eq!(r.status(), 200);
     app.run_pending_jobs().await;
 
@@ -182,7 +182,7 @@ async fn force_cancel_needs_a_reason_frees_the_trucks_and_is_audited() {
     app.go_online_at_pickup(t).await;
     let broadcast = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
     app.run_pending_jobs().await;
-    let r = app.accept(&t_token, &broadcast, "open", vehicle, Uuid::new_v4().to_string()).await;
+    let r = app.accept(&t_token, &broadcast, 0, vehicle, Uuid::new_v4().to_string()).await;
     assert_eq!(r.status(), 200);
 
     let path = format!("/api/broadcasts/{broadcast}/cancel");

@@ -90,13 +90,9 @@ async fn a_vehicle_on_a_trip_cannot_be_taken_twice_or_edited_by_hand() {
     let b = app.open_broadcast(&customer_b, &[("tractor", 1, 2000)]).await;
     app.notify(&a, &[t.0]).await;
     app.notify(&b, &[t.0]).await;
-    assert_eq!(app.accept(&t.1, &a, "tractor", t.2, uuid::Uuid::new_v4().to_string()).await.status(), 200);
-    assert_problem(
-        app.accept(&t.1, &b, "tractor", t.2, uuid::Uuid::new_v4().to_string()).await,
-        409,
-        "VEHICLE_UNAVAILABLE",
-    )
-    .await;
+    assert_eq!(app.accept(&t.1, &a, 0, t.2, uuid::Uuid::new_v4().to_string()).await.status(), 200);
+    assert_problem(app.accept(&t.1, &b, 0, t.2, uuid::Uuid::new_v4().to_string()).await, 409, "VEHICLE_UNAVAILABLE")
+        .await;
     let r = app
         .client
         .patch(app.url(&format!("/v1/transporters/me/vehicles/{}", t.2)))

@@ -303,7 +303,7 @@ impl TestApp {
         &self,
         token: &str,
         broadcast: &str,
-        vehicle_type: &str,
+        line: i64,
         vehicle: uuid::Uuid,
         key: impl AsRef<str>,
     ) -> Response {
@@ -311,7 +311,7 @@ impl TestApp {
             .post(self.url(&format!("/v1/broadcasts/{broadcast}/accept")))
             .bearer_auth(token)
             .header("Idempotency-Key", key.as_ref())
-            .json(&json!({ "vehicleType": vehicle_type, "vehicleId": vehicle }))
+            .json(&json!({ "line": line, "vehicleId": vehicle }))
             .send()
             .await
             .expect("request")

@@ -14,13 +14,13 @@ fn key() -> String {
     Uuid::new_v4().to_string()
 }
 
-async fn hold(app: &TestApp, token: &str, broadcast: &str, vehicle_type: &str, quantity: i64) -> Response {
-    let body = json!({ "vehicleType": vehicle_type, "quantity": quantity });
+async fn hold(app: &TestApp, token: &str, broadcast: &str, line: i64, quantity: i64) -> Response {
+    let body = json!({ "line": line, "quantity": quantity });
     app.command(&format!("/v1/broadcasts/{broadcast}/holds"), token, &key(), body).await
 }
 
 async fn held(app: &TestApp, token: &str, broadcast: &str, quantity: i64) -> Value {
-    let r = hold(app, token, broadcast, "open", quantity).await;
+    let r = hold(app, token, broadcast, 0, quantity).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
     r.json().await.unwrap()
 }
@@ -84,17 +84,17 @@ async fn a_hold_reserves_trucks_for_everybody_else_and_its_confirm_makes_them_tr
     app.run_pending_jobs().await;
     let updates = events(&app, other, "trucks_remaining_update").await;
     assert_eq!(updates.last().map(|u| u["trucksRemaining"].clone()), Some(json!(1)), "{updates:?}");
-    let r = app.accept(&other_token, &broadcast, "open", other_crews[0].0, key()).await;
+    let r = app.accept(&other_token, &broadcast, 0, other_crews[0].0, key()).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.accept(&other_token, &broadcast, "open", other_crews[1].0, key()).await;
-    assert_problem(r, 409, "VEHICLE_TYPE_FILLED").await;
-    let r = hold(&app, &other_token, &broadcast, "open", 1).await;
-    assert_problem(r, 409, "VEHICLE_TYPE_FILLED").await;
+    let r = app.accept(&other_token, &broadcast, 0, other_crews[1].0, key()).await;
+    assert_problem(r, 409, "LINE_FILLED").await;
+    let r = hold(&app, &other_token, &broadcast, 0, 1).await;
+    assert_problem(r, 409, "LINE_FILLED").await;
 
     // Someone else's hold is not found; only transporters hold.
     let r = confirm(&app, &other_token, &h, &other_crews).await;
     assert_problem(r, 404, "HOLD_NOT_FOUND").await;
-    let r = hold(&app, &customer, &broadcast, "open", 1).await;
+    let r = hold(&app, &customer, &broadcast, 0, 1).await;
     assert_problem(r, 403, "ROLE_FORBIDDEN").await;
 
     let r = confirm(&app, &t_token, &h, &crews).await;
@@ -135,20 +135,20 @@ async fn a_partial_hold_says_how_many_and_a_line_with_none_free_is_a_409() {
     app.notify(&broadcast, &[a, b]).await;
     let h = held(&app, &a_token, &broadcast, 5).await;
     assert_eq!((h["requested"].as_i64(), h["held"].as_i64()), (Some(5), Some(3)));
-    assert_problem(hold(&app, &b_token, &broadcast, "open", 1).await, 409, "VEHICLE_TYPE_FILLED").await;
+    assert_problem(hold(&app, &b_token, &broadcast, 0, 1).await, 409, "LINE_FILLED").await;
     // Other lines are untouched; no such line and a bad quantity are clear 422s.
-    let m: Value = hold(&app, &b_token, &broadcast, "mini", 1).await.json().await.unwrap();
+    let m: Value = hold(&app, &b_token, &broadcast, 1, 1).await.json().await.unwrap();
     assert_eq!(m["held"], 1);
-    assert_problem(hold(&app, &b_token, &broadcast, "container", 1).await, 422, "VEHICLE_TYPE_MISMATCH").await;
-    assert_problem(hold(&app, &b_token, &broadcast, "open", 0).await, 422, "VALIDATION_FAILED").await;
-    assert_problem(hold(&app, &b_token, &broadcast, "open", 21).await, 422, "VALIDATION_FAILED").await;
+    assert_problem(hold(&app, &b_token, &broadcast, 5, 1).await, 422, "NO_SUCH_LINE").await;
+    assert_problem(hold(&app, &b_token, &broadcast, 0, 0).await, 422, "VALIDATION_FAILED").await;
+    assert_problem(hold(&app, &b_token, &broadcast, 0, 21).await, 422, "VALIDATION_FAILED").await;
     let r = app.client.post(app.url(&format!("/v1/broadcasts/{broadcast}/holds"))).bearer_auth(&b_token);
-    let r = r.json(&json!({ "vehicleType": "open", "quantity": 1 })).send().await.unwrap();
+    let r = r.json(&json!({ "line": 0, "quantity": 1 })).send().await.unwrap();
     let problem = assert_problem(r, 422, "VALIDATION_FAILED").await;
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key");
     // Never shown to you: not found.
     let (_, stranger) = app.user("transporter").await;
-    assert_problem(hold(&app, &stranger, &broadcast, "open", 1).await, 404, "BROADCAST_NOT_FOUND").await;
+    assert_problem(hold(&app, &stranger, &broadcast, 0, 1).await, 404, "BROADCAST_NOT_FOUND").await;
 }
 
 #[tokio::test]
@@ -246,7 +246,7 @@ async fn an_expired_hold_gives_its_trucks_back_and_a_later_confirm_is_a_409() {
     let after = assert_problem(confirm(&app, &token, &h, &crews).await, 409, "HOLD_EXPIRED").await;
     assert_eq!(after["state"], "expired");
     // The truck is free again for anyone.
-    assert_eq!(app.accept(&token, &broadcast, "open", crews[0].0, key()).await.status(), StatusCode::OK);
+    assert_eq!(app.accept(&token, &broadcast, 0, crews[0].0, key()).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -323,9 +323,9 @@ async fn fifty_concurrent_holds_on_ten_trucks_get_exactly_ten() {
             let app = &app;
             async move {
                 if run >= 3 && i % 2 == 1 {
-                    app.accept(token, &broadcast, "open", *vehicle, key()).await
+                    app.accept(token, &broadcast, 0, *vehicle, key()).await
                 } else {
-                    hold(app, token, &broadcast, "open", 3).await
+                    hold(app, token, &broadcast, 0, 3).await
                 }
             }
         });
@@ -339,7 +339,7 @@ async fn fifty_concurrent_holds_on_ten_trucks_get_exactly_ten() {
                 }
                 409 => {
                     let b: Value = r.json().await.unwrap();
-                    assert!(b["code"] == "VEHICLE_TYPE_FILLED" || b["code"] == "BROADCAST_FILLED", "run {run}: {b}");
+                    assert!(b["code"] == "LINE_FILLED" || b["code"] == "BROADCAST_FILLED", "run {run}: {b}");
                 }
                 s => panic!("run {run}: {s} {}", r.text().await.unwrap_or_default()),
             }

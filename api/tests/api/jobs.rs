@@ -67,7 +67,7 @@ async fn an_accept_tells_the_customer_and_the_other_transporters_what_is_left() 
     let id = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
     let t = app.transporters_with_vehicles(2, "open").await;
     app.notify(&id, &[t[0].0, t[1].0]).await;
-    assert_eq!(app.accept(&t[0].1, &id, "open", t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
+    assert_eq!(app.accept(&t[0].1, &id, 0, t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
     app.run_pending_jobs().await;
 
     let customer_log = realtime::missed(&cache, customer_id, 0).await.unwrap();
@@ -186,7 +186,7 @@ async fn no_key_of_a_broadcast_is_left_after_it_ends() {
     let filled = app.open_broadcast(&c1, &[("open", 1, 1500)]).await;
     app.notify(&filled, &ids).await;
     assert!(!keys_of(filled.clone()).await.is_empty(), "the markers exist while it is open");
-    assert_eq!(app.accept(&t[0].1, &filled, "open", t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
+    assert_eq!(app.accept(&t[0].1, &filled, 0, t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
     app.run_pending_jobs().await;
     assert_eq!(keys_of(filled.clone()).await, Vec::<String>::new(), "filled");
     // Cancelled (after the match: the accepted truck goes back too).
@@ -221,7 +221,7 @@ async fn no_key_of_a_broadcast_is_left_after_it_ends() {
         .post(app.url(&format!("/v1/broadcasts/{delivered}/accept")))
         .bearer_auth(&t[1].1)
         .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&json!({ "vehicleType": "open", "vehicleId": v, "driverId": driver }))
+        .json(&json!({ "line": 0, "vehicleId": v, "driverId": driver }))
         .send()
         .await
         .unwrap();

@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod holds;
 mod jobs;
+mod lines;
 mod presence;
 mod races;
 mod spec;

@@ -48,9 +48,10 @@ async fn two_hundred_accepts_on_ten_trucks_have_exactly_ten_winners() {
         }
         let broadcast = app.open_broadcast(&customer, &[("open", 10, 1500)]).await;
         app.notify(&broadcast, &ids).await;
-        let attempts = transporters.iter().zip(&vehicles).map(|((_, token, _), vehicle)| {
-            app.accept(token, &broadcast, "open", *vehicle, Uuid::new_v4().to_string())
-        });
+        let attempts = transporters
+            .iter()
+            .zip(&vehicles)
+            .map(|((_, token, _), vehicle)| app.accept(token, &broadcast, 0, *vehicle, Uuid::new_v4().to_string()));
         let responses = futures::future::join_all(attempts).await;
         let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "run {run}: {statuses:?}");
@@ -97,7 +98,7 @@ async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {
                 transporters
                     .iter()
                     .zip(&vehicles)
-                    .map(|((_, token, _), v)| app.accept(token, &broadcast, "tipper", *v, Uuid::new_v4().to_string())),
+                    .map(|((_, token, _), v)| app.accept(token, &broadcast, 0, *v, Uuid::new_v4().to_string())),
             )
             .await
         };
@@ -224,8 +225,7 @@ async fn accept_replayed_with_its_key_claims_once() {
     let t = app.transporters_with_vehicles(1, "mini").await.remove(0);
     app.notify(&broadcast, &[t.0]).await;
     let key = Uuid::new_v4().to_string();
-    let replies =
-        futures::future::join_all((0..10).map(|_| app.accept(&t.1, &broadcast, "mini", t.2, key.as_str()))).await;
+    let replies = futures::future::join_all((0..10).map(|_| app.accept(&t.1, &broadcast, 0, t.2, key.as_str()))).await;
     let mut bodies = Vec::new();
     for r in replies {
         assert_eq!(r.status(), StatusCode::OK);
@@ -233,12 +233,12 @@ async fn accept_replayed_with_its_key_claims_once() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(bodies[0]["trucksRemaining"], 4);
-    let later: Value = app.accept(&t.1, &broadcast, "mini", t.2, key.as_str()).await.json().await.unwrap();
+    let later: Value = app.accept(&t.1, &broadcast, 0, t.2, key.as_str()).await.json().await.unwrap();
     assert_eq!(later, bodies[0]);
     let (status, filled, accepted, _, _) = counts(&app, &broadcast).await;
     assert_eq!((status.as_str(), filled, accepted), ("partially_filled", 1, 1));
     // A new key with the same vehicle is a second claim attempt: refused.
-    let again = app.accept(&t.1, &broadcast, "mini", t.2, Uuid::new_v4().to_string()).await;
+    let again = app.accept(&t.1, &broadcast, 0, t.2, Uuid::new_v4().to_string()).await;
     assert_problem(again, 409, "ALREADY_ACCEPTED").await;
 }
 
@@ -276,12 +276,9 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         200
     );
     let before = snapshot(&app, &cancelled).await;
-    let b = assert_problem(
-        app.accept(&t.1, &cancelled, "dumper", t.2, Uuid::new_v4().to_string()).await,
-        409,
-        "BROADCAST_CLOSED",
-    )
-    .await;
+    let b =
+        assert_problem(app.accept(&t.1, &cancelled, 0, t.2, Uuid::new_v4().to_string()).await, 409, "BROADCAST_CLOSED")
+            .await;
     assert_eq!(b["state"], "cancelled");
     assert_problem(
         app.post_auth(&format!("/v1/broadcasts/{cancelled}/cancel"), &customer, serde_json::json!({})).await,
@@ -300,14 +297,10 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
     // Fully filled: accept and decline (a cancel after the match is legal: tests/api/trips.rs).
     let filled = app.open_broadcast(&customer, &[("dumper", 1, 1500)]).await;
     app.notify(&filled, &[t.0]).await;
-    assert_eq!(app.accept(&t.1, &filled, "dumper", t.2, Uuid::new_v4().to_string()).await.status(), 200);
+    assert_eq!(app.accept(&t.1, &filled, 0, t.2, Uuid::new_v4().to_string()).await.status(), 200);
     let before = snapshot(&app, &filled).await;
-    assert_problem(
-        app.accept(&t.1, &filled, "dumper", spare, Uuid::new_v4().to_string()).await,
-        409,
-        "BROADCAST_FILLED",
-    )
-    .await;
+    assert_problem(app.accept(&t.1, &filled, 0, spare, Uuid::new_v4().to_string()).await, 409, "BROADCAST_FILLED")
+        .await;
     assert_problem(
         app.post_auth(&format!("/v1/broadcasts/{filled}/decline"), &t.1, serde_json::json!({})).await,
         409,
@@ -326,12 +319,9 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
         .await
         .unwrap();
     let before = snapshot(&app, &expired).await;
-    let b = assert_problem(
-        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string()).await,
-        409,
-        "BROADCAST_CLOSED",
-    )
-    .await;
+    let b =
+        assert_problem(app.accept(&t.1, &expired, 0, spare, Uuid::new_v4().to_string()).await, 409, "BROADCAST_CLOSED")
+            .await;
     assert_eq!(b["state"], "expired");
     assert_problem(
         app.post_auth(&format!("/v1/broadcasts/{expired}/cancel"), &customer, serde_json::json!({})).await,
@@ -351,12 +341,8 @@ async fn illegal_transitions_are_refused_and_change_nothing() {
             .unwrap();
     assert_eq!((status.as_str(), reason.as_str()), ("expired", "NO_ACCEPTANCE"));
     let before = snapshot(&app, &expired).await;
-    assert_problem(
-        app.accept(&t.1, &expired, "dumper", spare, Uuid::new_v4().to_string()).await,
-        409,
-        "BROADCAST_CLOSED",
-    )
-    .await;
+    assert_problem(app.accept(&t.1, &expired, 0, spare, Uuid::new_v4().to_string()).await, 409, "BROADCAST_CLOSED")
+        .await;
     assert_problem(
         app.post_auth(&format!("/v1/broadcasts/{expired}/cancel"), &customer, serde_json::json!({})).await,
         409,

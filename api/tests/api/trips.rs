@@ -27,7 +27,7 @@ async fn accept_with_driver(
         .post(app.url(&format!("/v1/broadcasts/{broadcast}/accept")))
         .bearer_auth(token)
         .header("Idempotency-Key", key())
-        .json(&json!({ "vehicleType": "open", "vehicleId": vehicle, "driverId": driver }))
+        .json(&json!({ "line": 0, "vehicleId": vehicle, "driverId": driver }))
         .send()
         .await
         .unwrap()
@@ -273,7 +273,7 @@ async fn a_release_reopens_a_filled_broadcast_and_another_transporter_takes_the_
     assert_eq!(events(&app, driver, "trip_status_changed").await[0]["status"], "released");
 
     // The other transporter takes it.
-    assert_eq!(app.accept(&t[1].1, &b, "open", t[1].2, key()).await.status(), 200);
+    assert_eq!(app.accept(&t[1].1, &b, 0, t[1].2, key()).await.status(), 200);
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{b}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["status"], "fully_filled");
     app.run_pending_jobs().await;
@@ -536,7 +536,7 @@ async fn a_truck_taken_without_a_driver_is_given_back_when_nobody_is_named_in_ti
     app.notify(&b, &[ts[0].0, ts[1].0]).await;
     let mut trucks = Vec::new();
     for t in &ts {
-        let accepted: Value = app.accept(&t.1, &b, "open", t.2, key()).await.json().await.unwrap();
+        let accepted: Value = app.accept(&t.1, &b, 0, t.2, key()).await.json().await.unwrap();
         assert_eq!(accepted["status"], "accepted", "taken without a driver");
         trucks.push(accepted["truckRequestId"].as_str().unwrap().to_owned());
     }

@@ -45,9 +45,9 @@ async fn a_pending_transporter_is_not_matched_until_an_admin_verifies_it() {
     let broadcast = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
     app.run_pending_jobs().await;
     assert!(!told(&app, &broadcast, t).await, "a pending transporter is not matched");
-    let r = app.accept(&token, &broadcast, "open", vehicle, Uuid::new_v4().to_string()).await;
+    let r = app.accept(&token, &broadcast, 0, vehicle, Uuid::new_v4().to_string()).await;
     assert_problem(r, 403, "TRANSPORTER_NOT_VERIFIED").await;
-    let body = json!({ "vehicleType": "open", "quantity": 1 });
+    let body = json!({ "line": 0, "quantity": 1 });
     let r = app.command(&format!("/v1/broadcasts/{broadcast}/holds"), &token, &Uuid::new_v4().to_string(), body).await;
     assert_problem(r, 403, "TRANSPORTER_NOT_VERIFIED").await;
 
@@ -65,14 +65,14 @@ async fn a_pending_transporter_is_not_matched_until_an_admin_verifies_it() {
     // Verified while online: the open broadcast in reach is sent to it at once.
     app.run_pending_jobs().await;
     assert!(told(&app, &broadcast, t).await, "verified, it is matched");
-    let r = app.accept(&token, &broadcast, "open", vehicle, Uuid::new_v4().to_string()).await;
+    let r = app.accept(&token, &broadcast, 0, vehicle, Uuid::new_v4().to_string()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
 
     // Unverified again: refused again.
     let (ok, out) = admin(&app, &["unverify", &t.to_string(), "documents", "expired"]).await;
     assert!(ok, "{out}");
     let second = app.vehicle_for(t, "open").await;
-    let r = app.accept(&token, &broadcast, "open", second, Uuid::new_v4().to_string()).await;
+    let r = app.accept(&token, &broadcast, 0, second, Uuid::new_v4().to_string()).await;
     assert_problem(r, 403, "TRANSPORTER_NOT_VERIFIED").await;
     let audit: Vec<(String, String)> =
         sqlx::query_as("SELECT action, reason FROM admin_actions WHERE target_id = $1 ORDER BY id")

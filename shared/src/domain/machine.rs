@@ -362,6 +362,18 @@ impl Draft {
                 ));
             }
             if let (Some(vehicle_type), Some(vehicle_subtype)) = (vehicle_type, subtype) {
+                // A line is (type, subtype, price): the same three twice is one line asked for twice.
+                let same = |l: &Line| {
+                    l.vehicle_type == vehicle_type
+                        && l.vehicle_subtype == vehicle_subtype
+                        && i64::from(l.price_per_truck) == raw.price_per_truck
+                };
+                if let Some(j) = parsed.iter().position(same) {
+                    errors.push(FieldError::new(
+                        format!("vehicles[{i}]"),
+                        format!("repeats vehicles[{j}] (same type, subtype and price): raise its count instead"),
+                    ));
+                }
                 parsed.push(Line {
                     vehicle_type,
                     vehicle_subtype,
@@ -419,12 +431,36 @@ mod tests {
                 "vehicles[1].pricePerTruck",
             ),
             (place(19.07, 72.87), place(18.52, 73.85), vec![], "vehicles"),
+            (
+                place(19.07, 72.87),
+                place(18.52, 73.85),
+                vec![line("open", 1, 1000), line("open", 2, 1000)],
+                "vehicles[1]",
+            ),
             (place(19.07, 72.87), place(18.52, 73.85), (0..51).map(|_| line("mini", 1, 500)).collect(), "vehicles"),
         ];
         for (p, d, lines, field) in cases {
             let errors = Draft::parse(p, d, &lines).unwrap_err();
             assert!(errors.iter().any(|e| e.field == field), "{field}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn a_line_is_type_subtype_and_price() {
+        let sub = |st: &'static str, price: i64| RawLine {
+            vehicle_type: "open",
+            vehicle_subtype: st,
+            count: 1,
+            price_per_truck: price,
+        };
+        let (p, d) = (place(19.07, 72.87), place(18.52, 73.85));
+        let d = Draft::parse(p, d, &[sub("open_17ft", 1000), sub("open_20ft", 1000), sub("open_20ft", 1200)]).unwrap();
+        assert_eq!(d.lines.len(), 3, "same type, other subtype or price: separate lines");
+        let (p, d) = (place(19.07, 72.87), place(18.52, 73.85));
+        let errors =
+            Draft::parse(p, d, &[sub("open_20ft", 1000), sub("open_17ft", 1000), sub("open_20ft", 1000)]).unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["vehicles[2]"]);
+        assert!(errors[0].message.contains("vehicles[0]"), "{errors:?}");
     }
 
     #[test]

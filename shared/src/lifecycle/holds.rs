@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Actor, closed, lock, log, refusal, settle_taken, take_vehicle, transporter_access, trips};
+use super::{
+    Actor, LineKind, closed, lock, log, refusal, settle_taken, take_vehicle, transporter_access, trips, vehicle_misfit,
+};
 use crate::domain::VehicleType;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::error::{Error, Result};
@@ -77,6 +79,8 @@ pub const MAX_EXTENSIONS: i32 = 2;
 pub struct HoldBody {
     pub id: Uuid,
     pub broadcast_id: Uuid,
+    /// The line it holds trucks of.
+    pub line: i32,
     pub vehicle_type: VehicleType,
     /// How many trucks were asked for.
     pub requested: i32,
@@ -94,6 +98,7 @@ pub struct HoldBody {
 struct HoldRow {
     id: Uuid,
     broadcast_id: Uuid,
+    line_no: i32,
     vehicle_type: VehicleType,
     requested: i32,
     held: i32,
@@ -104,7 +109,7 @@ struct HoldRow {
     overdue: bool,
 }
 
-const HOLD_COLUMNS: &str = "id, broadcast_id, vehicle_type, requested, held, status, expires_at,
+const HOLD_COLUMNS: &str = "id, broadcast_id, line_no, vehicle_type, requested, held, status, expires_at,
                             extensions, created_at, expires_at <= now() AS overdue";
 
 pub fn not_found() -> Error {
@@ -116,13 +121,13 @@ fn ended(status: HoldStatus) -> Error {
     Error::rejected(409, code, format!("this hold is {}", status.as_str())).with("state", status.as_str())
 }
 
-/// The hold's line in the locked broadcast's machine.
-fn line_of(locked: &super::Locked, t: VehicleType) -> Result<usize> {
-    locked
-        .types
-        .iter()
-        .position(|x| *x == t)
-        .ok_or_else(|| anyhow::anyhow!("hold of a line its broadcast lacks").into())
+/// The hold's line in the locked broadcast's machine, and what the line is.
+fn line_of<'a>(locked: &'a super::Locked, h: &HoldRow) -> Result<(usize, &'a LineKind)> {
+    let index = locked.index(h.line_no);
+    match locked.kinds.get(index) {
+        Some(kind) => Ok((index, kind)),
+        None => Err(anyhow::anyhow!("hold {} of line {} its broadcast lacks", h.id, h.line_no).into()),
+    }
 }
 
 /// Locks the broadcast, then the hold. `owner` (a transporter) must hold it; None is the system.
@@ -165,14 +170,14 @@ async fn changed(
     Ok(())
 }
 
-/// Reserves up to `quantity` searching trucks of `vehicle_type` (docs/DESIGN.md, holds invariants
+/// Reserves up to `quantity` searching trucks of line `line` (docs/DESIGN.md, holds invariants
 /// 1 and 2: one conditional claim under the broadcast's lock). Partial holds are allowed; none
 /// free is a 409.
 pub async fn place(
     conn: &mut PgConnection,
     transporter: Uuid,
     broadcast: Uuid,
-    vehicle_type: VehicleType,
+    line: i32,
     quantity: u32,
     w: HoldWindows,
 ) -> Result<Uuid> {
@@ -181,18 +186,21 @@ pub async fn place(
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
-    let line = locked.types.iter().position(|t| *t == vehicle_type).unwrap_or(usize::MAX);
-    let (_, got) = locked.machine.hold(line, quantity).map_err(|r| refusal(r, Some(vehicle_type)))?;
+    let index = locked.index(line);
+    let kind = locked.kinds.get(index);
+    let (_, got) = locked.machine.hold(index, quantity).map_err(|r| refusal(r, kind))?;
+    let kind = kind.ok_or_else(super::no_such_line)?;
     let id = Uuid::now_v7();
     let expires_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO truck_holds (id, broadcast_id, transporter_id, vehicle_type, requested, held, expires_at)
-         SELECT $1, b.id, $3, $4, $5, $6, LEAST(now() + make_interval(secs => $7), b.expires_at)
+        "INSERT INTO truck_holds (id, broadcast_id, transporter_id, line_no, vehicle_type, requested, held, expires_at)
+         SELECT $1, b.id, $3, $4, $5, $6, $7, LEAST(now() + make_interval(secs => $8), b.expires_at)
          FROM broadcasts b WHERE b.id = $2 RETURNING expires_at",
     )
     .bind(id)
     .bind(broadcast)
     .bind(transporter)
-    .bind(vehicle_type)
+    .bind(line)
+    .bind(kind.vehicle_type)
     .bind(quantity as i32)
     .bind(got as i32)
     .bind(w.hold.as_secs_f64())
@@ -200,13 +208,13 @@ pub async fn place(
     .await?;
     let trucks: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE truck_requests SET status = 'held', hold_id = $3, updated_at = now()
-         WHERE id IN (SELECT id FROM truck_requests WHERE broadcast_id = $1 AND vehicle_type = $2 AND status = 'searching'
+         WHERE id IN (SELECT id FROM truck_requests WHERE broadcast_id = $1 AND line_no = $2 AND status = 'searching'
                       ORDER BY seq LIMIT $4 FOR UPDATE)
            AND status = 'searching'
          RETURNING id",
     )
     .bind(broadcast)
-    .bind(vehicle_type)
+    .bind(line)
     .bind(id)
     .bind(got as i64)
     .fetch_all(&mut *conn)
@@ -277,7 +285,7 @@ pub struct CrewRefusal {
     pub index: i32,
     pub vehicle_id: Uuid,
     pub driver_id: Uuid,
-    /// VEHICLE_NOT_FOUND, VEHICLE_TYPE_MISMATCH, VEHICLE_UNAVAILABLE, VEHICLE_TWICE, DRIVER_NOT_FOUND,
+    /// VEHICLE_NOT_FOUND, VEHICLE_TYPE_MISMATCH, VEHICLE_SUBTYPE_MISMATCH, VEHICLE_UNAVAILABLE, VEHICLE_TWICE, DRIVER_NOT_FOUND,
     /// DRIVER_ON_TRIP or DRIVER_TWICE.
     pub code: String,
     pub detail: String,
@@ -287,18 +295,13 @@ pub struct CrewRefusal {
 async fn check_crews(
     conn: &mut PgConnection,
     transporter: Uuid,
-    vehicle_type: VehicleType,
+    line: &LineKind,
     crews: &[Crew],
 ) -> Result<Vec<CrewRefusal>> {
     let (mut vehicles, mut drivers) = (HashSet::new(), HashSet::new());
     let mut refused = Vec::new();
     for (i, c) in crews.iter().enumerate() {
-        let vehicle: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> =
-            sqlx::query_as("SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2")
-                .bind(c.vehicle_id)
-                .bind(transporter)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let misfit = vehicle_misfit(conn, transporter, c.vehicle_id, line).await?;
         let (driver, busy): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2),
                     EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status))",
@@ -307,18 +310,12 @@ async fn check_crews(
         .bind(transporter)
         .fetch_one(&mut *conn)
         .await?;
-        let vehicle_refusal = match vehicle {
-            None => Some(("VEHICLE_NOT_FOUND", "no such vehicle in your fleet".to_owned())),
-            Some((t, _)) if t != vehicle_type => {
-                Some(("VEHICLE_TYPE_MISMATCH", format!("this vehicle is a {t}, not a {vehicle_type}")))
-            }
-            Some((_, s)) if s != crate::domain::vehicle::VehicleStatus::Available => {
-                Some(("VEHICLE_UNAVAILABLE", "this vehicle is not available".to_owned()))
-            }
-            Some(_) if !vehicles.insert(c.vehicle_id) => {
+        let vehicle_refusal = match misfit {
+            Some(refused) => Some(refused),
+            None if !vehicles.insert(c.vehicle_id) => {
                 Some(("VEHICLE_TWICE", "this vehicle is named for another truck of this confirm".to_owned()))
             }
-            Some(_) => None,
+            None => None,
         };
         let driver_refusal = if !driver {
             Some(("DRIVER_NOT_FOUND", "no such driver in your fleet".to_owned()))
@@ -367,7 +364,8 @@ pub async fn confirm(
         )
         .with("errors", [serde_json::json!({ "field": "assignments", "message": "one entry per held truck" })]));
     }
-    let refused = check_crews(conn, transporter, h.vehicle_type, crews).await?;
+    let (line, kind) = line_of(&locked, &h)?;
+    let refused = check_crews(conn, transporter, kind, crews).await?;
     if !refused.is_empty() {
         return Err(Error::rejected(
             422,
@@ -376,12 +374,11 @@ pub async fn confirm(
         )
         .with("entries", refused));
     }
-    let line = line_of(&locked, h.vehicle_type)?;
-    let next = locked.machine.confirm(line, trucks.len() as u32).map_err(|r| refusal(r, Some(h.vehicle_type)))?;
+    let next = locked.machine.confirm(line, trucks.len() as u32).map_err(|r| refusal(r, Some(kind)))?;
     let actor = Actor::transporter(transporter);
     let remaining = next.free() as i32;
     for (truck, crew) in trucks.iter().zip(crews) {
-        take_vehicle(conn, transporter, crew.vehicle_id, h.vehicle_type).await?;
+        take_vehicle(conn, transporter, crew.vehicle_id, kind).await?;
         let done = sqlx::query(
             "UPDATE truck_requests SET status = 'assigned', hold_id = NULL, transporter_id = $2, vehicle_id = $3,
                     driver_id = $4, accepted_at = now(), assigned_at = now(), updated_at = now()
@@ -440,9 +437,9 @@ async fn give_back(
     to: HoldStatus,
     actor: Actor,
 ) -> Result<()> {
-    let line = line_of(locked, h.vehicle_type)?;
+    let (line, kind) = line_of(locked, h)?;
     let trucks = held_trucks(conn, h.id).await?;
-    locked.machine.unhold(line, trucks.len() as u32).map_err(|r| refusal(r, Some(h.vehicle_type)))?;
+    locked.machine.unhold(line, trucks.len() as u32).map_err(|r| refusal(r, Some(kind)))?;
     sqlx::query(
         "UPDATE truck_requests SET status = 'searching', hold_id = NULL, updated_at = now() WHERE id = ANY($1)",
     )
@@ -507,6 +504,7 @@ async fn body(conn: &mut PgConnection, h: HoldRow) -> Result<HoldBody> {
     Ok(HoldBody {
         id: h.id,
         broadcast_id: h.broadcast_id,
+        line: h.line_no,
         vehicle_type: h.vehicle_type,
         requested: h.requested,
         held: h.held,

@@ -79,23 +79,67 @@ fn filled() -> Error {
     Error::rejected(409, "BROADCAST_FILLED", "every truck of this broadcast is taken").with("state", "fully_filled")
 }
 
-fn refusal(r: Refusal, vehicle_type: Option<VehicleType>) -> Error {
+fn refusal(r: Refusal, line: Option<&LineKind>) -> Error {
     match r {
         Refusal::Filled => filled(),
         Refusal::Closed(s) => closed(s),
         Refusal::LineFilled => Error::rejected(
             409,
-            "VEHICLE_TYPE_FILLED",
-            format!(
-                "every {} truck of this broadcast is taken",
-                vehicle_type.map(|t| t.as_str()).unwrap_or("requested")
-            ),
+            "LINE_FILLED",
+            match line {
+                Some(l) => format!("every truck of line {} ({}) is taken", l.no, l.describe()),
+                None => "every truck of this line is taken".to_owned(),
+            },
         ),
-        Refusal::NoSuchLine => Error::rejected(
-            422,
-            "VEHICLE_TYPE_MISMATCH",
-            format!("this broadcast needs no {} truck", vehicle_type.map(|t| t.as_str()).unwrap_or("such")),
-        ),
+        Refusal::NoSuchLine => no_such_line(),
+    }
+}
+
+/// A line number as a request sent it (`line`): below `MAX_LINES`.
+pub fn parse_line(raw: i64) -> Result<i32> {
+    let max = crate::domain::machine::MAX_LINES as i64;
+    if (0..max).contains(&raw) {
+        Ok(raw as i32)
+    } else {
+        Err(Error::field("line", format!("must be 0 to {}", max - 1)))
+    }
+}
+
+fn no_such_line() -> Error {
+    Error::rejected(422, "NO_SUCH_LINE", "this broadcast has no such line")
+        .with("errors", [serde_json::json!({ "field": "line", "message": "is not a line of this broadcast" })])
+}
+
+/// One line of a broadcast as the commands need it: what a vehicle must be to take its trucks
+/// (docs/DESIGN.md, "Lines": a line is a type, a subtype and a price).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LineKind {
+    #[sqlx(rename = "line_no")]
+    pub no: i32,
+    pub vehicle_type: VehicleType,
+    pub vehicle_subtype: String,
+}
+
+impl LineKind {
+    fn describe(&self) -> String {
+        format!("{} {}", self.vehicle_type, self.vehicle_subtype)
+    }
+
+    /// Why a vehicle of this type and subtype cannot take a truck of this line, if it cannot.
+    fn misfit(&self, t: VehicleType, subtype: &str) -> Option<(&'static str, String)> {
+        if t != self.vehicle_type {
+            Some((
+                "VEHICLE_TYPE_MISMATCH",
+                format!("line {} needs a {}; this vehicle is a {t}", self.no, self.describe()),
+            ))
+        } else if subtype != self.vehicle_subtype {
+            Some((
+                "VEHICLE_SUBTYPE_MISMATCH",
+                format!("line {} needs a {}; this vehicle is a {t} {subtype}", self.no, self.describe()),
+            ))
+        } else {
+            None
+        }
     }
 }
 
@@ -103,9 +147,16 @@ fn refusal(r: Refusal, vehicle_type: Option<VehicleType>) -> Error {
 struct Locked {
     customer: Uuid,
     machine: Broadcast,
-    /// The machine's line index for each vehicle type.
-    types: Vec<VehicleType>,
+    /// What each of the machine's lines is, in the machine's order (by line number).
+    kinds: Vec<LineKind>,
     overdue: bool,
+}
+
+impl Locked {
+    /// The machine's index of line `no` (`usize::MAX`, which the machine refuses, when there is none).
+    fn index(&self, no: i32) -> usize {
+        self.kinds.iter().position(|k| k.no == no).unwrap_or(usize::MAX)
+    }
 }
 
 /// Locks the broadcast row (every command takes this lock first, so they never deadlock).
@@ -116,17 +167,21 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
             .fetch_optional(&mut *conn)
             .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
-    let counts: Vec<(VehicleType, i64, i64, i64)> = sqlx::query_as(
-        "SELECT vehicle_type, count(*), count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
+    let counts: Vec<(i32, VehicleType, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT line_no, vehicle_type, vehicle_subtype, count(*),
+                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
                 count(*) FILTER (WHERE status = 'held')
-         FROM truck_requests WHERE broadcast_id = $1 GROUP BY vehicle_type ORDER BY vehicle_type",
+         FROM truck_requests WHERE broadcast_id = $1 GROUP BY line_no, vehicle_type, vehicle_subtype ORDER BY line_no",
     )
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    let types = counts.iter().map(|c| c.0).collect();
-    let lines = counts.iter().map(|c| LineState { needed: c.1 as u32, filled: c.2 as u32, held: c.3 as u32 }).collect();
-    Ok(Locked { customer, machine: Broadcast { status, lines }, types, overdue })
+    let lines = counts.iter().map(|c| LineState { needed: c.3 as u32, filled: c.4 as u32, held: c.5 as u32 }).collect();
+    let kinds = counts
+        .into_iter()
+        .map(|(no, vehicle_type, vehicle_subtype, ..)| LineKind { no, vehicle_type, vehicle_subtype })
+        .collect();
+    Ok(Locked { customer, machine: Broadcast { status, lines }, kinds, overdue })
 }
 
 /// Writes a broadcast transition the machine allowed; the guard makes a lost lock impossible to miss.
@@ -339,6 +394,8 @@ pub struct Accepted {
     pub broadcast_id: Uuid,
     pub status: TruckRequestStatus,
     pub broadcast_status: BroadcastStatus,
+    /// The line the truck belongs to.
+    pub line: i32,
     pub vehicle_type: VehicleType,
     pub vehicle_id: Uuid,
     pub driver_id: Option<Uuid>,
@@ -378,42 +435,53 @@ async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) 
     Ok(())
 }
 
-/// Puts the transporter's free `vehicle` of `vehicle_type` on a trip; returns its subtype.
-async fn take_vehicle(
-    conn: &mut PgConnection,
-    transporter: Uuid,
-    vehicle: Uuid,
-    vehicle_type: VehicleType,
-) -> Result<String> {
-    let subtype: Option<String> = sqlx::query_scalar(
+/// Puts the transporter's free `vehicle` on a trip; it must fit `line` (type and subtype).
+async fn take_vehicle(conn: &mut PgConnection, transporter: Uuid, vehicle: Uuid, line: &LineKind) -> Result<()> {
+    let taken = sqlx::query(
         "UPDATE vehicles SET status = 'on_trip', updated_at = now()
-         WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND status = 'available' RETURNING vehicle_subtype",
+         WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND vehicle_subtype = $4 AND status = 'available'",
     )
     .bind(vehicle)
     .bind(transporter)
-    .bind(vehicle_type)
+    .bind(line.vehicle_type)
+    .bind(&line.vehicle_subtype)
+    .execute(&mut *conn)
+    .await?;
+    if taken.rows_affected() == 1 {
+        return Ok(());
+    }
+    Err(match vehicle_misfit(conn, transporter, vehicle, line).await? {
+        Some(("VEHICLE_NOT_FOUND", detail)) => Error::rejected(404, "VEHICLE_NOT_FOUND", detail),
+        Some((code @ "VEHICLE_UNAVAILABLE", detail)) => Error::rejected(409, code, detail),
+        Some((code, detail)) => Error::rejected(422, code, detail),
+        None => anyhow::anyhow!("vehicle {vehicle} fits and is available but was not taken").into(),
+    })
+}
+
+/// Why the transporter's `vehicle` cannot take a truck of `line` now: not theirs, does not fit,
+/// or not available (None: it can).
+async fn vehicle_misfit(
+    conn: &mut PgConnection,
+    transporter: Uuid,
+    vehicle: Uuid,
+    line: &LineKind,
+) -> Result<Option<(&'static str, String)>> {
+    let found: Option<(VehicleType, String, crate::domain::vehicle::VehicleStatus)> = sqlx::query_as(
+        "SELECT vehicle_type, vehicle_subtype, status FROM vehicles WHERE id = $1 AND transporter_id = $2",
+    )
+    .bind(vehicle)
+    .bind(transporter)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(subtype) = subtype else {
-        let found: Option<(VehicleType, crate::domain::vehicle::VehicleStatus)> =
-            sqlx::query_as("SELECT vehicle_type, status FROM vehicles WHERE id = $1 AND transporter_id = $2")
-                .bind(vehicle)
-                .bind(transporter)
-                .fetch_optional(&mut *conn)
-                .await?;
-        return Err(match found {
-            None => Error::rejected(404, "VEHICLE_NOT_FOUND", "no such vehicle in your fleet"),
-            Some((t, _)) if t != vehicle_type => {
-                Error::rejected(422, "VEHICLE_TYPE_MISMATCH", format!("this vehicle is a {t}, not a {vehicle_type}"))
-            }
-            Some((_, s)) => Error::rejected(
-                409,
-                "VEHICLE_UNAVAILABLE",
-                format!("this vehicle is {}", serde_json::to_value(s).unwrap_or_default().as_str().unwrap_or("busy")),
-            ),
-        });
-    };
-    Ok(subtype)
+    Ok(match found {
+        None => Some(("VEHICLE_NOT_FOUND", "no such vehicle in your fleet".to_owned())),
+        Some((t, subtype, status)) => line.misfit(t, &subtype).or_else(|| {
+            (status != crate::domain::vehicle::VehicleStatus::Available).then(|| {
+                let s = serde_json::to_value(status).unwrap_or_default();
+                ("VEHICLE_UNAVAILABLE", format!("this vehicle is {}", s.as_str().unwrap_or("busy")))
+            })
+        }),
+    })
 }
 
 /// The refusal most losers of an accept race get, from one query and without a transaction:
@@ -456,13 +524,13 @@ pub async fn refuse_accept_early(
     }
 }
 
-/// Claims one searching truck of `vehicle_type` with the transporter's `vehicle` (docs/DESIGN.md,
+/// Claims one searching truck of line `line` with the transporter's `vehicle` (docs/DESIGN.md,
 /// invariant 3: one conditional claim; the broadcast's count and status move in the same transaction).
 pub async fn accept(
     conn: &mut PgConnection,
     transporter: Uuid,
     broadcast: Uuid,
-    vehicle_type: VehicleType,
+    line: i32,
     vehicle: Uuid,
     driver: Option<Uuid>,
     windows: trips::Windows,
@@ -476,8 +544,10 @@ pub async fn accept(
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
-    let line = locked.types.iter().position(|t| *t == vehicle_type).unwrap_or(usize::MAX);
-    let next = locked.machine.accept(line).map_err(|r| refusal(r, Some(vehicle_type)))?;
+    let index = locked.index(line);
+    let kind = locked.kinds.get(index);
+    let next = locked.machine.accept(index).map_err(|r| refusal(r, kind))?;
+    let kind = kind.ok_or_else(no_such_line)?;
 
     let already: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned'))",
@@ -489,29 +559,28 @@ pub async fn accept(
     if already {
         return Err(Error::rejected(409, "ALREADY_ACCEPTED", "this vehicle already holds a truck of this broadcast"));
     }
-    let subtype = take_vehicle(conn, transporter, vehicle, vehicle_type).await?;
+    take_vehicle(conn, transporter, vehicle, kind).await?;
     let new_status = if driver.is_some() { TruckRequestStatus::Assigned } else { TruckRequestStatus::Accepted };
-    // The claim: one searching truck of this type (the vehicle's own subtype first).
+    // The claim: one searching truck of this line.
     let claimed: Option<Uuid> = sqlx::query_scalar(
         "UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
                 accepted_at = now(), assigned_at = CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, updated_at = now()
          WHERE id = (SELECT id FROM truck_requests
-                     WHERE broadcast_id = $1 AND vehicle_type = $2 AND status = 'searching'
-                     ORDER BY (vehicle_subtype = $7) DESC, seq LIMIT 1 FOR UPDATE)
+                     WHERE broadcast_id = $1 AND line_no = $2 AND status = 'searching'
+                     ORDER BY seq LIMIT 1 FOR UPDATE)
            AND status = 'searching'
          RETURNING id",
     )
     .bind(broadcast)
-    .bind(vehicle_type)
+    .bind(line)
     .bind(transporter)
     .bind(vehicle)
     .bind(new_status)
     .bind(driver)
-    .bind(&subtype)
     .fetch_optional(&mut *conn)
     .await?;
     let truck_request = claimed.ok_or_else(|| {
-        anyhow::anyhow!("machine allowed an accept but no searching truck request of {vehicle_type} was left")
+        anyhow::anyhow!("machine allowed an accept but no searching truck request of line {line} was left")
     })?;
     let actor = Actor::transporter(transporter);
     log(conn, broadcast, Some(truck_request), Some("searching"), new_status.as_str(), actor, "ACCEPTED").await?;
@@ -535,7 +604,8 @@ pub async fn accept(
         broadcast_id: broadcast,
         status: new_status,
         broadcast_status: next.status,
-        vehicle_type,
+        line,
+        vehicle_type: kind.vehicle_type,
         vehicle_id: vehicle,
         driver_id: driver,
         trucks_remaining: remaining,

@@ -62,8 +62,9 @@ pub struct Trip {
     pub status: TripStatus,
     pub respond_by: Option<DateTime<Utc>>,
     pub restaff_by: Option<DateTime<Utc>>,
-    /// The vehicle type of its truck (the line it belongs to).
-    pub vehicle_type: crate::domain::VehicleType,
+    /// The line its truck belongs to (what a new vehicle must be).
+    #[sqlx(flatten)]
+    pub line: super::LineKind,
 }
 
 pub fn not_found() -> Error {
@@ -82,7 +83,7 @@ pub async fn lock_trip(conn: &mut PgConnection, id: Uuid) -> Result<Trip> {
     sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
     let trip: Trip = sqlx::query_as(
         "SELECT t.id, t.broadcast_id, t.truck_request_id, t.transporter_id, t.vehicle_id, t.driver_id, t.status,
-                t.respond_by, t.restaff_by, tr.vehicle_type
+                t.respond_by, t.restaff_by, tr.line_no, tr.vehicle_type, tr.vehicle_subtype
          FROM trips t JOIN truck_requests tr ON tr.id = t.truck_request_id WHERE t.id = $1 FOR UPDATE OF t",
     )
     .bind(id)
@@ -272,8 +273,7 @@ async fn set_truck(conn: &mut PgConnection, truck: Uuid, status: TruckRequestSta
 /// passed, the broadcast was cancelled or expired, or the customer has another open broadcast:
 /// then the truck is cancelled and the customer told why.
 async fn give_back(conn: &mut PgConnection, t: &Trip, actor: Actor, why_released: &str) -> Result<()> {
-    let truck =
-        Taken { broadcast_id: t.broadcast_id, truck_request_id: t.truck_request_id, vehicle_type: t.vehicle_type };
+    let truck = Taken { broadcast_id: t.broadcast_id, truck_request_id: t.truck_request_id, line_no: t.line.no };
     give_back_truck(conn, &truck, actor, why_released).await
 }
 
@@ -281,12 +281,12 @@ async fn give_back(conn: &mut PgConnection, t: &Trip, actor: Actor, why_released
 struct Taken {
     broadcast_id: Uuid,
     truck_request_id: Uuid,
-    vehicle_type: crate::domain::VehicleType,
+    line_no: i32,
 }
 
 async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
-    let line = locked.types.iter().position(|v| *v == t.vehicle_type).unwrap_or(usize::MAX);
+    let line = locked.index(t.line_no);
     let other_open: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status))",
     )
@@ -444,14 +444,14 @@ pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> 
         .await?;
     let Some(broadcast) = broadcast else { return Ok(false) };
     sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
-    let row: Option<(Option<Uuid>, crate::domain::VehicleType)> = sqlx::query_as(&format!(
-        "SELECT tr.vehicle_id, tr.vehicle_type FROM truck_requests tr WHERE tr.id = $2 AND {UNSTAFFED} FOR UPDATE OF tr"
+    let row: Option<(Option<Uuid>, i32)> = sqlx::query_as(&format!(
+        "SELECT tr.vehicle_id, tr.line_no FROM truck_requests tr WHERE tr.id = $2 AND {UNSTAFFED} FOR UPDATE OF tr"
     ))
     .bind(w.restaff.as_secs_f64())
     .bind(truck)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((vehicle, vehicle_type)) = row else { return Ok(false) };
+    let Some((vehicle, line_no)) = row else { return Ok(false) };
     if let Some(v) = vehicle {
         sqlx::query(
             "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
@@ -460,7 +460,7 @@ pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> 
         .execute(&mut *conn)
         .await?;
     }
-    let taken = Taken { broadcast_id: broadcast, truck_request_id: truck, vehicle_type };
+    let taken = Taken { broadcast_id: broadcast, truck_request_id: truck, line_no };
     give_back_truck(conn, &taken, Actor::system(), why::NOT_STAFFED).await?;
     Ok(true)
 }
@@ -493,7 +493,7 @@ pub async fn restaff(
     let t = transporters(conn, transporter, trip).await?;
     let to = t.status.on(TripEvent::Restaff).map_err(illegal)?;
     check_driver_free(conn, transporter, driver).await?;
-    super::take_vehicle(conn, transporter, vehicle, t.vehicle_type).await?;
+    super::take_vehicle(conn, transporter, vehicle, &t.line).await?;
     sqlx::query(
         "UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(), updated_at = now()
          WHERE id = $1",

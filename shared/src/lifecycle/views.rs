@@ -23,11 +23,13 @@ pub struct PlaceBody {
     pub city: Option<String>,
 }
 
-/// One line of a broadcast: trucks of one kind.
+/// One line of a broadcast: trucks of one type and subtype at one price.
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 #[serde(rename_all = "camelCase")]
 pub struct LineBody {
+    /// The line's number (its place in the create's `vehicles`): what an accept or a hold names.
+    pub line: i32,
     pub vehicle_type: VehicleType,
     pub vehicle_subtype: String,
     pub price_per_truck: i32,
@@ -65,6 +67,8 @@ pub struct VehicleRef {
 pub struct AcceptedTruckBody {
     pub truck_request_id: Uuid,
     pub status: TruckRequestStatus,
+    /// The line it belongs to.
+    pub line: i32,
     pub vehicle_type: VehicleType,
     pub vehicle_subtype: String,
     pub price_per_truck: i32,
@@ -244,8 +248,8 @@ const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_addr
      drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
 
 pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
-    let rows: Vec<(VehicleType, String, i32, i64, i64, i64)> = sqlx::query_as(
-        "SELECT vehicle_type, vehicle_subtype, price_per_truck, count(*),
+    let rows: Vec<(i32, VehicleType, String, i32, i64, i64, i64)> = sqlx::query_as(
+        "SELECT line_no, vehicle_type, vehicle_subtype, price_per_truck, count(*),
                 count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
                 count(*) FILTER (WHERE status = 'held')
          FROM truck_requests WHERE broadcast_id = $1
@@ -256,7 +260,8 @@ pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineB
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(vehicle_type, vehicle_subtype, price_per_truck, needed, filled, held)| LineBody {
+        .map(|(line, vehicle_type, vehicle_subtype, price_per_truck, needed, filled, held)| LineBody {
+            line,
             vehicle_type,
             vehicle_subtype,
             price_per_truck,
@@ -273,6 +278,7 @@ struct TakenRow {
     id: Uuid,
     broadcast_id: Uuid,
     status: TruckRequestStatus,
+    line_no: i32,
     vehicle_type: VehicleType,
     vehicle_subtype: String,
     price_per_truck: i32,
@@ -294,7 +300,7 @@ struct TakenRow {
 }
 
 const TAKEN_SELECT: &str =
-    "SELECT tr.id, tr.broadcast_id, tr.status, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
+    "SELECT tr.id, tr.broadcast_id, tr.status, tr.line_no, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
         t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
         v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
         d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone,
@@ -348,6 +354,7 @@ pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBod
         .map(|t| AcceptedTruckBody {
             truck_request_id: t.id,
             status: t.status,
+            line: t.line_no,
             vehicle_type: t.vehicle_type,
             vehicle_subtype: t.vehicle_subtype.clone(),
             price_per_truck: t.price_per_truck,

@@ -78,7 +78,7 @@ async fn filled_and_cancelled_broadcasts_leave_no_keys_and_notify_everyone() {
         .post(format!("{}/v1/broadcasts/{filled}/accept", stack.api_url))
         .bearer_auth(&winner_token)
         .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&json!({ "vehicleType": "bulker", "vehicleId": vehicle }))
+        .json(&json!({ "line": 0, "vehicleId": vehicle }))
         .send()
         .await
         .unwrap();
@@ -302,7 +302,7 @@ async fn kill_minus_nine_of_the_worker_loses_no_trip_timer() {
         .post(format!("{}/v1/broadcasts/{broadcast}/accept", stack.api_url))
         .bearer_auth(&token)
         .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&json!({ "vehicleType": "trailer", "vehicleId": vehicle, "driverId": driver }))
+        .json(&json!({ "line": 0, "vehicleId": vehicle, "driverId": driver }))
         .send()
         .await
         .unwrap();
@@ -415,7 +415,7 @@ async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
     };
 
     // hold -> confirm: a trip, and its driver told.
-    let h = command(holds.clone(), json!({ "vehicleType": "trailer", "quantity": 1 })).await;
+    let h = command(holds.clone(), json!({ "line": 0, "quantity": 1 })).await;
     let id = h["id"].as_str().unwrap();
     let crew = json!({ "assignments": [{ "vehicleId": vehicle, "driverId": driver }] });
     assert_eq!(command(format!("/v1/holds/{id}/confirm"), crew).await["status"], "confirmed");
@@ -425,7 +425,7 @@ async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
 
     // hold -> release: the other transporter hears the count drop and come back.
     let before = stack.count_events(other, "trucks_remaining_update").await;
-    let h = command(holds.clone(), json!({ "vehicleType": "trailer", "quantity": 2 })).await;
+    let h = command(holds.clone(), json!({ "line": 0, "quantity": 2 })).await;
     assert_eq!(h["held"], 2);
     let id = h["id"].as_str().unwrap();
     assert_eq!(command(format!("/v1/holds/{id}/release"), json!({})).await["status"], "released");
@@ -438,7 +438,7 @@ async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
     assert_eq!(trucks("searching").await, 2);
 
     // hold -> expiry, the worker killed once the expiry job is queued.
-    let h = command(holds, json!({ "vehicleType": "trailer", "quantity": 2 })).await;
+    let h = command(holds, json!({ "line": 0, "quantity": 2 })).await;
     assert_eq!(trucks("held").await, 2);
     let hold_id = Uuid::parse_str(h["id"].as_str().unwrap()).unwrap();
     assert!(

@@ -69,7 +69,7 @@ async fn events_reach_sockets_on_any_api_task_and_a_reconnect_replays_what_was_m
         .post(format!("{api2}/v1/broadcasts/{broadcast}/accept"))
         .bearer_auth(&t1_token)
         .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&json!({ "vehicleType": "open", "vehicleId": vehicle }))
+        .json(&json!({ "line": 0, "vehicleId": vehicle }))
         .send()
         .await
         .unwrap();
@@ -279,7 +279,7 @@ async fn command(stack: &Stack, path: &str, token: &str, body: serde_json::Value
 async fn drive_round(stack: &Stack, agent: &Agent, crews: &[Crew], round: usize, broadcast: Uuid) {
     for (i, c) in crews.iter().enumerate() {
         agent.wait(&format!("t{i}"), "event", Some("new_broadcast"), round).await;
-        let body = json!({ "vehicleType": "open", "vehicleId": c.4, "driverId": c.2 });
+        let body = json!({ "line": 0, "vehicleId": c.4, "driverId": c.2 });
         let r = command(stack, &format!("/v1/broadcasts/{broadcast}/accept"), &c.1, body).await;
         assert_eq!(r.status(), 200, "round {round}: {}", r.text().await.unwrap_or_default());
     }
@@ -403,7 +403,7 @@ async fn a_release_reopens_the_search_and_a_cancel_after_the_match_tells_both_dr
     agent.wait("t0", "event", Some("new_broadcast"), 1).await;
     agent.wait("t1", "event", Some("new_broadcast"), 1).await;
     let (a, b) = (&crews[0], &crews[1]);
-    let take = |c: &Crew| json!({ "vehicleType": "open", "vehicleId": c.4, "driverId": c.2 });
+    let take = |c: &Crew| json!({ "line": 0, "vehicleId": c.4, "driverId": c.2 });
     let r = command(&stack, &format!("/v1/broadcasts/{broadcast}/accept"), &a.1, take(a)).await;
     assert_eq!(r.status(), 200);
     let offer = agent.wait("d0", "event", Some("trip_assigned"), 1).await;
@@ -471,7 +471,7 @@ async fn a_driver_timeout_is_restaffed_and_the_trip_still_delivered() {
     }
     let broadcast = stack.create_broadcast(&customer_token, &[("open", 1)]).await;
     agent.wait("t", "event", Some("new_broadcast"), 1).await;
-    let body = json!({ "vehicleType": "open", "vehicleId": vehicle, "driverId": drivers[0].0 });
+    let body = json!({ "line": 0, "vehicleId": vehicle, "driverId": drivers[0].0 });
     assert_eq!(command(&stack, &format!("/v1/broadcasts/{broadcast}/accept"), &token, body).await.status(), 200);
     let offer = agent.wait("silent", "event", Some("trip_assigned"), 1).await;
     let trip = offer[0]["payload"]["id"].as_str().unwrap().to_owned();

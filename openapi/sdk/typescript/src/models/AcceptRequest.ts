@@ -24,21 +24,21 @@ export interface AcceptRequest {
      */
     driverId?: string | null;
     /**
-     * One of your available vehicles of that type.
+     * The line to take a truck of (`lines[].line` of the broadcast).
+     */
+    line: number;
+    /**
+     * One of your available vehicles of that line's type and subtype.
      */
     vehicleId: string;
-    /**
-     * The line's vehicle type to take a truck of.
-     */
-    vehicleType: string;
 }
 
 /**
  * Check if a given object implements the AcceptRequest interface.
  */
 export function instanceOfAcceptRequest(value: object): value is AcceptRequest {
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('vehicleId' in value) || value['vehicleId'] === undefined) return false;
-    if (!('vehicleType' in value) || value['vehicleType'] === undefined) return false;
     return true;
 }
 
@@ -53,8 +53,8 @@ export function AcceptRequestFromJSONTyped(json: any, ignoreDiscriminator: boole
     return {
         
         'driverId': json['driverId'] === undefined ? undefined : json['driverId'] === null ? null : json['driverId'],
+        'line': json['line'],
         'vehicleId': json['vehicleId'],
-        'vehicleType': json['vehicleType'],
     };
 }
 
@@ -70,8 +70,8 @@ export function AcceptRequestToJSONTyped(value?: AcceptRequest | null, ignoreDis
     return {
         
         'driverId': value['driverId'],
+        'line': value['line'],
         'vehicleId': value['vehicleId'],
-        'vehicleType': value['vehicleType'],
     };
 }
 

@@ -54,6 +54,10 @@ export interface Accepted {
      */
     driverId?: string;
     /**
+     * The line the truck belongs to.
+     */
+    line: number;
+    /**
      * 
      */
     status: TruckRequestStatus;
@@ -83,6 +87,7 @@ export interface Accepted {
 export function instanceOfAccepted(value: object): value is Accepted {
     if (!('broadcastId' in value) || value['broadcastId'] === undefined) return false;
     if (!('broadcastStatus' in value) || value['broadcastStatus'] === undefined) return false;
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('status' in value) || value['status'] === undefined) return false;
     if (!('truckRequestId' in value) || value['truckRequestId'] === undefined) return false;
     if (!('trucksRemaining' in value) || value['trucksRemaining'] === undefined) return false;
@@ -104,6 +109,7 @@ export function AcceptedFromJSONTyped(json: any, ignoreDiscriminator: boolean): 
         'broadcastId': json['broadcastId'],
         'broadcastStatus': BroadcastStatusFromJSON(json['broadcastStatus']),
         'driverId': json['driverId'] == null ? undefined : json['driverId'],
+        'line': json['line'],
         'status': TruckRequestStatusFromJSON(json['status']),
         'truckRequestId': json['truckRequestId'],
         'trucksRemaining': json['trucksRemaining'],
@@ -126,6 +132,7 @@ export function AcceptedToJSONTyped(value?: Accepted | null, ignoreDiscriminator
         'broadcastId': value['broadcastId'],
         'broadcastStatus': BroadcastStatusToJSON(value['broadcastStatus']),
         'driverId': value['driverId'],
+        'line': value['line'],
         'status': TruckRequestStatusToJSON(value['status']),
         'truckRequestId': value['truckRequestId'],
         'trucksRemaining': value['trucksRemaining'],

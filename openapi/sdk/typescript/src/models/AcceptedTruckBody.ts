@@ -64,6 +64,10 @@ export interface AcceptedTruckBody {
      */
     driver?: PartyBody;
     /**
+     * The line it belongs to.
+     */
+    line: number;
+    /**
      * 
      */
     pricePerTruck: number;
@@ -104,6 +108,7 @@ export interface AcceptedTruckBody {
  */
 export function instanceOfAcceptedTruckBody(value: object): value is AcceptedTruckBody {
     if (!('acceptedAt' in value) || value['acceptedAt'] === undefined) return false;
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('pricePerTruck' in value) || value['pricePerTruck'] === undefined) return false;
     if (!('status' in value) || value['status'] === undefined) return false;
     if (!('transporter' in value) || value['transporter'] === undefined) return false;
@@ -125,6 +130,7 @@ export function AcceptedTruckBodyFromJSONTyped(json: any, ignoreDiscriminator: b
         
         'acceptedAt': (json['acceptedAt'] == null ? json['acceptedAt'] : parseDateTime(json['acceptedAt'])),
         'driver': json['driver'] == null ? undefined : PartyBodyFromJSON(json['driver']),
+        'line': json['line'],
         'pricePerTruck': json['pricePerTruck'],
         'status': TruckRequestStatusFromJSON(json['status']),
         'transporter': PartyBodyFromJSON(json['transporter']),
@@ -149,6 +155,7 @@ export function AcceptedTruckBodyToJSONTyped(value?: AcceptedTruckBody | null, i
         
         'acceptedAt': value['acceptedAt'] == null ? value['acceptedAt'] : serializeDateTime(value['acceptedAt']),
         'driver': PartyBodyToJSON(value['driver']),
+        'line': value['line'],
         'pricePerTruck': value['pricePerTruck'],
         'status': TruckRequestStatusToJSON(value['status']),
         'transporter': PartyBodyToJSON(value['transporter']),

@@ -59,6 +59,10 @@ export interface HoldBody {
      */
     id: string;
     /**
+     * The line it holds trucks of.
+     */
+    line: number;
+    /**
      * How many trucks were asked for.
      */
     requested: number;
@@ -88,6 +92,7 @@ export function instanceOfHoldBody(value: object): value is HoldBody {
     if (!('extensionsLeft' in value) || value['extensionsLeft'] === undefined) return false;
     if (!('held' in value) || value['held'] === undefined) return false;
     if (!('id' in value) || value['id'] === undefined) return false;
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('requested' in value) || value['requested'] === undefined) return false;
     if (!('status' in value) || value['status'] === undefined) return false;
     if (!('truckRequestIds' in value) || value['truckRequestIds'] === undefined) return false;
@@ -111,6 +116,7 @@ export function HoldBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean): 
         'extensionsLeft': json['extensionsLeft'],
         'held': json['held'],
         'id': json['id'],
+        'line': json['line'],
         'requested': json['requested'],
         'status': HoldStatusFromJSON(json['status']),
         'truckRequestIds': json['truckRequestIds'],
@@ -135,6 +141,7 @@ export function HoldBodyToJSONTyped(value?: HoldBody | null, ignoreDiscriminator
         'extensionsLeft': value['extensionsLeft'],
         'held': value['held'],
         'id': value['id'],
+        'line': value['line'],
         'requested': value['requested'],
         'status': HoldStatusToJSON(value['status']),
         'truckRequestIds': value['truckRequestIds'],

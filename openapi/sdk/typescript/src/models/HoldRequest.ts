@@ -20,21 +20,21 @@ import { mapValues } from '../runtime';
  */
 export interface HoldRequest {
     /**
+     * The line to hold trucks of (`lines[].line` of the broadcast).
+     */
+    line: number;
+    /**
      * How many trucks (1 to 20); fewer are held when fewer are free.
      */
     quantity: number;
-    /**
-     * The line's vehicle type to hold trucks of.
-     */
-    vehicleType: string;
 }
 
 /**
  * Check if a given object implements the HoldRequest interface.
  */
 export function instanceOfHoldRequest(value: object): value is HoldRequest {
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('quantity' in value) || value['quantity'] === undefined) return false;
-    if (!('vehicleType' in value) || value['vehicleType'] === undefined) return false;
     return true;
 }
 
@@ -48,8 +48,8 @@ export function HoldRequestFromJSONTyped(json: any, ignoreDiscriminator: boolean
     }
     return {
         
+        'line': json['line'],
         'quantity': json['quantity'],
-        'vehicleType': json['vehicleType'],
     };
 }
 
@@ -64,8 +64,8 @@ export function HoldRequestToJSONTyped(value?: HoldRequest | null, ignoreDiscrim
 
     return {
         
+        'line': value['line'],
         'quantity': value['quantity'],
-        'vehicleType': value['vehicleType'],
     };
 }
 

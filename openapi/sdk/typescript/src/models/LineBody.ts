@@ -22,7 +22,7 @@ import {
 } from './VehicleType';
 
 /**
- * One line of a broadcast: trucks of one kind.
+ * One line of a broadcast: trucks of one type and subtype at one price.
  * @export
  * @interface LineBody
  */
@@ -35,6 +35,10 @@ export interface LineBody {
      * Reserved by a transporter's hold, not yet confirmed: taken for everybody else.
      */
     held: number;
+    /**
+     * The line's number (its place in the create's `vehicles`): what an accept or a hold names.
+     */
+    line: number;
     /**
      * 
      */
@@ -65,6 +69,7 @@ export interface LineBody {
 export function instanceOfLineBody(value: object): value is LineBody {
     if (!('filled' in value) || value['filled'] === undefined) return false;
     if (!('held' in value) || value['held'] === undefined) return false;
+    if (!('line' in value) || value['line'] === undefined) return false;
     if (!('needed' in value) || value['needed'] === undefined) return false;
     if (!('pricePerTruck' in value) || value['pricePerTruck'] === undefined) return false;
     if (!('remaining' in value) || value['remaining'] === undefined) return false;
@@ -85,6 +90,7 @@ export function LineBodyFromJSONTyped(json: any, ignoreDiscriminator: boolean): 
         
         'filled': json['filled'],
         'held': json['held'],
+        'line': json['line'],
         'needed': json['needed'],
         'pricePerTruck': json['pricePerTruck'],
         'remaining': json['remaining'],
@@ -106,6 +112,7 @@ export function LineBodyToJSONTyped(value?: LineBody | null, ignoreDiscriminator
         
         'filled': value['filled'],
         'held': value['held'],
+        'line': value['line'],
         'needed': value['needed'],
         'pricePerTruck': value['pricePerTruck'],
         'remaining': value['remaining'],

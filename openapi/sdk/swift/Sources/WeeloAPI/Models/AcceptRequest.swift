@@ -11,21 +11,21 @@ public struct AcceptRequest: Sendable, Codable, Hashable {
 
     /** Optionally a driver of yours; the truck is then `assigned` at once. */
     public var driverId: UUID?
-    /** One of your available vehicles of that type. */
+    /** The line to take a truck of (`lines[].line` of the broadcast). */
+    public var line: Int64
+    /** One of your available vehicles of that line's type and subtype. */
     public var vehicleId: UUID
-    /** The line's vehicle type to take a truck of. */
-    public var vehicleType: String
 
-    public init(driverId: UUID? = nil, vehicleId: UUID, vehicleType: String) {
+    public init(driverId: UUID? = nil, line: Int64, vehicleId: UUID) {
         self.driverId = driverId
+        self.line = line
         self.vehicleId = vehicleId
-        self.vehicleType = vehicleType
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case driverId
+        case line
         case vehicleId
-        case vehicleType
     }
 
     // Encodable protocol methods
@@ -33,8 +33,8 @@ public struct AcceptRequest: Sendable, Codable, Hashable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(driverId, forKey: .driverId)
+        try container.encode(line, forKey: .line)
         try container.encode(vehicleId, forKey: .vehicleId)
-        try container.encode(vehicleType, forKey: .vehicleType)
     }
 }
 

@@ -13,16 +13,19 @@ public struct Accepted: Sendable, Codable, Hashable {
     public var broadcastId: UUID
     public var broadcastStatus: BroadcastStatus
     public var driverId: UUID?
+    /** The line the truck belongs to. */
+    public var line: Int
     public var status: TruckRequestStatus
     public var truckRequestId: UUID
     public var trucksRemaining: Int
     public var vehicleId: UUID
     public var vehicleType: VehicleType
 
-    public init(broadcastId: UUID, broadcastStatus: BroadcastStatus, driverId: UUID? = nil, status: TruckRequestStatus, truckRequestId: UUID, trucksRemaining: Int, vehicleId: UUID, vehicleType: VehicleType) {
+    public init(broadcastId: UUID, broadcastStatus: BroadcastStatus, driverId: UUID? = nil, line: Int, status: TruckRequestStatus, truckRequestId: UUID, trucksRemaining: Int, vehicleId: UUID, vehicleType: VehicleType) {
         self.broadcastId = broadcastId
         self.broadcastStatus = broadcastStatus
         self.driverId = driverId
+        self.line = line
         self.status = status
         self.truckRequestId = truckRequestId
         self.trucksRemaining = trucksRemaining
@@ -34,6 +37,7 @@ public struct Accepted: Sendable, Codable, Hashable {
         case broadcastId
         case broadcastStatus
         case driverId
+        case line
         case status
         case truckRequestId
         case trucksRemaining
@@ -48,6 +52,7 @@ public struct Accepted: Sendable, Codable, Hashable {
         try container.encode(broadcastId, forKey: .broadcastId)
         try container.encode(broadcastStatus, forKey: .broadcastStatus)
         try container.encodeIfPresent(driverId, forKey: .driverId)
+        try container.encode(line, forKey: .line)
         try container.encode(status, forKey: .status)
         try container.encode(truckRequestId, forKey: .truckRequestId)
         try container.encode(trucksRemaining, forKey: .trucksRemaining)

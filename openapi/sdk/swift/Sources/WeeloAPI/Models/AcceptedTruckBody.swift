@@ -12,6 +12,8 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
 
     public var acceptedAt: Date
     public var driver: PartyBody?
+    /** The line it belongs to. */
+    public var line: Int
     public var pricePerTruck: Int
     public var status: TruckRequestStatus
     public var transporter: PartyBody
@@ -23,9 +25,10 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(acceptedAt: Date, driver: PartyBody? = nil, pricePerTruck: Int, status: TruckRequestStatus, transporter: PartyBody, trip: TripRef? = nil, truckRequestId: UUID, vehicle: VehicleRef? = nil, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(acceptedAt: Date, driver: PartyBody? = nil, line: Int, pricePerTruck: Int, status: TruckRequestStatus, transporter: PartyBody, trip: TripRef? = nil, truckRequestId: UUID, vehicle: VehicleRef? = nil, vehicleSubtype: String, vehicleType: VehicleType) {
         self.acceptedAt = acceptedAt
         self.driver = driver
+        self.line = line
         self.pricePerTruck = pricePerTruck
         self.status = status
         self.transporter = transporter
@@ -39,6 +42,7 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case acceptedAt
         case driver
+        case line
         case pricePerTruck
         case status
         case transporter
@@ -55,6 +59,7 @@ public struct AcceptedTruckBody: Sendable, Codable, Hashable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(acceptedAt, forKey: .acceptedAt)
         try container.encodeIfPresent(driver, forKey: .driver)
+        try container.encode(line, forKey: .line)
         try container.encode(pricePerTruck, forKey: .pricePerTruck)
         try container.encode(status, forKey: .status)
         try container.encode(transporter, forKey: .transporter)

@@ -17,6 +17,8 @@ public struct HoldBody: Sendable, Codable, Hashable {
     /** How many it got (a partial hold holds fewer). */
     public var held: Int
     public var id: UUID
+    /** The line it holds trucks of. */
+    public var line: Int
     /** How many trucks were asked for. */
     public var requested: Int
     public var status: HoldStatus
@@ -24,13 +26,14 @@ public struct HoldBody: Sendable, Codable, Hashable {
     public var truckRequestIds: [UUID]
     public var vehicleType: VehicleType
 
-    public init(broadcastId: UUID, createdAt: Date, expiresAt: Date, extensionsLeft: Int, held: Int, id: UUID, requested: Int, status: HoldStatus, truckRequestIds: [UUID], vehicleType: VehicleType) {
+    public init(broadcastId: UUID, createdAt: Date, expiresAt: Date, extensionsLeft: Int, held: Int, id: UUID, line: Int, requested: Int, status: HoldStatus, truckRequestIds: [UUID], vehicleType: VehicleType) {
         self.broadcastId = broadcastId
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.extensionsLeft = extensionsLeft
         self.held = held
         self.id = id
+        self.line = line
         self.requested = requested
         self.status = status
         self.truckRequestIds = truckRequestIds
@@ -44,6 +47,7 @@ public struct HoldBody: Sendable, Codable, Hashable {
         case extensionsLeft
         case held
         case id
+        case line
         case requested
         case status
         case truckRequestIds
@@ -60,6 +64,7 @@ public struct HoldBody: Sendable, Codable, Hashable {
         try container.encode(extensionsLeft, forKey: .extensionsLeft)
         try container.encode(held, forKey: .held)
         try container.encode(id, forKey: .id)
+        try container.encode(line, forKey: .line)
         try container.encode(requested, forKey: .requested)
         try container.encode(status, forKey: .status)
         try container.encode(truckRequestIds, forKey: .truckRequestIds)

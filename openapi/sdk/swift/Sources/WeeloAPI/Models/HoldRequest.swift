@@ -9,27 +9,27 @@ import Foundation
 
 public struct HoldRequest: Sendable, Codable, Hashable {
 
+    /** The line to hold trucks of (`lines[].line` of the broadcast). */
+    public var line: Int64
     /** How many trucks (1 to 20); fewer are held when fewer are free. */
     public var quantity: Int64
-    /** The line's vehicle type to hold trucks of. */
-    public var vehicleType: String
 
-    public init(quantity: Int64, vehicleType: String) {
+    public init(line: Int64, quantity: Int64) {
+        self.line = line
         self.quantity = quantity
-        self.vehicleType = vehicleType
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
+        case line
         case quantity
-        case vehicleType
     }
 
     // Encodable protocol methods
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(line, forKey: .line)
         try container.encode(quantity, forKey: .quantity)
-        try container.encode(vehicleType, forKey: .vehicleType)
     }
 }
 

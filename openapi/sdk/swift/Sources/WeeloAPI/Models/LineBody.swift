@@ -7,12 +7,14 @@
 
 import Foundation
 
-/** One line of a broadcast: trucks of one kind. */
+/** One line of a broadcast: trucks of one type and subtype at one price. */
 public struct LineBody: Sendable, Codable, Hashable {
 
     public var filled: Int
     /** Reserved by a transporter's hold, not yet confirmed: taken for everybody else. */
     public var held: Int
+    /** The line's number (its place in the create's `vehicles`): what an accept or a hold names. */
+    public var line: Int
     public var needed: Int
     public var pricePerTruck: Int
     /** Neither taken nor held. */
@@ -20,9 +22,10 @@ public struct LineBody: Sendable, Codable, Hashable {
     public var vehicleSubtype: String
     public var vehicleType: VehicleType
 
-    public init(filled: Int, held: Int, needed: Int, pricePerTruck: Int, remaining: Int, vehicleSubtype: String, vehicleType: VehicleType) {
+    public init(filled: Int, held: Int, line: Int, needed: Int, pricePerTruck: Int, remaining: Int, vehicleSubtype: String, vehicleType: VehicleType) {
         self.filled = filled
         self.held = held
+        self.line = line
         self.needed = needed
         self.pricePerTruck = pricePerTruck
         self.remaining = remaining
@@ -33,6 +36,7 @@ public struct LineBody: Sendable, Codable, Hashable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case filled
         case held
+        case line
         case needed
         case pricePerTruck
         case remaining
@@ -46,6 +50,7 @@ public struct LineBody: Sendable, Codable, Hashable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(filled, forKey: .filled)
         try container.encode(held, forKey: .held)
+        try container.encode(line, forKey: .line)
         try container.encode(needed, forKey: .needed)
         try container.encode(pricePerTruck, forKey: .pricePerTruck)
         try container.encode(remaining, forKey: .remaining)

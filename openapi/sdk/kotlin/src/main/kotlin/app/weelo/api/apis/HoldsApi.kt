@@ -65,8 +65,8 @@ interface HoldsApi {
      *  - 401: UNAUTHORIZED
      *  - 403: ROLE_FORBIDDEN: transporters only, or TRANSPORTER_NOT_VERIFIED (verification is required and pending)
      *  - 404: BROADCAST_NOT_FOUND (not notified to you)
-     *  - 409: VEHICLE_TYPE_FILLED (no truck of the line is free), BROADCAST_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED or IDEMPOTENCY_IN_PROGRESS
-     *  - 422: VALIDATION_FAILED, VEHICLE_TYPE_MISMATCH (no such line), IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED
+     *  - 409: LINE_FILLED (no truck of the line is free), BROADCAST_FILLED, BROADCAST_CLOSED (see state), BROADCAST_DECLINED or IDEMPOTENCY_IN_PROGRESS
+     *  - 422: VALIDATION_FAILED, NO_SUCH_LINE, IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_REUSED
      *  - 500: INTERNAL: an unexpected error (logged with the request id)
      *  - 503: DEPENDENCY_UNAVAILABLE
      *

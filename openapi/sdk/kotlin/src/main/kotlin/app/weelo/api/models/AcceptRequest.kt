@@ -30,21 +30,21 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
- * @param vehicleId One of your available vehicles of that type.
- * @param vehicleType The line's vehicle type to take a truck of.
+ * @param line The line to take a truck of (`lines[].line` of the broadcast).
+ * @param vehicleId One of your available vehicles of that line's type and subtype.
  * @param driverId Optionally a driver of yours; the truck is then `assigned` at once.
  */
 
 
 data class AcceptRequest (
 
-    /* One of your available vehicles of that type. */
+    /* The line to take a truck of (`lines[].line` of the broadcast). */
+    @Json(name = "line")
+    val line: kotlin.Long,
+
+    /* One of your available vehicles of that line's type and subtype. */
     @Json(name = "vehicleId")
     val vehicleId: java.util.UUID,
-
-    /* The line's vehicle type to take a truck of. */
-    @Json(name = "vehicleType")
-    val vehicleType: kotlin.String,
 
     /* Optionally a driver of yours; the truck is then `assigned` at once. */
     @Json(name = "driverId")

@@ -35,6 +35,7 @@ import com.squareup.moshi.JsonClass
  *
  * @param broadcastId 
  * @param broadcastStatus 
+ * @param line The line the truck belongs to.
  * @param status 
  * @param truckRequestId 
  * @param trucksRemaining 
@@ -51,6 +52,10 @@ data class Accepted (
 
     @Json(name = "broadcastStatus")
     val broadcastStatus: BroadcastStatus,
+
+    /* The line the truck belongs to. */
+    @Json(name = "line")
+    val line: kotlin.Int,
 
     @Json(name = "status")
     val status: TruckRequestStatus,

@@ -36,6 +36,7 @@ import com.squareup.moshi.JsonClass
  * A truck a transporter has taken.
  *
  * @param acceptedAt 
+ * @param line The line it belongs to.
  * @param pricePerTruck 
  * @param status 
  * @param transporter 
@@ -52,6 +53,10 @@ data class AcceptedTruckBody (
 
     @Json(name = "acceptedAt")
     val acceptedAt: java.time.OffsetDateTime,
+
+    /* The line it belongs to. */
+    @Json(name = "line")
+    val line: kotlin.Int,
 
     @Json(name = "pricePerTruck")
     val pricePerTruck: kotlin.Int,

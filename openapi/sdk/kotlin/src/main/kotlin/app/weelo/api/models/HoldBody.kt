@@ -38,6 +38,7 @@ import com.squareup.moshi.JsonClass
  * @param extensionsLeft 
  * @param held How many it got (a partial hold holds fewer).
  * @param id 
+ * @param line The line it holds trucks of.
  * @param requested How many trucks were asked for.
  * @param status 
  * @param truckRequestIds The held trucks while active; the trucks it confirmed once confirmed.
@@ -65,6 +66,10 @@ data class HoldBody (
 
     @Json(name = "id")
     val id: java.util.UUID,
+
+    /* The line it holds trucks of. */
+    @Json(name = "line")
+    val line: kotlin.Int,
 
     /* How many trucks were asked for. */
     @Json(name = "requested")

@@ -30,20 +30,20 @@ import com.squareup.moshi.JsonClass
 /**
  * 
  *
+ * @param line The line to hold trucks of (`lines[].line` of the broadcast).
  * @param quantity How many trucks (1 to 20); fewer are held when fewer are free.
- * @param vehicleType The line's vehicle type to hold trucks of.
  */
 
 
 data class HoldRequest (
 
+    /* The line to hold trucks of (`lines[].line` of the broadcast). */
+    @Json(name = "line")
+    val line: kotlin.Long,
+
     /* How many trucks (1 to 20); fewer are held when fewer are free. */
     @Json(name = "quantity")
-    val quantity: kotlin.Long,
-
-    /* The line's vehicle type to hold trucks of. */
-    @Json(name = "vehicleType")
-    val vehicleType: kotlin.String
+    val quantity: kotlin.Long
 
 ) {
 

@@ -29,10 +29,11 @@ import com.squareup.moshi.Json
 import com.squareup.moshi.JsonClass
 
 /**
- * One line of a broadcast: trucks of one kind.
+ * One line of a broadcast: trucks of one type and subtype at one price.
  *
  * @param filled 
  * @param held Reserved by a transporter's hold, not yet confirmed: taken for everybody else.
+ * @param line The line's number (its place in the create's `vehicles`): what an accept or a hold names.
  * @param needed 
  * @param pricePerTruck 
  * @param remaining Neither taken nor held.
@@ -49,6 +50,10 @@ data class LineBody (
     /* Reserved by a transporter's hold, not yet confirmed: taken for everybody else. */
     @Json(name = "held")
     val held: kotlin.Int,
+
+    /* The line's number (its place in the create's `vehicles`): what an accept or a hold names. */
+    @Json(name = "line")
+    val line: kotlin.Int,
 
     @Json(name = "needed")
     val needed: kotlin.Int,
