@@ -13,6 +13,7 @@ pub mod relay;
 pub mod runtime;
 pub mod stats;
 pub mod sweep;
+pub mod wake;
 pub mod watchdog;
 
 use std::net::SocketAddr;
@@ -42,6 +43,8 @@ pub struct WorkerState {
     pub fcm: Option<Arc<Fcm>>,
     /// Watches every queue's progress (see `watchdog`).
     pub watchdog: Arc<watchdog::Watchdog>,
+    /// Wakes each queue's consumer when a task is pushed (see `wake`).
+    pub wakers: Arc<wake::Wakers>,
 }
 
 #[handler]
@@ -94,7 +97,8 @@ impl WorkerState {
         };
         let name = worker_name("worker");
         let watchdog = watchdog::Watchdog::new(config.queue_stall);
-        Ok(WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm, watchdog })
+        let wakers = wake::Wakers::new(&cache.keys);
+        Ok(WorkerState { name, config: Arc::new(config), db: pool, cache, jobs: conn, fcm, watchdog, wakers })
     }
 }
 
@@ -125,6 +129,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
         .at("/metrics", get(metrics))
         .data(state.clone());
 
+    let wake = tokio::spawn(state.wakers.clone().run(state.config.redis_url.expose().to_owned(), shutdown.clone()));
     let consumers = jobs::spawn_all(&state, &shutdown);
     let watchdog =
         tokio::spawn(state.watchdog.clone().run(state.jobs.clone(), state.cache.keys.clone(), shutdown.clone()));
@@ -134,12 +139,8 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let ticks = tokio::spawn(sweep::tick_loop(state.clone(), shutdown.clone()));
     let snapshots = tokio::spawn(stats::publish(state.clone(), shutdown.clone()));
     let retries = tokio::spawn(dead_letters::run(state.clone(), shutdown.clone()));
-    let promoter = tokio::spawn(promote::run(
-        state.jobs.clone(),
-        state.cache.keys.clone(),
-        state.config.job_poll_interval,
-        shutdown.clone(),
-    ));
+    let promoter =
+        tokio::spawn(promote::run(state.jobs.clone(), state.cache.keys.clone(), promote::EVERY, shutdown.clone()));
     let task = tokio::spawn(async move {
         let http_shutdown = shutdown.clone();
         let http = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
@@ -156,7 +157,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
             }
         };
         let (http, ()) = tokio::join!(http, jobs);
-        let _ = tokio::join!(relay, ticks, promoter, watchdog, snapshots, retries);
+        let _ = tokio::join!(relay, ticks, promoter, watchdog, snapshots, retries, wake);
         http.map_err(|e| anyhow::anyhow!("ops server failed: {e}"))?;
         Ok(())
     });

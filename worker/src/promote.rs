@@ -4,7 +4,8 @@
 //! stack limit (about 8,000 values) makes that fetch fail when more tasks than that are due at
 //! once (a burst of notifications, a backlog after an outage), and the queue then stays stuck
 //! on every poll. This loop moves due tasks itself, at most 1,000 per call, so the fetch only
-//! ever sees a short due list. Found by `just bench` (20,000 queued notify jobs).
+//! ever sees a short due list. Found by `just bench` (20,000 queued notify jobs). Moving them
+//! publishes on the queue's wake-up channel, as apalis' push does (see `wake`).
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ local ids = redis.call('zrangebyscore', KEYS[1], 0, ARGV[1], 'LIMIT', 0, 1000)
 if #ids > 0 then
     redis.call('rpush', KEYS[2], unpack(ids))
     redis.call('zrem', KEYS[1], unpack(ids))
+    redis.call('publish', 'tasks:' .. KEYS[2] .. ':available', #ids)
 end
 return #ids
 ";
@@ -42,6 +44,10 @@ pub(crate) async fn promote(
         }
     }
 }
+
+/// How often due scheduled tasks are moved: this, not the consumers' fallback poll, bounds how
+/// late a scheduled task (a radius step, an expiry) starts.
+pub const EVERY: Duration = Duration::from_millis(100);
 
 pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutdown: Shutdown) {
     let script = redis::Script::new(PROMOTE);

@@ -114,7 +114,9 @@ async fn supervise<J: Job>(state: WorkerState, shutdown: Shutdown) {
     loop {
         let name = crate::worker_name(J::QUEUE);
         let worker = WorkerBuilder::new(name.as_str())
-            .backend(storage::<J>(state.jobs.clone(), &keys).poll_with_interval(state.config.job_poll_interval))
+            .backend(storage::<J>(state.jobs.clone(), &keys).poll_with_strategy(
+                Strategy::new().stream(state.wakers.signal(J::QUEUE)).interval(state.config.job_poll_interval),
+            ))
             .data(state.clone())
             .concurrency(J::CONCURRENCY)
             .enable_tracing()

@@ -583,3 +583,29 @@ async fn redis_restarted_under_load_three_times_leaves_no_queue_stuck() {
     assert!(stack.status(fresh).await == "active");
     stack.settle().await;
 }
+
+/// Consumers wake on the push, not on their poll: with the fallback poll at a minute, a create
+/// still reaches the transporter in reach at once, and the next radius step (a scheduled task
+/// the promoter makes due) reaches the farther one at its step, not a minute later.
+#[tokio::test]
+async fn a_pushed_or_promoted_task_wakes_its_consumer_without_waiting_for_the_poll() {
+    let mut stack = Stack::new(&[("WEELO_JOB_POLL_INTERVAL_MS", "60000"), ("WEELO_JOB_HEARTBEAT_MS", "30000")]).await;
+    stack.start_worker();
+    let (_, customer) = stack.customer().await;
+    let (near, _) = stack.transporter_at(5.0, "open").await;
+    let (far, _) = stack.transporter_at(20.0, "open").await;
+    stack.settle().await;
+    let broadcast = stack.create_broadcast(&customer, &[("open", 1)]).await;
+    let told = |t: Uuid| {
+        let stack = &stack;
+        async move { stack.count_events(t, "new_broadcast").await == 1 }
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || told(near)).await,
+        "{broadcast}: the first step's push woke its consumer"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || told(far)).await,
+        "{broadcast}: the promoted second step woke its consumer"
+    );
+}
