@@ -14,7 +14,7 @@ use uuid::Uuid;
 use weelo_shared::cache::Keys;
 use weelo_shared::config::Config;
 use weelo_shared::domain::Role;
-use weelo_shared::testkit::{self, TestDb};
+use weelo_shared::testkit::{self, Output, Process, TestDb};
 
 pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
@@ -37,8 +37,8 @@ pub struct Stack {
     config: Config,
     prefix: String,
     vars: Vec<(String, String)>,
-    api: Child,
-    workers: Vec<(Child, u16)>,
+    api: Process,
+    workers: Vec<(Process, u16)>,
     logs: PathBuf,
 }
 
@@ -79,14 +79,9 @@ impl Stack {
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.client.get(format!("{}/health/ready", self.api_url)).send().await.is_ok_and(|r| r.status() == 200) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("weelo-api never became ready (logs in {})", self.logs.display())
+        let ready = testkit::wait_ready(&self.client, &self.api_url, Duration::from_secs(20)).await;
+        anyhow::ensure!(ready, "weelo-api never became ready (logs in {})", self.logs.display());
+        Ok(())
     }
 
     pub fn start_worker(&mut self) {
@@ -255,30 +250,20 @@ impl Stack {
                 .map(|kb| format!("{} MiB", kb / 1024))
                 .unwrap_or_else(|| "-".into())
         };
-        let workers: Vec<String> = self.workers.iter().map(|(c, _)| hwm(c.id())).collect();
-        format!("{} / {}", hwm(self.api.id()), if workers.is_empty() { "-".into() } else { workers.join(", ") })
+        let workers: Vec<String> = self.workers.iter().map(|(c, _)| hwm(c.pid())).collect();
+        format!("{} / {}", hwm(self.api.pid()), if workers.is_empty() { "-".into() } else { workers.join(", ") })
     }
 
     pub async fn stop(mut self) {
-        let _ = self.api.kill().await;
+        self.api.kill().await;
         for (w, _) in &mut self.workers {
-            let _ = w.kill().await;
+            w.kill().await;
         }
     }
 }
 
-fn spawn(vars: &[(String, String)], name: &str, log: &std::path::Path) -> anyhow::Result<Child> {
-    let out = std::fs::File::create(log)?;
-    let err = out.try_clone()?;
-    Command::new(bin(name))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars.iter().cloned())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("spawn {}: {e} (run `cargo build --release`)", bin(name).display()))
+fn spawn(vars: &[(String, String)], name: &str, log: &std::path::Path) -> anyhow::Result<Process> {
+    Process::start(&bin(name), vars, Output::File(log.to_owned()))
 }
 
 /// A node process holding thousands of socket.io-client sockets (bench/fanout.cjs).

@@ -195,3 +195,74 @@ pub async fn vehicle(db: &PgPool, transporter: Uuid, vehicle_type: &str) -> Uuid
     .expect("insert vehicle");
     id
 }
+
+/// Where a started binary's output goes.
+pub enum Output {
+    /// Appended to this file (stdout and stderr both).
+    File(std::path::PathBuf),
+    /// Piped, for the test to read (`Process::child`'s stdout and stderr).
+    Piped,
+    /// Stdout dropped, stderr shown with the test's output.
+    Quiet,
+}
+
+/// A weelo binary (`weelo-api`, `weelo-worker`) started for a test or the bench with exactly an
+/// environment profile (plus `PATH`), stopped by pid. Dropping it kills it.
+pub struct Process {
+    pub child: tokio::process::Child,
+}
+
+impl Process {
+    pub fn start(bin: &std::path::Path, vars: &[(String, String)], output: Output) -> anyhow::Result<Process> {
+        use std::process::Stdio;
+        let (stdout, stderr) = match output {
+            Output::File(path) => {
+                let out = std::fs::File::create(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot write the log {}: {e}", path.display()))?;
+                (Stdio::from(out.try_clone()?), Stdio::from(out))
+            }
+            Output::Piped => (Stdio::piped(), Stdio::piped()),
+            Output::Quiet => (Stdio::null(), Stdio::inherit()),
+        };
+        let child = tokio::process::Command::new(bin)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(vars.iter().cloned())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e} (build it first)", bin.display()))?;
+        Ok(Process { child })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGTERM, as ECS stops a task (the caller waits for the exit it expects).
+    pub async fn terminate(&self) -> anyhow::Result<()> {
+        let pid = self.pid().ok_or_else(|| anyhow::anyhow!("the process already exited"))?;
+        let sent = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await?;
+        anyhow::ensure!(sent.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
+    /// kill -9, then reaped.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Polls `{base}/health/ready` until it answers 200 (true) or `within` passed (false).
+pub async fn wait_ready(client: &reqwest::Client, base: &str, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}

@@ -1,11 +1,12 @@
 //! Wakes a queue's consumer the moment a task becomes available, instead of on its next poll
 //! tick (docs/DESIGN.md, "Jobs": wake on push).
 //!
-//! apalis-redis 1.0's push script PUBLISHes `tasks:{queue}:active:available` for every task it
-//! makes available (docs/notes/apalis-1.0.md, 12); its own factory cannot route our queue names
-//! (it splits channel names on ':'), so this process subscribes itself: one subscription
-//! connection, one signal per queue, fed to the consumer's poll strategy. The promoter publishes
-//! on the same channel when it moves due tasks, so a scheduled task wakes every process too.
+//! apalis-redis 1.0's push script PUBLISHes `tasks:{queue}:active:available` only for a task
+//! without a time, and its push always gives one (now at the earliest), so every task lands in
+//! the scheduled set; its own factory cannot route our queue names either (it splits channel
+//! names on ':'). So `jobs::push` publishes on that channel for a task due now, the promoter
+//! when it moves due scheduled tasks, and this process subscribes itself: one subscription
+//! connection, one signal per queue, fed to the consumer's poll strategy.
 //! The poll interval stays as the fallback: a lost message or a reconnect costs one tick, never
 //! a task.
 
@@ -27,6 +28,16 @@ use crate::jobs;
 /// The channel apalis-redis publishes on when a task of queue `name` becomes available.
 pub fn channel(keys: &Keys, name: &str) -> String {
     format!("tasks:{}:available", jobs::queue_config(keys, name).active_jobs_list())
+}
+
+/// Tells every process's consumers of queue `name` that a task is due. A failure costs one
+/// poll interval, never the task: it is logged and counted.
+pub async fn publish<C: redis::aio::ConnectionLike + Send>(conn: &mut C, keys: &Keys, name: &str) {
+    let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH").arg(channel(keys, name)).arg(1).query_async(conn).await;
+    if let Err(e) = sent {
+        metrics::counter!("job_wake_publish_errors_total", "queue" => name.to_owned()).increment(1);
+        tracing::warn!(queue = name, error = %e, "could not publish a wake-up; the queue's poll picks the task up");
+    }
 }
 
 #[derive(Default)]

@@ -1,45 +1,40 @@
 //! End to end: the real `weelo-api` binary on a free port, signed in over HTTP the way a phone
 //! would, then stopped with SIGTERM.
 
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use weelo_shared::testkit::{self, TestDb};
+use weelo_shared::testkit::{self, Output, Process, TestDb};
 
-/// Polls `/health/ready` for up to 15 s.
+fn api() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weelo-api"))
+}
+
+fn vars(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
 async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
-    for _ in 0..150 {
-        let ok = client.get(format!("{base}/health/ready")).send().await.is_ok_and(|r| r.status() == 200);
-        if ok {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    testkit::wait_ready(client, base, Duration::from_secs(15)).await
 }
 
 #[tokio::test]
 async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     let db = TestDb::new().await;
     let port = testkit::closed_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", testkit::redis_url())
-        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
-        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WEELO_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn weelo-api");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let profile = vars(&[
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
+        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("WEELO_LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "info".into()),
+    ]);
+    let mut api = Process::start(api(), &profile, Output::Piped).expect("start weelo-api");
+    let mut lines = BufReader::new(api.child.stdout.take().unwrap()).lines();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
 
@@ -86,10 +81,9 @@ async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     assert_eq!(me["phone"], "+919812345678");
 
     // Graceful stop within 10 s on SIGTERM.
-    let pid = child.id().expect("pid") as i32;
-    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
+    api.terminate().await.unwrap();
+    let exit =
+        tokio::time::timeout(Duration::from_secs(10), api.child.wait()).await.expect("stopped within 10 s").unwrap();
     assert!(exit.success(), "exit status {exit}");
 }
 
@@ -125,28 +119,25 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
         .unwrap();
     let arn = created["ARN"].as_str().expect("ARN").to_owned();
     let port = testkit::closed_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
-        .env_clear()
+    let profile = vars(&[
         // The environment's own DATABASE_URL points nowhere: only the secret's value works.
-        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-        .env("REDIS_URL", testkit::redis_url())
-        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
-        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WEELO_SECRETS_ARN", &arn)
-        .env("WEELO_AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "ap-south-1")
-        .env("WEELO_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn weelo-api");
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none".into()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
+        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("WEELO_SECRETS_ARN", arn.clone()),
+        ("WEELO_AWS_ENDPOINT_URL", moto.url.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "ap-south-1".into()),
+        ("WEELO_LOG_FORMAT", "json".into()),
+    ]);
+    let api = Process::start(api(), &profile, Output::Piped).expect("start weelo-api");
     let client = reqwest::Client::new();
     let ready = wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().unwrap().to_string()).status().await;
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.expect("stops").unwrap();
+    let _ = api.terminate().await;
+    let out =
+        tokio::time::timeout(Duration::from_secs(10), api.child.wait_with_output()).await.expect("stops").unwrap();
     let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(ready, "never ready: {logs}");
     assert!(logs.contains("loaded secrets from Secrets Manager"), "{logs}");
@@ -179,22 +170,17 @@ async fn sigterm_lets_the_requests_in_flight_finish() {
 
     let db = TestDb::new().await;
     let port = testkit::closed_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weelo-api"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", testkit::redis_url())
-        .env("WEELO_REDIS_PREFIX", testkit::redis_prefix())
-        .env("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WEELO_SMS_SENDER", "webhook")
-        .env("WEELO_SMS_WEBHOOK_URL", format!("http://{gateway_addr}/send"))
-        .env("WEELO_OTP_RESEND_COOLDOWN_SECS", "0")
-        .env("WEELO_SHUTDOWN_TIMEOUT_SECS", "8")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn weelo-api");
+    let profile = vars(&[
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
+        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("WEELO_SMS_SENDER", "webhook".into()),
+        ("WEELO_SMS_WEBHOOK_URL", format!("http://{gateway_addr}/send")),
+        ("WEELO_OTP_RESEND_COOLDOWN_SECS", "0".into()),
+        ("WEELO_SHUTDOWN_TIMEOUT_SECS", "8".into()),
+    ]);
+    let mut api = Process::start(api(), &profile, Output::Quiet).expect("start weelo-api");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     assert!(wait_ready(&client, &base).await, "weelo-api never became ready");
@@ -213,12 +199,12 @@ async fn sigterm_lets_the_requests_in_flight_finish() {
     })
     .await;
     assert!(all_in_flight.is_ok(), "the twenty requests reached the gateway");
-    let pid = child.id().expect("pid");
-    assert!(Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap().success());
+    api.terminate().await.unwrap();
     for r in requests {
         let r = r.await.unwrap().expect("an in-flight request is answered, not cut");
         assert_eq!(r.status(), 202, "an in-flight request finished with its real answer");
     }
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("stopped within 10 s").unwrap();
+    let exit =
+        tokio::time::timeout(Duration::from_secs(10), api.child.wait()).await.expect("stopped within 10 s").unwrap();
     assert!(exit.success(), "exit status {exit}");
 }

@@ -242,3 +242,38 @@ async fn no_key_of_a_broadcast_is_left_after_it_ends() {
     app.run_pending_jobs().await;
     assert_eq!(keys_of(delivered.clone()).await, Vec::<String>::new(), "delivered");
 }
+
+/// apalis keeps every finished task (its id in `{queue}:done` or `{queue}:dead`, its payload in
+/// the data hash, its metadata hash) forever; a sweep tick removes them all, in batches, for
+/// both sets (a dead task's record is its `dead_letters` row).
+#[tokio::test]
+async fn a_sweep_removes_every_finished_task_done_or_dead() {
+    let app = spawn_app().await;
+    let state = app.worker().await;
+    let cfg = weelo_worker::jobs::queue_config(&state.cache.keys, "notify");
+    let mut conn = state.jobs.clone();
+    let (data, meta) = (cfg.job_data_hash(), cfg.job_meta_hash());
+    finished_tasks(&mut conn, (&data, &meta), &cfg.done_jobs_set(), 1_300).await;
+    finished_tasks(&mut conn, (&data, &meta), &cfg.dead_jobs_set(), 20).await;
+    weelo_worker::sweep::sweep(state, 1).await.unwrap();
+    let done: usize = redis::cmd("SCARD").arg(cfg.done_jobs_set()).query_async(&mut conn).await.unwrap();
+    let dead: usize = redis::cmd("SCARD").arg(cfg.dead_jobs_set()).query_async(&mut conn).await.unwrap();
+    let payloads: usize = redis::cmd("HLEN").arg(&data).query_async(&mut conn).await.unwrap();
+    let metas: Vec<String> = redis::cmd("KEYS").arg(format!("{meta}:*")).query_async(&mut conn).await.unwrap();
+    assert_eq!((done, dead, payloads, metas.len()), (0, 0, 0, 0), "nothing of a finished task is left");
+}
+
+/// What apalis leaves of `n` finished tasks: ids in `set`, payloads in the data hash, metadata
+/// hashes under the meta prefix.
+async fn finished_tasks(conn: &mut redis::aio::ConnectionManager, (data, meta): (&str, &str), set: &str, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            let id = format!("{set}-task-{i}");
+            pipe.hset(data, &id, "{}").ignore();
+            pipe.hset(format!("{meta}:{id}"), "status", "Done").ignore();
+            pipe.sadd(set, &id).ignore();
+        }
+        let _: () = pipe.query_async(conn).await.unwrap();
+    }
+}

@@ -194,6 +194,7 @@ impl Schedule<'_> {
 
 /// Pushes one job.
 pub async fn push<J: Job>(conn: ConnectionManager, keys: &Keys, job: J, when: Schedule<'_>) -> anyhow::Result<()> {
+    let mut wake = conn.clone();
     let mut s = storage::<J>(conn, keys);
     let mut task = TaskBuilder::new(job);
     if let Some(at) = when.run_at {
@@ -203,6 +204,11 @@ pub async fn push<J: Job>(conn: ConnectionManager, keys: &Keys, job: J, when: Sc
         task = task.idempotency_key(k);
     }
     s.push_task(task.build()).await.map_err(|e| anyhow::anyhow!("pushing {} job: {e}", J::QUEUE))?;
+    // apalis files even a task due now under its scheduled set (its push script only publishes
+    // for tasks without a time), so a task due now wakes its consumers here.
+    if when.run_at.is_none_or(|at| at <= chrono::Utc::now().timestamp()) {
+        crate::wake::publish(&mut wake, keys, J::QUEUE).await;
+    }
     Ok(())
 }
 

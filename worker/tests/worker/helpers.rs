@@ -2,17 +2,15 @@
 //! that can be started and killed at will.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 use uuid::Uuid;
 use weelo_shared::cache::Cache;
 use weelo_shared::config::Config;
 use weelo_shared::domain::Role;
 use weelo_shared::realtime::{self, Envelope};
-use weelo_shared::testkit::{self, TestDb};
+use weelo_shared::testkit::{self, Output, Process, TestDb};
 
 pub const PICKUP: (f64, f64) = (19.0, 73.0);
 
@@ -30,8 +28,8 @@ pub struct Stack {
     pub api_url: String,
     pub client: reqwest::Client,
     vars: Vec<(String, String)>,
-    api: Option<Child>,
-    workers: Vec<Option<Child>>,
+    api: Option<Process>,
+    workers: Vec<Option<Process>>,
     logs: PathBuf,
 }
 
@@ -89,19 +87,10 @@ impl Stack {
         stack
     }
 
-    fn spawn(&self, name: &str, log: &str) -> Child {
-        let out = std::fs::File::create(self.logs.join(log)).unwrap();
-        let err = out.try_clone().unwrap();
-        Command::new(bin(name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .envs(self.vars.iter().cloned())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"))
+    fn spawn(&self, name: &str, log: &str) -> Process {
+        let mut vars = vec![("RUST_LOG".to_owned(), "info".to_owned())];
+        vars.extend(self.vars.iter().cloned());
+        Process::start(&bin(name), &vars, Output::File(self.logs.join(log))).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     async fn start_api(&mut self) {
@@ -110,15 +99,8 @@ impl Stack {
     }
 
     async fn wait_ready(&self, url: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            let ready = self.client.get(format!("{url}/health/ready")).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("weelo-api at {url} never became ready; see {}", self.logs.display());
+        let ready = testkit::wait_ready(&self.client, url, Duration::from_secs(15)).await;
+        assert!(ready, "weelo-api at {url} never became ready; see {}", self.logs.display());
     }
 
     /// A second API process on its own port (same database and Redis); returns its URL.
@@ -151,9 +133,8 @@ impl Stack {
 
     /// kill -9.
     pub async fn kill_worker(&mut self, i: usize) {
-        if let Some(mut child) = self.workers[i].take() {
-            child.start_kill().expect("SIGKILL");
-            child.wait().await.expect("reaped");
+        if let Some(mut process) = self.workers[i].take() {
+            process.kill().await;
         }
     }
 
