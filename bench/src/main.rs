@@ -58,6 +58,9 @@ async fn main() -> anyhow::Result<()> {
     if want("worker") {
         rows.extend(worker_throughput(&baselines).await?);
     }
+    if want("soak") {
+        rows.extend(soak().await?);
+    }
     let report = render(&rows, &baselines)?;
     print!("{report}");
     if only.is_none() {
@@ -362,6 +365,76 @@ async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Ro
         s.stop().await;
     }
     Ok(rows)
+}
+
+/// Redis' `used_memory`, in bytes.
+async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("INFO memory has no used_memory"))
+}
+
+/// `BENCH_SOAK_JOBS` (1,000,000) notify jobs through one worker in waves of 100,000, Redis
+/// `used_memory` sampled before, at the end of every wave, and after a sweep tick trimmed the
+/// finished tasks: the after figure must be within 10% of before.
+async fn soak() -> anyhow::Result<Vec<Row>> {
+    let n = env_usize("BENCH_SOAK_JOBS", 1_000_000);
+    let wave = env_usize("BENCH_SOAK_WAVE", 100_000).min(n);
+    let mut s = Stack::start("soak", &[], 0).await?;
+    let users = s.users(Role::Customer, 100).await?;
+    let mut conn = jobs::connect(&testkit::redis_url()).await?;
+    let keys = s.cache_keys();
+    s.start_worker();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = used_memory(&mut conn).await?;
+    let started = Instant::now();
+    let (mut pushed, mut peak) = (0usize, before);
+    while pushed < n {
+        let this = wave.min(n - pushed);
+        futures::stream::iter((pushed..pushed + this).map(|i| {
+            let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: users[0], online: i % 2 == 0 });
+            let job = Notify::new(format!("soak:{i}"), vec![users[i % users.len()]], event);
+            jobs::push(conn.clone(), &keys, job, Schedule::NOW)
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
+        pushed += this;
+        peak = peak.max(used_memory(&mut conn).await?);
+        let done = s.wait_jobs_done("notify", pushed as u64, Duration::from_secs(600)).await;
+        anyhow::ensure!(done >= pushed as u64, "soak: only {done} of {pushed} notify jobs done in 10 minutes");
+        eprintln!("soak: {pushed} done after {:.0} s, used_memory {} MiB", started.elapsed().as_secs_f64(), peak >> 20);
+    }
+    let elapsed = started.elapsed();
+    // The finished tasks go with the next sweep tick (every 30 s).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut after = used_memory(&mut conn).await?;
+    while after > before + before / 10 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        after = used_memory(&mut conn).await?;
+    }
+    let rss = s.rss();
+    s.stop().await;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let growth = (after as f64 - before as f64) / before as f64 * 100.0;
+    Ok(vec![Row {
+        scenario: "6. soak",
+        metric: format!("Redis used_memory, {n} notify jobs through 1 worker in waves of {wave}"),
+        value: format!(
+            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s",
+            mib(before),
+            mib(peak),
+            mib(after),
+            n as f64 / elapsed.as_secs_f64()
+        ),
+        goal: "after within 10% of before".into(),
+        baseline: String::new(),
+        rss,
+    }])
 }
 
 use futures::StreamExt;

@@ -56,7 +56,6 @@ impl Stack {
             ("RUST_LOG".into(), "warn".into()),
             ("WEELO_CREATE_RATE_LIMIT_PER_MIN".into(), "1000000".into()),
             ("WEELO_AVAILABILITY_THROTTLE_MS".into(), "0".into()),
-            ("WEELO_JOB_POLL_INTERVAL_MS".into(), "50".into()),
         ];
         for (k, v) in extra {
             vars.retain(|(key, _)| key != k);
