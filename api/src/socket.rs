@@ -230,14 +230,29 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             pubsub.subscribe(&channel).await?;
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                let Ok(text) = msg.get_payload::<String>() else { continue };
-                let Ok(e) = serde_json::from_str::<Envelope>(&text) else { continue };
+                let e = match msg.get_payload::<String>().map(|t| serde_json::from_str::<Envelope>(&t)) {
+                    Ok(Ok(e)) => e,
+                    Ok(Err(err)) => {
+                        metrics::counter!("realtime_messages_unreadable_total").increment(1);
+                        tracing::error!(error = %err, "a realtime message is not an envelope; dropped");
+                        continue;
+                    }
+                    Err(err) => {
+                        metrics::counter!("realtime_messages_unreadable_total").increment(1);
+                        tracing::error!(error = %err, "a realtime message is not text; dropped");
+                        continue;
+                    }
+                };
                 let room = format!("user:{}", e.user);
                 if e.event == realtime::SESSION_REVOKED {
                     end_sessions(&io, &room, &e);
                     continue;
                 }
-                let _ = io.to(room).emit(e.event.as_str(), &e.payload).await;
+                // A socket whose buffer is full misses this emit; its replay (by seq) brings it back.
+                if let Err(err) = io.to(room).emit(e.event.as_str(), &e.payload).await {
+                    metrics::counter!("socket_emit_errors_total", "event" => e.event.clone()).increment(1);
+                    tracing::warn!(user_id = %e.user, event = %e.event, error = %err, "emit failed; the client replays it");
+                }
             }
             anyhow::Ok(())
         };

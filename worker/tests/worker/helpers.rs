@@ -131,6 +131,13 @@ impl Stack {
         i
     }
 
+    /// SIGTERM, as ECS stops a task; returns how it exited (panics past `within`).
+    pub async fn terminate_worker(&mut self, i: usize, within: Duration) -> std::process::ExitStatus {
+        let mut process = self.workers[i].take().expect("a running worker");
+        process.terminate().await.expect("SIGTERM");
+        tokio::time::timeout(within, process.child.wait()).await.expect("stopped in time").expect("reaped")
+    }
+
     /// kill -9.
     pub async fn kill_worker(&mut self, i: usize) {
         if let Some(mut process) = self.workers[i].take() {

@@ -18,7 +18,33 @@ struct Fake {
     token_uri: String,
     tokens_issued: AtomicUsize,
     fail_next: AtomicUsize,
+    /// Messages whose request arrived (answered or not yet).
+    arrived: AtomicUsize,
     received: Mutex<Vec<Value>>,
+}
+
+/// The FCM fake on a free port, failing its first `fail_next` sends with 503; returns it, its
+/// base URL and service-account credentials pointing at it.
+async fn start_fake(fail_next: usize) -> (Arc<Fake>, String, String) {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    let base = format!("http://{addr}");
+    let token_uri = format!("{base}/token");
+    let (credentials, public_pem) = service_account(&token_uri);
+    let fake = Arc::new(Fake {
+        public_pem,
+        token_uri,
+        tokens_issued: AtomicUsize::new(0),
+        fail_next: AtomicUsize::new(fail_next),
+        arrived: AtomicUsize::new(0),
+        received: Mutex::new(Vec::new()),
+    });
+    let app = Route::new()
+        .at("/token", post(token))
+        .at("/v1/projects/weelo-test/messages:send", post(send))
+        .data(fake.clone());
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    (fake, base, credentials)
 }
 
 #[derive(serde::Deserialize)]
@@ -50,6 +76,11 @@ async fn send(fake: Data<&Arc<Fake>>, req: &poem::Request, body: Json<Value>) ->
         return poem::http::StatusCode::UNAUTHORIZED.into_response();
     }
     let message = &body.0["message"];
+    fake.arrived.fetch_add(1, Ordering::SeqCst);
+    if message["token"].as_str().is_some_and(|t| t.starts_with("slow-")) {
+        // FCM taking its time: the push is in flight for 2 s.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     if message["token"] == "not-a-token" {
         // What FCM v1 answers for a string that is not a registration token.
         let err = json!({ "error": { "code": 400, "status": "INVALID_ARGUMENT",
@@ -93,23 +124,7 @@ fn service_account(token_uri: &str) -> (String, String) {
 
 #[tokio::test]
 async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    let base = format!("http://{addr}");
-    let token_uri = format!("{base}/token");
-    let (credentials, public_pem) = service_account(&token_uri);
-    let fake = Arc::new(Fake {
-        public_pem,
-        token_uri,
-        tokens_issued: AtomicUsize::new(0),
-        fail_next: AtomicUsize::new(2),
-        received: Mutex::new(Vec::new()),
-    });
-    let app = Route::new()
-        .at("/token", post(token))
-        .at("/v1/projects/weelo-test/messages:send", post(send))
-        .data(fake.clone());
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let (fake, base, credentials) = start_fake(2).await;
 
     let mut stack = Stack::new(&[("WEELO_FCM_CREDENTIALS", &credentials), ("WEELO_FCM_BASE_URL", &base)]).await;
     stack.start_worker();
@@ -161,23 +176,7 @@ async fn pushes_reach_fcm_with_oauth_retry_on_5xx_and_dead_tokens_are_removed() 
 /// message reaches FCM.
 #[tokio::test]
 async fn a_push_that_failed_to_its_limit_is_kept_listed_retried_after_a_fix_and_delivered() {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
-    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
-    let base = format!("http://{addr}");
-    let token_uri = format!("{base}/token");
-    let (credentials, public_pem) = service_account(&token_uri);
-    let fake = Arc::new(Fake {
-        public_pem,
-        token_uri,
-        tokens_issued: AtomicUsize::new(0),
-        fail_next: AtomicUsize::new(0),
-        received: Mutex::new(Vec::new()),
-    });
-    let app = Route::new()
-        .at("/token", post(token))
-        .at("/v1/projects/weelo-test/messages:send", post(send))
-        .data(fake.clone());
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let (fake, base, credentials) = start_fake(0).await;
 
     let wrong = format!("http://127.0.0.1:{}", weelo_shared::testkit::closed_port());
     let ops_port = weelo_shared::testkit::closed_port();
@@ -259,4 +258,44 @@ async fn a_push_that_failed_to_its_limit_is_kept_listed_retried_after_a_fix_and_
     };
     eventually(Duration::from_secs(5), || async { status().await != "retry_requested" }).await;
     assert_eq!(status().await, "retried");
+}
+
+/// SIGTERM under load: the pushes in flight when the signal arrives all finish (each delivered
+/// once; none is put back to run again on the next worker), and the worker exits 0 within its
+/// grace period.
+#[tokio::test]
+async fn sigterm_lets_the_jobs_in_flight_finish() {
+    let (fake, base, credentials) = start_fake(0).await;
+    let mut stack = Stack::new(&[
+        ("WEELO_FCM_CREDENTIALS", &credentials),
+        ("WEELO_FCM_BASE_URL", &base),
+        ("WEELO_SHUTDOWN_TIMEOUT_SECS", "10"),
+    ])
+    .await;
+    let first = stack.start_worker();
+    let conn = weelo_worker::jobs::connect(&weelo_shared::testkit::redis_url()).await.unwrap();
+    const N: usize = 8;
+    for i in 0..N {
+        let job = weelo_worker::jobs::Push {
+            device_token: format!("slow-{i}"),
+            event: "new_broadcast".into(),
+            data: Default::default(),
+        };
+        weelo_worker::jobs::push(conn.clone(), &stack.cache.keys, job, weelo_worker::jobs::Schedule::NOW)
+            .await
+            .unwrap();
+    }
+    let in_flight = eventually(Duration::from_secs(15), || async { fake.arrived.load(Ordering::SeqCst) == N }).await;
+    assert!(in_flight, "all {N} pushes reached FCM ({} did)", fake.arrived.load(Ordering::SeqCst));
+    assert!(fake.received.lock().await.is_empty(), "none answered yet");
+
+    let exit = stack.terminate_worker(first, Duration::from_secs(12)).await;
+    assert!(exit.success(), "the worker exits 0 after its in-flight jobs: {exit}");
+    assert_eq!(fake.received.lock().await.len(), N, "every push in flight finished");
+
+    // Nothing was left to run again: a new worker (past the missed-heartbeat reclaim of 3 s)
+    // sends none of them a second time.
+    stack.start_worker();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(fake.arrived.load(Ordering::SeqCst), N, "no push ran twice");
 }
