@@ -253,10 +253,38 @@ impl Stack {
         format!("{} / {}", hwm(self.api.pid()), if workers.is_empty() { "-".into() } else { workers.join(", ") })
     }
 
+    /// Stops the processes and deletes every Redis key of this run (a soak leaves hundreds of
+    /// thousands of finished tasks behind, which would slow every later `KEYS`/`SCAN` user).
     pub async fn stop(mut self) {
         self.api.kill().await;
         for (w, _) in &mut self.workers {
             w.kill().await;
+        }
+        if let Err(e) = self.delete_keys().await {
+            eprintln!("bench: could not delete the keys of {}: {e:#}", self.prefix);
+        }
+    }
+
+    async fn delete_keys(&self) -> anyhow::Result<()> {
+        let client = redis::Client::open(testkit::redis_url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}:*", self.prefix))
+                .arg("COUNT")
+                .arg(5000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
         }
     }
 }

@@ -163,12 +163,19 @@ async fn supervise<J: Job>(state: WorkerState, shutdown: Shutdown) {
 
 /// The apalis-redis configuration of queue `name`: quick orphan recovery and deduplication by
 /// idempotency key (docs/notes/apalis-1.0.md: heartbeats, idempotency TTL).
+///
+/// `lock_tasks` is off: apalis' fetch already moves each task from the active list into this
+/// worker's in-flight set in one script; its "lock" then runs `LREM` over the whole active list
+/// for an id that is no longer there (O(length) per task: with 100,000 queued, Redis spent
+/// 770 µs per task on it and one worker ran 680 jobs/s, found by the `just bench soak` run), and
+/// writes a `Running` status nothing reads (orphans are found by the in-flight sets).
 pub fn queue_config(keys: &Keys, name: &str) -> apalis_redis::Config {
     apalis_redis::Config::default()
         .queue(keys.queue(name))
         .heartbeat_interval(keys.job_heartbeat)
         .missed_heartbeats(3)
         .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
+        .lock_tasks(false)
 }
 
 /// apalis-redis storage for `J`.
