@@ -477,6 +477,33 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         after = used_memory(&mut conn).await?;
     }
+    // What is left, by family: apalis task keys (trimmed by the sweep) and the once-per-user
+    // emit markers (15 min TTL each, so a retry never emits twice).
+    let (mut tasks, mut markers, mut other) = (0u64, 0u64, 0u64);
+    let mut cursor = 0u64;
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{}:*", s.prefix()))
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(&mut conn)
+            .await?;
+        for k in &found {
+            if k.contains(":jobs:") {
+                tasks += 1;
+            } else if k.contains(":emitted:") {
+                markers += 1;
+            } else {
+                other += 1;
+            }
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
     let rss = s.rss();
     s.stop().await;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -485,7 +512,7 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
         scenario: "6. soak",
         metric: format!("Redis used_memory, {n} notify jobs through 1 worker in waves of {wave}"),
         value: format!(
-            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s",
+            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s; keys left: {tasks} of the queues (their registrations and sets), {markers} emit markers (15 min TTL), {other} other",
             mib(before),
             mib(peak),
             mib(after),

@@ -96,6 +96,11 @@ impl Stack {
         testkit::token(&self.config, user, role)
     }
 
+    /// The Redis key prefix of this run.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn cache_keys(&self) -> Keys {
         Keys::new(self.prefix.clone())
     }
