@@ -204,6 +204,18 @@ impl Stack {
         self.client.put(format!("{}{path}", self.api_url)).bearer_auth(token).json(&body).send().await.unwrap()
     }
 
+    /// A POST with a fresh `Idempotency-Key` (accepts, holds, releases).
+    pub async fn command(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.api_url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", Uuid::new_v4().to_string())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
         self.client.post(format!("{}{path}", self.api_url)).bearer_auth(token).json(&body).send().await.unwrap()
     }

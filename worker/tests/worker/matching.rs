@@ -58,23 +58,63 @@ async fn transporters_are_notified_step_by_step_and_the_farthest_only_at_fallbac
     assert_eq!(stack.count_events(tanker, "new_broadcast").await, 0);
 }
 
+/// The decline rule is the only thing keeping a decliner out after a reopen: a filled broadcast
+/// is cleaned up (its once-per-user markers gone), a release reopens it, and the decliner comes
+/// online again. It hears neither `broadcast_reopened` nor a second `new_broadcast`, while a
+/// transporter who did not decline hears the reopen.
 #[tokio::test]
 async fn a_declined_transporter_is_never_notified_again() {
     let mut stack = Stack::new(&[]).await;
     stack.start_worker();
     let (_, customer) = stack.customer().await;
     let (decliner, token) = stack.transporter_at(3.0, "lcv").await;
+    let (bystander, _) = stack.transporter_at(4.0, "lcv").await;
+    let (taker, taker_token) = stack.transporter_at(2.0, "lcv").await;
+    let driver = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, '+919555000222', 'driver', $2)")
+        .bind(driver)
+        .bind(taker)
+        .execute(&stack.db)
+        .await
+        .unwrap();
+    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+        .bind(taker)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
     let broadcast = stack.create_broadcast(&customer, &[("lcv", 1)]).await;
-    assert!(
-        eventually(Duration::from_secs(5), || async { stack.count_events(decliner, "new_broadcast").await == 1 }).await
-    );
+    for t in [decliner, bystander, taker] {
+        assert!(
+            eventually(Duration::from_secs(5), || async { stack.count_events(t, "new_broadcast").await == 1 }).await
+        );
+    }
     let r = stack.post(&format!("/v1/broadcasts/{broadcast}/decline"), &token, json!({})).await;
     assert_eq!(r.status(), 204);
+
+    // Filled (and cleaned up), then given back: the search reopens.
+    let take = json!({ "line": 0, "vehicleId": vehicle, "driverId": driver });
+    let r = stack.command(&format!("/v1/broadcasts/{broadcast}/accept"), &taker_token, take).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    stack.settle().await;
+    let trip: Uuid = sqlx::query_scalar("SELECT id FROM trips WHERE driver_id = $1")
+        .bind(driver)
+        .fetch_one(&stack.db)
+        .await
+        .unwrap();
+    let r = stack.command(&format!("/v1/trips/{trip}/release"), &taker_token, json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert!(
+        eventually(Duration::from_secs(5), || async { stack.count_events(bystander, "broadcast_reopened").await == 1 })
+            .await,
+        "a transporter who did not decline hears the reopen"
+    );
+
     // Offline and online again: the rebroadcast must skip it, and so must every later step.
     stack.put("/v1/transporters/me/availability", &token, json!({ "online": false })).await;
     stack.online(&token, 3.0).await;
     stack.wait_for_fallback(broadcast).await;
     stack.settle().await;
+    assert_eq!(stack.count_events(decliner, "broadcast_reopened").await, 0);
     assert_eq!(stack.count_events(decliner, "new_broadcast").await, 1);
 }
 

@@ -263,15 +263,7 @@ type Crew = (Uuid, String, Uuid, String, Uuid);
 
 /// An idempotent command as an app sends it.
 async fn command(stack: &Stack, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
-    stack
-        .client
-        .post(format!("{}{path}", stack.api_url))
-        .bearer_auth(token)
-        .header("Idempotency-Key", Uuid::new_v4().to_string())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    stack.command(path, token, body).await
 }
 
 /// Round `round` of the loop: each crew hears the broadcast, takes a truck with its driver,
