@@ -230,16 +230,15 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             pubsub.subscribe(&channel).await?;
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                let e = match msg.get_payload::<String>().map(|t| serde_json::from_str::<Envelope>(&t)) {
-                    Ok(Ok(e)) => e,
-                    Ok(Err(err)) => {
+                let read = msg
+                    .get_payload::<String>()
+                    .map_err(|e| format!("not text: {e}"))
+                    .and_then(|t| serde_json::from_str::<Envelope>(&t).map_err(|e| format!("not an envelope: {e}")));
+                let e = match read {
+                    Ok(e) => e,
+                    Err(error) => {
                         metrics::counter!("realtime_messages_unreadable_total").increment(1);
-                        tracing::error!(error = %err, "a realtime message is not an envelope; dropped");
-                        continue;
-                    }
-                    Err(err) => {
-                        metrics::counter!("realtime_messages_unreadable_total").increment(1);
-                        tracing::error!(error = %err, "a realtime message is not text; dropped");
+                        tracing::error!(%error, "a realtime message could not be read; dropped");
                         continue;
                     }
                 };

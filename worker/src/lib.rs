@@ -139,8 +139,7 @@ pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<Running
     let ticks = tokio::spawn(sweep::tick_loop(state.clone(), shutdown.clone()));
     let snapshots = tokio::spawn(stats::publish(state.clone(), shutdown.clone()));
     let retries = tokio::spawn(dead_letters::run(state.clone(), shutdown.clone()));
-    let promoter =
-        tokio::spawn(promote::run(state.jobs.clone(), state.cache.keys.clone(), promote::EVERY, shutdown.clone()));
+    let promoter = tokio::spawn(promote::run(state.jobs.clone(), state.cache.keys.clone(), shutdown.clone()));
     let task = tokio::spawn(async move {
         let http_shutdown = shutdown.clone();
         let http = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(

@@ -20,7 +20,7 @@ local ids = redis.call('zrangebyscore', KEYS[1], 0, ARGV[1], 'LIMIT', 0, 1000)
 if #ids > 0 then
     redis.call('rpush', KEYS[2], unpack(ids))
     redis.call('zrem', KEYS[1], unpack(ids))
-    redis.call('publish', 'tasks:' .. KEYS[2] .. ':available', #ids)
+    redis.call('publish', ARGV[2], #ids)
 end
 return #ids
 ";
@@ -36,8 +36,13 @@ pub(crate) async fn promote(
     let now = chrono::Utc::now().timestamp();
     let mut total = 0;
     loop {
-        let n: usize =
-            script.key(cfg.scheduled_jobs_set()).key(cfg.active_jobs_list()).arg(now).invoke_async(conn).await?;
+        let n: usize = script
+            .key(cfg.scheduled_jobs_set())
+            .key(cfg.active_jobs_list())
+            .arg(now)
+            .arg(crate::wake::channel(keys, name))
+            .invoke_async(conn)
+            .await?;
         total += n;
         if n < 1000 {
             return Ok(total);
@@ -49,7 +54,7 @@ pub(crate) async fn promote(
 /// late a scheduled task (a radius step, an expiry) starts.
 pub const EVERY: Duration = Duration::from_millis(100);
 
-pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutdown: Shutdown) {
+pub async fn run(mut conn: ConnectionManager, keys: Keys, shutdown: Shutdown) {
     let script = redis::Script::new(PROMOTE);
     loop {
         for name in jobs::QUEUES.iter().copied() {
@@ -58,7 +63,7 @@ pub async fn run(mut conn: ConnectionManager, keys: Keys, every: Duration, shutd
             }
         }
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(EVERY) => {}
             _ = shutdown.wait() => return,
         }
     }

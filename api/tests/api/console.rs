@@ -200,12 +200,7 @@ async fn force_cancel_needs_a_reason_frees_the_trucks_and_is_audited() {
         (status.as_str(), reason.as_deref(), note.as_deref()),
         ("cancelled", Some("ADMIN_CANCELLED"), Some("customer asked support"))
     );
-    let v: String = sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
-        .bind(vehicle)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(v, "available", "the taken truck's vehicle is free again");
+    assert_eq!(app.vehicle_status(vehicle).await, "available", "the taken truck's vehicle is free again");
     let actor: (String, Option<Uuid>) = sqlx::query_as(
         "SELECT actor_role, actor_id FROM broadcast_transitions WHERE broadcast_id = $1::uuid AND to_status = 'cancelled' AND truck_request_id IS NULL",
     )

@@ -13,8 +13,15 @@ fn api() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weelo-api"))
 }
 
-fn vars(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+/// The API's environment on `port` with `database_url`, its own Redis prefix, and `extra`.
+fn profile(database_url: &str, port: u16, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let base = [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("REDIS_URL", testkit::redis_url()),
+        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
+        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
+    ];
+    base.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
@@ -25,14 +32,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
 async fn binary_serves_login_over_http_and_stops_on_sigterm() {
     let db = TestDb::new().await;
     let port = testkit::closed_port();
-    let profile = vars(&[
-        ("DATABASE_URL", db.url.clone()),
-        ("REDIS_URL", testkit::redis_url()),
-        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
-        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("WEELO_LOG_FORMAT", "json".into()),
-        ("RUST_LOG", "info".into()),
-    ]);
+    let profile = profile(&db.url, port, &[("WEELO_LOG_FORMAT", "json".into()), ("RUST_LOG", "info".into())]);
     let mut api = Process::start(api(), &profile, Output::Piped).expect("start weelo-api");
     let mut lines = BufReader::new(api.child.stdout.take().unwrap()).lines();
     let base = format!("http://127.0.0.1:{port}");
@@ -119,19 +119,19 @@ async fn binary_takes_its_database_url_from_secrets_manager() {
         .unwrap();
     let arn = created["ARN"].as_str().expect("ARN").to_owned();
     let port = testkit::closed_port();
-    let profile = vars(&[
-        // The environment's own DATABASE_URL points nowhere: only the secret's value works.
-        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none".into()),
-        ("REDIS_URL", testkit::redis_url()),
-        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
-        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("WEELO_SECRETS_ARN", arn.clone()),
-        ("WEELO_AWS_ENDPOINT_URL", moto.url.clone()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_REGION", "ap-south-1".into()),
-        ("WEELO_LOG_FORMAT", "json".into()),
-    ]);
+    // The environment's own DATABASE_URL points nowhere: only the secret's value works.
+    let profile = profile(
+        "postgres://nobody@127.0.0.1:1/none",
+        port,
+        &[
+            ("WEELO_SECRETS_ARN", arn.clone()),
+            ("WEELO_AWS_ENDPOINT_URL", moto.url.clone()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "ap-south-1".into()),
+            ("WEELO_LOG_FORMAT", "json".into()),
+        ],
+    );
     let api = Process::start(api(), &profile, Output::Piped).expect("start weelo-api");
     let client = reqwest::Client::new();
     let ready = wait_ready(&client, &format!("http://127.0.0.1:{port}")).await;
@@ -170,16 +170,16 @@ async fn sigterm_lets_the_requests_in_flight_finish() {
 
     let db = TestDb::new().await;
     let port = testkit::closed_port();
-    let profile = vars(&[
-        ("DATABASE_URL", db.url.clone()),
-        ("REDIS_URL", testkit::redis_url()),
-        ("WEELO_REDIS_PREFIX", testkit::redis_prefix()),
-        ("WEELO_HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("WEELO_SMS_SENDER", "webhook".into()),
-        ("WEELO_SMS_WEBHOOK_URL", format!("http://{gateway_addr}/send")),
-        ("WEELO_OTP_RESEND_COOLDOWN_SECS", "0".into()),
-        ("WEELO_SHUTDOWN_TIMEOUT_SECS", "8".into()),
-    ]);
+    let profile = profile(
+        &db.url,
+        port,
+        &[
+            ("WEELO_SMS_SENDER", "webhook".into()),
+            ("WEELO_SMS_WEBHOOK_URL", format!("http://{gateway_addr}/send")),
+            ("WEELO_OTP_RESEND_COOLDOWN_SECS", "0".into()),
+            ("WEELO_SHUTDOWN_TIMEOUT_SECS", "8".into()),
+        ],
+    );
     let mut api = Process::start(api(), &profile, Output::Quiet).expect("start weelo-api");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

@@ -222,6 +222,15 @@ impl TestApp {
     }
 
     /// A new available vehicle for `transporter` (test setup, bypassing the API).
+    /// A vehicle's status (`available`, `on_trip`, ...).
+    pub async fn vehicle_status(&self, vehicle: uuid::Uuid) -> String {
+        sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
+            .bind(vehicle)
+            .fetch_one(&self.db)
+            .await
+            .expect("vehicle status")
+    }
+
     pub async fn vehicle_for(&self, transporter: uuid::Uuid, vehicle_type: &str) -> uuid::Uuid {
         testkit::vehicle(&self.db, transporter, vehicle_type).await
     }

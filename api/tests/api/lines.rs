@@ -36,14 +36,6 @@ async fn set_subtype(app: &TestApp, vehicle: Uuid, subtype: &str) {
         .unwrap();
 }
 
-async fn vehicle_status(app: &TestApp, vehicle: Uuid) -> String {
-    sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
-        .bind(vehicle)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
 async fn detail(app: &TestApp, customer: &str, id: &str) -> Value {
     app.get_auth(&format!("/v1/broadcasts/{id}"), customer).await.json().await.unwrap()
 }
@@ -88,7 +80,7 @@ async fn a_truck_is_taken_only_on_the_line_it_names_by_a_vehicle_that_fits_it() 
     let r = app.accept(&short.1, &id, 1, short.2, key()).await;
     let p = assert_problem(r, 422, "VEHICLE_SUBTYPE_MISMATCH").await;
     assert!(p["detail"].as_str().unwrap().contains("open_20ft"), "{p}");
-    assert_eq!(vehicle_status(&app, short.2).await, "available", "the refused accept took no vehicle");
+    assert_eq!(app.vehicle_status(short.2).await, "available", "the refused accept took no vehicle");
     assert_eq!(detail(&app, &customer, &id).await["lines"][1]["remaining"], 1);
 
     // It takes its own line; the accept says which.
@@ -147,7 +139,7 @@ async fn a_hold_holds_one_line_and_confirms_only_vehicles_that_fit_it() {
     let body = json!({ "assignments": [{ "vehicleId": short, "driverId": driver }] });
     let p = assert_problem(app.command(&path, &token, &key(), body).await, 422, "HOLD_CONFIRM_REFUSED").await;
     assert_eq!(p["entries"][0]["code"], "VEHICLE_SUBTYPE_MISMATCH", "{p}");
-    assert_eq!(vehicle_status(&app, short).await, "available");
+    assert_eq!(app.vehicle_status(short).await, "available");
 
     let long = app.vehicle_for(t, "open").await;
     set_subtype(&app, long, "open_20ft").await;

@@ -39,14 +39,6 @@ pub(crate) async fn events(app: &TestApp, user: Uuid, name: &str) -> Vec<Value> 
     log.into_iter().filter(|e| e.event == name).map(|e| e.payload).collect()
 }
 
-async fn vehicle_status(app: &TestApp, vehicle: Uuid) -> String {
-    sqlx::query_scalar("SELECT status::text FROM vehicles WHERE id = $1")
-        .bind(vehicle)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
 async fn trip_of(app: &TestApp, driver_token: &str) -> Value {
     let page: Value = app.get_auth("/v1/drivers/me/trips", driver_token).await.json().await.unwrap();
     page["items"][0].clone()
@@ -134,7 +126,7 @@ async fn a_trip_runs_from_assignment_to_delivery_and_its_vehicle_and_driver_work
         assert_eq!(r.json::<Value>().await.unwrap()["status"], status);
     }
     app.run_pending_jobs().await;
-    assert_eq!(vehicle_status(&app, t.2).await, "available");
+    assert_eq!(app.vehicle_status(t.2).await, "available");
     assert_eq!(events(&app, customer_id, "driver_accepted").await.len(), 1);
     let updates = events(&app, customer_id, "trip_status_changed").await;
     let seen: Vec<&str> = updates.iter().map(|u| u["status"].as_str().unwrap()).collect();
@@ -179,7 +171,7 @@ async fn a_driver_timeout_goes_back_to_the_transporter_who_staffs_it_again() {
     let trip = trip_of(&app, &silent_token).await;
     assert_eq!(trip["status"], "driver_timeout");
     assert!(trip["restaffBy"].is_string());
-    assert_eq!(vehicle_status(&app, t.2).await, "available", "the vehicle is free while it waits for a crew");
+    assert_eq!(app.vehicle_status(t.2).await, "available", "the vehicle is free while it waits for a crew");
     let told = events(&app, t.0, "driver_timeout").await;
     assert_eq!(told.len(), 1);
     assert_eq!(told[0]["tripId"], id.as_str());
@@ -215,7 +207,7 @@ async fn a_driver_timeout_goes_back_to_the_transporter_who_staffs_it_again() {
     assert_eq!(status, 200, "{restaffed}");
     assert_eq!(restaffed["status"], "assigned");
     assert_eq!(restaffed["driver"]["id"], ravi.to_string());
-    assert_eq!(vehicle_status(&app, t.2).await, "on_trip");
+    assert_eq!(app.vehicle_status(t.2).await, "on_trip");
     app.run_pending_jobs().await;
     assert_eq!(events(&app, ravi, "trip_assigned").await.len(), 1);
     let path = format!("/v1/drivers/me/trips/{id}");
@@ -226,7 +218,7 @@ async fn a_driver_timeout_goes_back_to_the_transporter_who_staffs_it_again() {
         assert_eq!(r.status(), 200, "{status}");
     }
     app.run_pending_jobs().await;
-    assert_eq!(vehicle_status(&app, t.2).await, "available");
+    assert_eq!(app.vehicle_status(t.2).await, "available");
     // Ravi's own response window comes due after its three seconds: it finds the trip delivered
     // and changes nothing (and no job is left due when the test ends).
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -253,7 +245,7 @@ async fn a_release_reopens_a_filled_broadcast_and_another_transporter_takes_the_
     let r = app.command(&format!("/v1/trips/{id}/release"), &t[0].1, &key(), json!({})).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "released");
-    assert_eq!(vehicle_status(&app, t[0].2).await, "available");
+    assert_eq!(app.vehicle_status(t[0].2).await, "available");
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{b}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["status"], "active", "the filled search reopened");
     let log: Vec<(Option<String>, String, String)> = sqlx::query_as(
@@ -301,7 +293,7 @@ async fn a_customer_cancel_after_the_match_frees_everything_until_pickup() {
     let r = app.post_auth(&format!("/v1/broadcasts/{b}/cancel"), &customer, json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     for v in [t[0].2, t[1].2] {
-        assert_eq!(vehicle_status(&app, v).await, "available");
+        assert_eq!(app.vehicle_status(v).await, "available");
     }
     let statuses: Vec<String> =
         sqlx::query_scalar("SELECT status::text FROM trips ORDER BY id").fetch_all(&app.db).await.unwrap();
@@ -329,7 +321,7 @@ async fn a_customer_cancel_after_the_match_frees_everything_until_pickup() {
     }
     let refused = app.post_auth(&format!("/v1/broadcasts/{b2}/cancel"), &customer, json!({})).await;
     assert_eq!(assert_problem(refused, 409, "TRIP_PICKED_UP").await["state"], "at_pickup");
-    assert_eq!(vehicle_status(&app, t[0].2).await, "on_trip");
+    assert_eq!(app.vehicle_status(t[0].2).await, "on_trip");
     app.run_pending_jobs().await;
     assert_logs_replay(&app).await;
     assert_no_vehicle_stuck(&app).await;
@@ -541,7 +533,7 @@ async fn a_truck_taken_without_a_driver_is_given_back_when_nobody_is_named_in_ti
         trucks.push(accepted["truckRequestId"].as_str().unwrap().to_owned());
     }
     app.run_pending_jobs().await;
-    assert_eq!(vehicle_status(&app, ts[0].2).await, "on_trip");
+    assert_eq!(app.vehicle_status(ts[0].2).await, "on_trip");
     // The second transporter names its driver in time; the first does not.
     let (driver, _) = app.driver_of(ts[1].0).await;
     let r = app
@@ -567,7 +559,7 @@ async fn a_truck_taken_without_a_driver_is_given_back_when_nobody_is_named_in_ti
         }
     };
     assert_eq!(status(trucks[0].clone()).await, "searching", "nobody was named: the truck searches again");
-    assert_eq!(vehicle_status(&app, ts[0].2).await, "available", "and its vehicle is free");
+    assert_eq!(app.vehicle_status(ts[0].2).await, "available", "and its vehicle is free");
     assert_eq!(status(trucks[1].clone()).await, "assigned", "the staffed truck keeps its trip");
     let detail: Value = app.get_auth(&format!("/v1/broadcasts/{b}"), &customer).await.json().await.unwrap();
     assert_eq!(detail["status"], "partially_filled", "the filled broadcast reopened");

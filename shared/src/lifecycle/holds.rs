@@ -123,10 +123,9 @@ fn ended(status: HoldStatus) -> Error {
 
 /// The hold's line in the locked broadcast's machine, and what the line is.
 fn line_of<'a>(locked: &'a super::Locked, h: &HoldRow) -> Result<(usize, &'a LineKind)> {
-    let index = locked.index(h.line_no);
-    match locked.kinds.get(index) {
-        Some(kind) => Ok((index, kind)),
-        None => Err(anyhow::anyhow!("hold {} of line {} its broadcast lacks", h.id, h.line_no).into()),
+    match locked.line(h.line_no) {
+        (index, Some(kind)) => Ok((index, kind)),
+        (_, None) => Err(anyhow::anyhow!("hold {} of line {} its broadcast lacks", h.id, h.line_no).into()),
     }
 }
 
@@ -186,8 +185,7 @@ pub async fn place(
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
-    let index = locked.index(line);
-    let kind = locked.kinds.get(index);
+    let (index, kind) = locked.line(line);
     let (_, got) = locked.machine.hold(index, quantity).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(super::no_such_line)?;
     let id = Uuid::now_v7();

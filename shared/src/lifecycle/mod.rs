@@ -153,9 +153,13 @@ struct Locked {
 }
 
 impl Locked {
-    /// The machine's index of line `no` (`usize::MAX`, which the machine refuses, when there is none).
-    fn index(&self, no: i32) -> usize {
-        self.kinds.iter().position(|k| k.no == no).unwrap_or(usize::MAX)
+    /// Line `no`: the machine's index of it (`usize::MAX`, which the machine refuses, when there
+    /// is none) and what it is.
+    fn line(&self, no: i32) -> (usize, Option<&LineKind>) {
+        match self.kinds.iter().position(|k| k.no == no) {
+            Some(i) => (i, self.kinds.get(i)),
+            None => (usize::MAX, None),
+        }
     }
 }
 
@@ -544,8 +548,7 @@ pub async fn accept(
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
-    let index = locked.index(line);
-    let kind = locked.kinds.get(index);
+    let (index, kind) = locked.line(line);
     let next = locked.machine.accept(index).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(no_such_line)?;
 

@@ -286,7 +286,7 @@ struct Taken {
 
 async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
-    let line = locked.index(t.line_no);
+    let (line, _) = locked.line(t.line_no);
     let other_open: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status))",
     )
