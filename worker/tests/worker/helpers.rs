@@ -204,6 +204,28 @@ impl Stack {
         self.client.put(format!("{}{path}", self.api_url)).bearer_auth(token).json(&body).send().await.unwrap()
     }
 
+    /// A driver of `transporter` (test setup); returns its id.
+    pub async fn driver_of(&self, transporter: Uuid) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
+            .bind(id)
+            .bind(format!("+919{:09}", testkit::next_number()))
+            .bind(transporter)
+            .execute(&self.db)
+            .await
+            .expect("insert driver");
+        id
+    }
+
+    /// The vehicle `transporter_at` gave `transporter`.
+    pub async fn vehicle_of(&self, transporter: Uuid) -> Uuid {
+        sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
+            .bind(transporter)
+            .fetch_one(&self.db)
+            .await
+            .expect("the transporter's vehicle")
+    }
+
     /// A POST with a fresh `Idempotency-Key` (accepts, holds, releases).
     pub async fn command(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
         self.client

@@ -68,11 +68,7 @@ async fn filled_and_cancelled_broadcasts_leave_no_keys_and_notify_everyone() {
     assert!(
         eventually(Duration::from_secs(5), || async { stack.count_events(loser, "new_broadcast").await == 2 }).await
     );
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(winner)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let vehicle = stack.vehicle_of(winner).await;
     let r = stack
         .client
         .post(format!("{}/v1/broadcasts/{filled}/accept", stack.api_url))
@@ -280,23 +276,12 @@ async fn kill_minus_nine_of_the_worker_loses_no_trip_timer() {
     let first = stack.start_worker();
     let (_, customer) = stack.customer().await;
     let (transporter, token) = stack.transporter_at(2.0, "trailer").await;
-    let driver = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
-        .bind(driver)
-        .bind(format!("+919{:09}", testkit::next_number()))
-        .bind(transporter)
-        .execute(&stack.db)
-        .await
-        .unwrap();
+    let driver = stack.driver_of(transporter).await;
     let broadcast = stack.create_broadcast(&customer, &[("trailer", 1)]).await;
     let told =
         eventually(Duration::from_secs(10), || async { stack.count_events(transporter, "new_broadcast").await == 1 });
     assert!(told.await);
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(transporter)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let vehicle = stack.vehicle_of(transporter).await;
     let r = stack
         .client
         .post(format!("{}/v1/broadcasts/{broadcast}/accept", stack.api_url))
@@ -363,19 +348,8 @@ async fn holds_confirm_release_and_expire_across_a_kill_minus_nine() {
     let (_, customer) = stack.customer().await;
     let (transporter, token) = stack.transporter_at(2.0, "trailer").await;
     let (other, _) = stack.transporter_at(3.0, "trailer").await;
-    let driver = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, $2, 'driver', $3)")
-        .bind(driver)
-        .bind(format!("+919{:09}", testkit::next_number()))
-        .bind(transporter)
-        .execute(&stack.db)
-        .await
-        .unwrap();
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(transporter)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let driver = stack.driver_of(transporter).await;
+    let vehicle = stack.vehicle_of(transporter).await;
     let broadcast = stack.create_broadcast(&customer, &[("trailer", 3)]).await;
     let told = eventually(Duration::from_secs(10), || async {
         stack.count_events(transporter, "new_broadcast").await == 1

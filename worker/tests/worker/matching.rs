@@ -70,18 +70,8 @@ async fn a_declined_transporter_is_never_notified_again() {
     let (decliner, token) = stack.transporter_at(3.0, "lcv").await;
     let (bystander, _) = stack.transporter_at(4.0, "lcv").await;
     let (taker, taker_token) = stack.transporter_at(2.0, "lcv").await;
-    let driver = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, '+919555000222', 'driver', $2)")
-        .bind(driver)
-        .bind(taker)
-        .execute(&stack.db)
-        .await
-        .unwrap();
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(taker)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let driver = stack.driver_of(taker).await;
+    let vehicle = stack.vehicle_of(taker).await;
     let broadcast = stack.create_broadcast(&customer, &[("lcv", 1)]).await;
     for t in [decliner, bystander, taker] {
         assert!(

@@ -20,13 +20,7 @@ async fn events_reach_sockets_on_any_api_task_and_a_reconnect_replays_what_was_m
     let (t1, t1_token) = stack.transporter_at(5.0, "open").await;
     let (t2, t2_token) = stack.transporter_at(8.0, "open").await;
     // A driver of T1.
-    let driver = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, phone, role, transporter_id) VALUES ($1, '+919555000111', 'driver', $2)")
-        .bind(driver)
-        .bind(t1)
-        .execute(&stack.db)
-        .await
-        .unwrap();
+    let driver = stack.driver_of(t1).await;
     let driver_token = TokenSigner::new(&stack.config).issue(driver, Role::Driver, Some(t1)).unwrap().0;
     stack.settle().await;
 
@@ -59,11 +53,7 @@ async fn events_reach_sockets_on_any_api_task_and_a_reconnect_replays_what_was_m
     assert!(refused.iter().all(|r| r["reply"]["ok"] == false && r["reply"]["code"] == "ROOM_FORBIDDEN"), "{refused:?}");
 
     // T1 takes the only truck through API #2.
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(t1)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let vehicle = stack.vehicle_of(t1).await;
     let r = stack
         .client
         .post(format!("{api2}/v1/broadcasts/{broadcast}/accept"))
@@ -310,11 +300,7 @@ async fn a_broadcast_goes_from_create_to_two_deliveries_and_its_crews_work_again
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
         let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
         let driver_token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
-        let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-            .bind(transporter)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
+        let vehicle = stack.vehicle_of(transporter).await;
         crews.push((transporter, token, driver, driver_token, vehicle));
     }
     let mut agent = Agent::start().await;
@@ -377,11 +363,7 @@ async fn a_release_reopens_the_search_and_a_cancel_after_the_match_tells_both_dr
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
         let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
         let driver_token = signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0;
-        let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-            .bind(transporter)
-            .fetch_one(&stack.db)
-            .await
-            .unwrap();
+        let vehicle = stack.vehicle_of(transporter).await;
         crews.push((transporter, token, driver, driver_token, vehicle));
     }
     let mut agent = Agent::start().await;
@@ -449,11 +431,7 @@ async fn a_driver_timeout_is_restaffed_and_the_trip_still_delivered() {
         let driver = Uuid::parse_str(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap()).unwrap();
         drivers.push((driver, signer.issue(driver, Role::Driver, Some(transporter)).unwrap().0));
     }
-    let vehicle: Uuid = sqlx::query_scalar("SELECT id FROM vehicles WHERE transporter_id = $1")
-        .bind(transporter)
-        .fetch_one(&stack.db)
-        .await
-        .unwrap();
+    let vehicle = stack.vehicle_of(transporter).await;
     let mut agent = Agent::start().await;
     agent.connect("t", &stack.api_url, &token, None).await;
     agent.connect("silent", &stack.api_url, &drivers[0].1, None).await;
