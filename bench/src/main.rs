@@ -470,15 +470,17 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
         eprintln!("soak: {pushed} done after {:.0} s, used_memory {} MiB", started.elapsed().as_secs_f64(), peak >> 20);
     }
     let elapsed = started.elapsed();
-    // The finished tasks go with the next sweep tick (every 30 s).
-    let deadline = Instant::now() + Duration::from_secs(90);
+    // The finished tasks go with the next sweep tick (every 30 s), the once-per-user emit
+    // markers when their retry span is over (`marker_ttl`, 95 s at production settings).
+    let marker_ttl = weelo_worker::jobs::marker_ttl(&s.config);
+    let deadline = Instant::now() + marker_ttl + Duration::from_secs(60);
     let mut after = used_memory(&mut conn).await?;
     while after > before + before / 10 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(2)).await;
         after = used_memory(&mut conn).await?;
     }
     // What is left, by family: apalis task keys (trimmed by the sweep) and the once-per-user
-    // emit markers (15 min TTL each, so a retry never emits twice).
+    // emit markers (alive for their job's retry span, so a retry never emits twice).
     let (mut tasks, mut markers, mut other) = (0u64, 0u64, 0u64);
     let mut cursor = 0u64;
     loop {
@@ -512,11 +514,12 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
         scenario: "6. soak",
         metric: format!("Redis used_memory, {n} notify jobs through 1 worker in waves of {wave}"),
         value: format!(
-            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s; keys left: {tasks} of the queues (their registrations and sets), {markers} emit markers (15 min TTL), {other} other",
+            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s; keys left: {tasks} of the queues (their registrations and sets), {markers} emit markers ({} s TTL), {other} other",
             mib(before),
             mib(peak),
             mib(after),
-            n as f64 / elapsed.as_secs_f64()
+            n as f64 / elapsed.as_secs_f64(),
+            marker_ttl.as_secs()
         ),
         goal: "after within 10% of before".into(),
         baseline: String::new(),

@@ -34,7 +34,7 @@ pub struct Stack {
     pub db: sqlx::PgPool,
     pub api_url: String,
     pub client: reqwest::Client,
-    config: Config,
+    pub config: Config,
     prefix: String,
     vars: Vec<(String, String)>,
     api: Process,

@@ -33,7 +33,7 @@ pub use driver_response::DriverResponse;
 pub use expand_radius::ExpandRadius;
 pub use expire_broadcast::ExpireBroadcast;
 pub use expire_hold::ExpireHold;
-pub use notify::Notify;
+pub use notify::{Notify, marker_ttl};
 pub use push::Push;
 pub use rebroadcast::Rebroadcast;
 pub use restaff_deadline::RestaffDeadline;

@@ -12,8 +12,17 @@ use weelo_shared::realtime;
 use super::{Job, Push, Schedule};
 use crate::WorkerState;
 
-/// Once-per-user markers of a job's own id only have to outlive its retries.
-const MARKER_TTL_SECS: u64 = 900;
+/// How long a once-per-user marker of a job's own id lives: the span in which a retry of the job
+/// can still start, so that the markers of the 1,000,000 jobs an hour does not keep Redis growing
+/// (docs/DESIGN.md, "Jobs"). A retry starts within apalis' backoff (attempt `a` waits `a`
+/// seconds), a dead worker's task returns after three missed heartbeats, a stalled queue's
+/// within the watchdog's bound; a minute on top covers the runs themselves. Later than that (a
+/// lone worker replaced after minutes, an ops retry of a dead letter) the event can reach a user
+/// a second time, with a new seq.
+pub fn marker_ttl(config: &weelo_shared::config::Config) -> std::time::Duration {
+    let backoff: u64 = (1..Notify::MAX_ATTEMPTS as u64).sum();
+    std::time::Duration::from_secs(backoff + 60) + config.job_heartbeat * 3 + config.queue_stall
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -73,7 +82,7 @@ impl Job for Notify {
         // recognised); a job's own id only has to outlive its retries.
         let ttl = match self.dedup {
             Some(_) => state.config.broadcast_timeout.as_secs() + 600,
-            None => MARKER_TTL_SECS,
+            None => marker_ttl(&state.config).as_secs(),
         };
         let name = self.event.name();
         let payload = self.event.payload();
