@@ -72,10 +72,15 @@ test: services
     scripts/check-infra
     echo "just test: passed in $(( $(date +%s) - started )) s"
 
-# cargo fmt --check and clippy with warnings as errors.
-lint:
+# cargo fmt --check, clippy with warnings as errors, and the query macros' offline data (.sqlx/) checked against a freshly migrated database.
+lint: services
     cargo fmt --all -- --check
     cargo clippy --locked --workspace --all-targets -- -D warnings
+    scripts/sqlx-prepare --check
+
+# Regenerate .sqlx/ after adding or changing a query macro (commit the result).
+sqlx-prepare: services
+    scripts/sqlx-prepare
 
 # Write openapi/openapi.json from the code (no database or Redis needed).
 openapi:

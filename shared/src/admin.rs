@@ -17,13 +17,15 @@ async fn audit(
     target: Option<Uuid>,
     reason: &str,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO admin_actions (admin_id, action, target_id, reason) VALUES ($1, $2, $3, $4)")
-        .bind(admin)
-        .bind(action)
-        .bind(target)
-        .bind(reason)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO admin_actions (admin_id, action, target_id, reason) VALUES ($1, $2, $3, $4)",
+        admin,
+        action,
+        target,
+        reason
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -31,17 +33,15 @@ async fn audit(
 /// `by` is None when run from the command line by whoever operates the deployment.
 pub async fn add_admin(db: &PgPool, phone: &Phone, by: Option<Uuid>) -> Result<(Uuid, bool)> {
     let mut tx = db.begin().await?;
-    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE phone = $1 AND role = 'admin'")
-        .bind(phone.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing: Option<Uuid> =
+        sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1 AND role = 'admin'", phone.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(id) = existing {
         return Ok((id, false));
     }
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, phone, role) VALUES ($1, $2, 'admin')")
-        .bind(id)
-        .bind(phone.as_str())
+    sqlx::query!("INSERT INTO users (id, phone, role) VALUES ($1, $2, 'admin')", id, phone.as_str())
         .execute(&mut *tx)
         .await?;
     audit(&mut tx, by, "admin.add", Some(id), "created from the command line").await?;
@@ -79,14 +79,14 @@ pub async fn pending_transporters(db: &PgPool) -> Result<Vec<Pending>> {
 pub async fn set_verified(db: &PgPool, who: &str, verified: bool, by: Option<Uuid>, reason: &str) -> Result<Uuid> {
     let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let id: Option<Uuid> = sqlx::query_scalar!(
         "UPDATE users SET verified_at = CASE WHEN $2 THEN coalesce(verified_at, now()) END,
                           verified_by = CASE WHEN $2 THEN coalesce(verified_by, $3) END
          WHERE role = 'transporter' AND (id::text = $1 OR phone = $1) RETURNING id",
+        who,
+        verified,
+        by
     )
-    .bind(who)
-    .bind(verified)
-    .bind(by)
     .fetch_optional(&mut *tx)
     .await?;
     let id = id.ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "no transporter with this id or phone"))?;
@@ -105,11 +105,12 @@ pub async fn require_verified(conn: &mut PgConnection, required: bool, transport
     if !required {
         return Ok(());
     }
-    let verified: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND verified_at IS NOT NULL)")
-            .bind(transporter)
-            .fetch_one(conn)
-            .await?;
+    let verified: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND verified_at IS NOT NULL) AS "exists!""#,
+        transporter
+    )
+    .fetch_one(conn)
+    .await?;
     if !verified {
         return Err(Error::rejected(
             403,
@@ -134,20 +135,19 @@ fn require_reason(reason: &str) -> Result<&str> {
 pub async fn set_suspended(db: &PgPool, user: Uuid, suspended: bool, by: Uuid, reason: &str) -> Result<()> {
     let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
-    let role: Option<String> = sqlx::query_scalar(
-        "UPDATE users SET suspended_at = CASE WHEN $2 THEN coalesce(suspended_at, now()) END, updated_at = now()
-         WHERE id = $1 AND role <> 'admin' RETURNING role::text",
+    let role: Option<String> = sqlx::query_scalar!(
+        r#"UPDATE users SET suspended_at = CASE WHEN $2 THEN coalesce(suspended_at, now()) END, updated_at = now()
+         WHERE id = $1 AND role <> 'admin' RETURNING role::text AS "role!""#,
+        user,
+        suspended
     )
-    .bind(user)
-    .bind(suspended)
     .fetch_optional(&mut *tx)
     .await?;
     if role.is_none() {
         return Err(Error::rejected(404, "USER_NOT_FOUND", "no customer, transporter or driver with this id"));
     }
     if suspended {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user)
+        sqlx::query!("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user)
             .execute(&mut *tx)
             .await?;
         let event = OutboxEvent::UserSuspended(outbox::UserSuspended { user_id: user });
@@ -194,10 +194,10 @@ pub async fn resolve_dead_letters(
         if retry { ("retry_requested", "dead_letter.retry") } else { ("discarded", "dead_letter.discard") };
     let changed: Vec<i64> = match ids {
         DeadLetters::One(id) => {
-            let found: Option<String> = sqlx::query_scalar("SELECT status FROM dead_letters WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let found: Option<String> =
+                sqlx::query_scalar!("SELECT status FROM dead_letters WHERE id = $1 FOR UPDATE", id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             match found.as_deref() {
                 None => return Err(Error::rejected(404, "DEAD_LETTER_NOT_FOUND", "no dead letter with this id")),
                 Some("dead") => {}
@@ -206,23 +206,23 @@ pub async fn resolve_dead_letters(
                         .with("state", other.to_owned()));
                 }
             }
-            sqlx::query_scalar(
+            sqlx::query_scalar!(
                 "UPDATE dead_letters SET status = $2, updated_at = now(), resolved_by = $3 WHERE id = $1 RETURNING id",
+                id,
+                to,
+                by
             )
-            .bind(id)
-            .bind(to)
-            .bind(by)
             .fetch_all(&mut *tx)
             .await?
         }
         DeadLetters::Queue(queue) => {
-            sqlx::query_scalar(
+            sqlx::query_scalar!(
                 "UPDATE dead_letters SET status = $2, updated_at = now(), resolved_by = $3
                  WHERE queue = $1 AND status = 'dead' RETURNING id",
+                queue,
+                to,
+                by
             )
-            .bind(queue)
-            .bind(to)
-            .bind(by)
             .fetch_all(&mut *tx)
             .await?
         }

@@ -135,8 +135,7 @@ pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Timeline> {
     .fetch_optional(db)
     .await?
     .ok_or_else(|| Error::rejected(404, "BROADCAST_NOT_FOUND", "no broadcast with this id"))?;
-    let Json(parts): Json<Parts> = sqlx::query_scalar(
-        "SELECT json_build_object(
+    let Json(parts): Json<Parts> = sqlx::query_scalar!(r#"SELECT json_build_object(
            'transitions', (SELECT coalesce(json_agg(json_build_object('at', at, 'truckRequestId', truck_request_id,
                     'from', from_status, 'to', to_status, 'actorRole', actor_role, 'actorId', actor_id,
                     'reason', reason) ORDER BY id), '[]')
@@ -163,9 +162,7 @@ pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Timeline> {
             FROM outbox WHERE payload->>'broadcastId' = $1::text),
            'deadLetters', (SELECT coalesce(json_agg(json_build_object('id', id, 'queue', queue, 'status', status,
                     'error', error, 'createdAt', created_at) ORDER BY id), '[]')
-            FROM dead_letters WHERE payload->>'broadcastId' = $1::text))",
-    )
-    .bind(id)
+            FROM dead_letters WHERE payload->>'broadcastId' = $1::text)) AS "timeline!: Json<Parts>""#, id)
     .fetch_one(db)
     .await?;
     Ok(Timeline { broadcast, parts })

@@ -126,11 +126,8 @@ pub async fn update_vehicle(
 }
 
 pub async fn remove_vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
-    let done = sqlx::query("DELETE FROM vehicles WHERE id = $1 AND transporter_id = $2")
-        .bind(id)
-        .bind(transporter)
-        .execute(conn)
-        .await;
+    let done =
+        sqlx::query!("DELETE FROM vehicles WHERE id = $1 AND transporter_id = $2", id, transporter).execute(conn).await;
     match done {
         Ok(r) if r.rows_affected() == 1 => Ok(()),
         Ok(_) => Err(vehicle_not_found()),
@@ -217,11 +214,10 @@ pub async fn rename_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid,
 }
 
 pub async fn remove_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2")
-        .bind(id)
-        .bind(transporter)
-        .execute(conn)
-        .await;
+    let done =
+        sqlx::query!("DELETE FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2", id, transporter)
+            .execute(conn)
+            .await;
     match done {
         Ok(r) if r.rows_affected() == 1 => Ok(()),
         Ok(_) => Err(driver_not_found()),

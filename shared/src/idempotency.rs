@@ -40,14 +40,14 @@ where
     F: AsyncFnOnce(&mut PgConnection) -> Result<Stored>,
 {
     let mut tx = db.begin().await?;
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "INSERT INTO idempotency_records (user_id, scope, key, request_hash) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
+        user,
+        scope,
+        key,
+        hash
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
-    .bind(hash)
     .execute(&mut *tx)
     .await?
     .rows_affected()
@@ -77,14 +77,14 @@ where
         };
     }
     let stored = op(&mut tx).await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE idempotency_records SET status_code = $4, response = $5 WHERE user_id = $1 AND scope = $2 AND key = $3",
+        user,
+        scope,
+        key,
+        i32::from(stored.status),
+        &stored.body
     )
-    .bind(user)
-    .bind(scope)
-    .bind(key)
-    .bind(i32::from(stored.status))
-    .bind(&stored.body)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -93,9 +93,11 @@ where
 
 /// Deletes records older than `hours`.
 pub async fn prune(db: &PgPool, hours: i64) -> anyhow::Result<u64> {
-    Ok(sqlx::query("DELETE FROM idempotency_records WHERE created_at < now() - make_interval(hours => $1::int)")
-        .bind(hours as i32)
-        .execute(db)
-        .await?
-        .rows_affected())
+    Ok(sqlx::query!(
+        "DELETE FROM idempotency_records WHERE created_at < now() - make_interval(hours => $1::int)",
+        hours as i32
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
 }

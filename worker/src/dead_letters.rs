@@ -31,10 +31,10 @@ pub async fn run(state: WorkerState, shutdown: Shutdown) {
 /// An outbox row's retry: the row goes back to the relay with fresh attempts.
 async fn requeue_outbox_row(tx: &mut sqlx::PgConnection, letter: &serde_json::Value) -> anyhow::Result<()> {
     let id = letter["outboxId"].as_i64().ok_or_else(|| anyhow::anyhow!("an outbox letter without outboxId"))?;
-    let done = sqlx::query("UPDATE outbox SET dispatched_at = NULL, attempts = 0, available_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let done =
+        sqlx::query!("UPDATE outbox SET dispatched_at = NULL, attempts = 0, available_at = now() WHERE id = $1", id)
+            .execute(&mut *tx)
+            .await?;
     anyhow::ensure!(done.rows_affected() == 1, "outbox row {id} is gone (pruned after a week)");
     Ok(())
 }
@@ -44,13 +44,13 @@ pub async fn retry_requested(state: &WorkerState) -> anyhow::Result<usize> {
     let mut ran = 0;
     loop {
         let mut tx = state.db.begin().await?;
-        let letter: Option<(i64, String, serde_json::Value)> = sqlx::query_as(
+        let letter = sqlx::query!(
             "SELECT id, queue, payload FROM dead_letters WHERE status = 'retry_requested'
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
         )
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((id, queue, payload)) = letter else {
+        let Some((id, queue, payload)) = letter.map(|l| (l.id, l.queue, l.payload)) else {
             return Ok(ran);
         };
         let outcome = if queue == runtime::OUTBOX_QUEUE {
@@ -64,19 +64,18 @@ pub async fn retry_requested(state: &WorkerState) -> anyhow::Result<usize> {
         };
         match &outcome {
             Ok(()) => {
-                sqlx::query("UPDATE dead_letters SET status = 'retried', updated_at = now() WHERE id = $1")
-                    .bind(id)
+                sqlx::query!("UPDATE dead_letters SET status = 'retried', updated_at = now() WHERE id = $1", id)
                     .execute(&mut *tx)
                     .await?;
                 tracing::info!(letter = id, %queue, "dead letter retried: the job succeeded");
             }
             Err(e) => {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE dead_letters SET status = 'dead', error = $2, attempts = attempts + 1, updated_at = now()
                      WHERE id = $1",
+                    id,
+                    format!("{e:#}")
                 )
-                .bind(id)
-                .bind(format!("{e:#}"))
                 .execute(&mut *tx)
                 .await?;
                 tracing::warn!(letter = id, %queue, error = %format!("{e:#}"), "dead letter retried: the job failed again");

@@ -20,16 +20,15 @@ pub async fn expire_now(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::R
 
 /// Removes every Redis key of a terminal broadcast. An open broadcast is left alone.
 pub async fn cleanup(state: &WorkerState, broadcast: uuid::Uuid) -> anyhow::Result<()> {
-    let open: Option<bool> = sqlx::query_scalar("SELECT broadcast_is_open(status) FROM broadcasts WHERE id = $1")
-        .bind(broadcast)
-        .fetch_optional(&state.db)
-        .await?;
+    let open: Option<bool> =
+        sqlx::query_scalar!(r#"SELECT broadcast_is_open(status) AS "open!" FROM broadcasts WHERE id = $1"#, broadcast)
+            .fetch_optional(&state.db)
+            .await?;
     if open == Some(true) {
         return Ok(());
     }
     let told: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1")
-            .bind(broadcast)
+        sqlx::query_scalar!("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1", broadcast)
             .fetch_all(&state.db)
             .await?;
     let keys = state.cache.keys.broadcast_keys(broadcast, &told);

@@ -42,15 +42,15 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
     let ids: Vec<Uuid> = found.iter().map(|f| f.0).collect();
     let dists: Vec<f64> = found.iter().map(|f| f.1).collect();
     let mut tx = state.db.begin().await?;
-    let fresh: Vec<Uuid> = sqlx::query_scalar(
+    let fresh: Vec<Uuid> = sqlx::query_scalar!(
         "INSERT INTO broadcast_notifications (broadcast_id, transporter_id, radius_step, distance_km)
          SELECT $1, t, $2, d FROM unnest($3::uuid[], $4::float8[]) AS u(t, d)
          ON CONFLICT DO NOTHING RETURNING transporter_id",
+        broadcast,
+        step as i32,
+        &ids,
+        &dists
     )
-    .bind(broadcast)
-    .bind(step as i32)
-    .bind(&ids)
-    .bind(&dists)
     .fetch_all(&mut *tx)
     .await?;
     if !fresh.is_empty() {
@@ -72,13 +72,14 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
 
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
 pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<()> {
-    let row: Option<(bool, f64, f64)> = sqlx::query_as(
-        "SELECT broadcast_is_open(status) AND expires_at > now(), pickup_lat, pickup_lng FROM broadcasts WHERE id = $1",
+    let row = sqlx::query!(
+        r#"SELECT broadcast_is_open(status) AND expires_at > now() AS "open!", pickup_lat, pickup_lng
+           FROM broadcasts WHERE id = $1"#,
+        job.broadcast_id
     )
-    .bind(job.broadcast_id)
     .fetch_optional(&state.db)
     .await?;
-    let Some((true, lat, lng)) = row else {
+    let Some((lat, lng)) = row.filter(|b| b.open).map(|b| (b.pickup_lat, b.pickup_lng)) else {
         return Ok(());
     };
     let Some((radius_km, cap)) = reach(state, job.step) else {
@@ -86,21 +87,24 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     };
     let pickup = LatLng { lat, lng };
     // Per vehicle type, the subtypes its searching lines ask for (a line is a type and a subtype).
-    let open_types: Vec<(VehicleType, Vec<String>)> = sqlx::query_as(
-        "SELECT vehicle_type, array_agg(DISTINCT vehicle_subtype) FROM truck_requests
-         WHERE broadcast_id = $1 AND status = 'searching' GROUP BY vehicle_type",
+    let open_types: Vec<(VehicleType, Vec<String>)> = sqlx::query!(
+        r#"SELECT vehicle_type AS "vehicle_type: VehicleType", array_agg(DISTINCT vehicle_subtype) AS "subtypes!"
+           FROM truck_requests WHERE broadcast_id = $1 AND status = 'searching' GROUP BY vehicle_type"#,
+        job.broadcast_id
     )
-    .bind(job.broadcast_id)
     .fetch_all(&state.db)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|line| (line.vehicle_type, line.subtypes))
+    .collect();
     if open_types.is_empty() {
         return Ok(());
     }
-    let excluded: HashSet<Uuid> = sqlx::query_scalar(
-        "SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1
-         UNION SELECT transporter_id FROM broadcast_declines WHERE broadcast_id = $1",
+    let excluded: HashSet<Uuid> = sqlx::query_scalar!(
+        r#"SELECT transporter_id AS "transporter_id!" FROM broadcast_notifications WHERE broadcast_id = $1
+         UNION SELECT transporter_id FROM broadcast_declines WHERE broadcast_id = $1"#,
+        job.broadcast_id
     )
-    .bind(job.broadcast_id)
     .fetch_all(&state.db)
     .await?
     .into_iter()
@@ -111,15 +115,15 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).filter(|t| !excluded.contains(t)).collect();
         // The geo set can lag behind the fleet: confirm an available vehicle that fits a line.
         // With the verification gate on, only verified transporters are matched.
-        let confirmed: HashSet<Uuid> = sqlx::query_scalar(
+        let confirmed: HashSet<Uuid> = sqlx::query_scalar!(
             "SELECT DISTINCT v.transporter_id FROM vehicles v JOIN users u ON u.id = v.transporter_id
              WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.vehicle_subtype = ANY($4)
                AND v.status = 'available' AND (NOT $3 OR u.verified_at IS NOT NULL)",
+            &candidates,
+            vehicle_type as _,
+            state.config.require_verified_transporters,
+            &subtypes
         )
-        .bind(&candidates)
-        .bind(vehicle_type)
-        .bind(state.config.require_verified_transporters)
-        .bind(&subtypes)
         .fetch_all(&state.db)
         .await?
         .into_iter()
@@ -136,11 +140,13 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         }
     }
     let fresh = record(state, job.broadcast_id, job.step, &chosen).await?;
-    sqlx::query("UPDATE broadcasts SET radius_step = GREATEST(radius_step, $2) WHERE id = $1")
-        .bind(job.broadcast_id)
-        .bind(job.step as i32)
-        .execute(&state.db)
-        .await?;
+    sqlx::query!(
+        "UPDATE broadcasts SET radius_step = GREATEST(radius_step, $2) WHERE id = $1",
+        job.broadcast_id,
+        job.step as i32
+    )
+    .execute(&state.db)
+    .await?;
     metrics::counter!("transporters_notified_total").increment(fresh as u64);
     tracing::info!(broadcast_id = %job.broadcast_id, step = job.step, radius_km, notified = fresh, "radius step");
     if reach(state, job.step + 1).is_some() {
@@ -170,8 +176,8 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
         return Ok(());
     };
     let radii = radii(state);
-    let found: Vec<(Uuid, f64, i32)> = sqlx::query_as(
-        "SELECT id, dist, radius_step FROM (
+    let found = sqlx::query!(
+        r#"SELECT id AS "id!", dist AS "dist!", radius_step AS "radius_step!" FROM (
             SELECT b.id, b.radius_step, b.created_at,
                    2 * 6371.0088 * asin(sqrt(power(sin(radians(b.pickup_lat - $2) / 2), 2)
                      + cos(radians($2)) * cos(radians(b.pickup_lat)) * power(sin(radians(b.pickup_lng - $3) / 2), 2))) AS dist
@@ -182,17 +188,17 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
                           WHERE tr.broadcast_id = b.id AND tr.status = 'searching'
                             AND v.transporter_id = $1 AND v.status = 'available')
               AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
-         ) x WHERE dist <= ($4::float8[])[LEAST(radius_step, $5) + 1] ORDER BY created_at DESC LIMIT 50",
+         ) x WHERE dist <= ($4::float8[])[LEAST(radius_step, $5) + 1] ORDER BY created_at DESC LIMIT 50"#,
+        t,
+        at.lat,
+        at.lng,
+        &radii,
+        radii.len() as i32 - 1
     )
-    .bind(t)
-    .bind(at.lat)
-    .bind(at.lng)
-    .bind(&radii)
-    .bind(radii.len() as i32 - 1)
     .fetch_all(&state.db)
     .await?;
-    for (broadcast, km, step) in found {
-        let fresh = record(state, broadcast, step as usize, &[(t, km)]).await?;
+    for b in found {
+        let fresh = record(state, b.id, b.radius_step as usize, &[(t, b.dist)]).await?;
         metrics::counter!("transporters_notified_total").increment(fresh as u64);
     }
     Ok(())

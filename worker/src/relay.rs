@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::postgres::PgListener;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -73,7 +73,7 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
         let mut tx = state.db.begin().await?;
-        let rows: Vec<(i64, String, Value, Option<String>)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT id, kind, payload, request_id FROM outbox WHERE dispatched_at IS NULL AND available_at <= now()
              ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
         )
@@ -83,7 +83,8 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
             return Ok(total);
         }
         let mut done = Vec::with_capacity(rows.len());
-        for (id, kind, payload, request_id) in &rows {
+        for row in &rows {
+            let (id, kind, payload, request_id) = (&row.id, &row.kind, &row.payload, &row.request_id);
             // The request that wrote the row, so its jobs' logs lead back to it.
             let span =
                 tracing::info_span!("outbox", outbox_id = id, %kind, request_id = request_id.as_deref().unwrap_or(""));
@@ -98,15 +99,16 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                     // A row that keeps failing (a poison row, or a dependency down) backs off
                     // exponentially up to 5 minutes, so it never holds up the rows behind it; the
                     // ops console shows the undispatched count and the oldest row's age.
-                    let (attempts, retry_in): (i32, f64) = sqlx::query_as(
-                        "UPDATE outbox SET attempts = attempts + 1,
+                    let failed = sqlx::query!(
+                        r#"UPDATE outbox SET attempts = attempts + 1,
                                 available_at = now() + make_interval(secs => least(300, power(2, least(attempts, 9))))
                          WHERE id = $1
-                         RETURNING attempts, EXTRACT(EPOCH FROM (available_at - now()))::float8",
+                         RETURNING attempts, EXTRACT(EPOCH FROM (available_at - now()))::float8 AS "retry_in!""#,
+                        id
                     )
-                    .bind(id)
                     .fetch_one(&mut *tx)
                     .await?;
+                    let (attempts, retry_in) = (failed.attempts, failed.retry_in);
                     metrics::counter!("outbox_failures_total").increment(1);
                     if attempts >= state.config.outbox_max_attempts {
                         // Given up: kept as a dead letter (retry it from the ops console), and
@@ -115,8 +117,7 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                         let error = format!("{e:#}");
                         runtime::dead_letter(&mut *tx, runtime::OUTBOX_QUEUE, &letter, &error, attempts as usize)
                             .await?;
-                        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = $1")
-                            .bind(id)
+                        sqlx::query!("UPDATE outbox SET dispatched_at = now() WHERE id = $1", id)
                             .execute(&mut *tx)
                             .await?;
                         tracing::error!(outbox_id = id, %kind, attempts, %error,
@@ -129,7 +130,7 @@ pub async fn dispatch_pending(state: &WorkerState) -> anyhow::Result<usize> {
                 }
             }
         }
-        sqlx::query("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)").bind(&done).execute(&mut *tx).await?;
+        sqlx::query!("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)", &done).execute(&mut *tx).await?;
         tx.commit().await?;
         metrics::counter!("outbox_dispatched_total").increment(done.len() as u64);
         total += done.len();
@@ -150,8 +151,7 @@ async fn notify(state: &WorkerState, key: String, recipients: Vec<Uuid>, event: 
 }
 
 async fn notified_transporters(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1")
-        .bind(broadcast)
+    Ok(sqlx::query_scalar!("SELECT transporter_id FROM broadcast_notifications WHERE broadcast_id = $1", broadcast)
         .fetch_all(&state.db)
         .await?)
 }
@@ -174,20 +174,14 @@ fn trucks_remaining(broadcast: Uuid, view: views::BroadcastBody) -> TrucksRemain
 
 /// The transporters told of a broadcast that did not decline it.
 async fn told_not_declined(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
-        "SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
-           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)",
-    )
-    .bind(broadcast)
+    Ok(sqlx::query_scalar!("SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
+           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)", broadcast)
     .fetch_all(&state.db)
     .await?)
 }
 
 async fn customer_of(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Uuid> {
-    Ok(sqlx::query_scalar("SELECT customer_id FROM broadcasts WHERE id = $1")
-        .bind(broadcast)
-        .fetch_one(&state.db)
-        .await?)
+    Ok(sqlx::query_scalar!("SELECT customer_id FROM broadcasts WHERE id = $1", broadcast).fetch_one(&state.db).await?)
 }
 
 /// What one outbox row makes happen.
@@ -304,7 +298,7 @@ async fn truck_released(state: &WorkerState, id: i64, e: outbox::TruckReleased) 
     if e.reopened {
         // Its expansion stopped when it filled: go on from the step after the last one it ran.
         let step: i32 =
-            sqlx::query_scalar("SELECT radius_step FROM broadcasts WHERE id = $1").bind(b).fetch_one(&state.db).await?;
+            sqlx::query_scalar!("SELECT radius_step FROM broadcasts WHERE id = $1", b).fetch_one(&state.db).await?;
         let next = ExpandRadius { broadcast_id: b, step: step as usize + 1 };
         state.enqueue(next, Schedule::once(&format!("outbox:{id}:expand"))).await?;
     }
@@ -370,10 +364,10 @@ async fn broadcast_created(state: &WorkerState, e: outbox::BroadcastCreated) -> 
 async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) -> anyhow::Result<()> {
     let b = e.broadcast_id;
     // Taken without a driver: the transporter has the restaff window to name one.
-    let driverless: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+    let driverless: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar!(
         "SELECT accepted_at FROM truck_requests WHERE id = $1 AND status = 'accepted' AND driver_id IS NULL",
+        e.truck_request_id
     )
-    .bind(e.truck_request_id)
     .fetch_optional(&state.db)
     .await?
     .flatten();

@@ -76,13 +76,15 @@ pub async fn dead_letter<J: serde::Serialize>(
     error: &str,
     attempts: usize,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO dead_letters (queue, payload, error, attempts) VALUES ($1, $2, $3, $4)")
-        .bind(queue)
-        .bind(serde_json::to_value(job)?)
-        .bind(error)
-        .bind(attempts.max(1) as i32)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO dead_letters (queue, payload, error, attempts) VALUES ($1, $2, $3, $4)",
+        queue,
+        serde_json::to_value(job)?,
+        error,
+        attempts.max(1) as i32
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 

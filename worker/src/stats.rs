@@ -134,14 +134,14 @@ async fn snapshot(
 /// `dead_jobs` (dead letters nobody resolved) and `outbox_oldest_undispatched_seconds`, from
 /// PostgreSQL, so an alarm can watch what the ops console shows.
 async fn backlog_gauges(db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
-    let (dead, oldest): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM dead_letters WHERE status IN ('dead', 'retry_requested')),
-                (SELECT EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 FROM outbox WHERE dispatched_at IS NULL)",
+    let row = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM dead_letters WHERE status IN ('dead', 'retry_requested')) AS "dead!",
+                (SELECT EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 FROM outbox WHERE dispatched_at IS NULL) AS oldest"#,
     )
     .fetch_one(db)
     .await?;
-    metrics::gauge!("dead_jobs").set(dead as f64);
-    metrics::gauge!("outbox_oldest_undispatched_seconds").set(oldest.unwrap_or(0.0));
+    metrics::gauge!("dead_jobs").set(row.dead as f64);
+    metrics::gauge!("outbox_oldest_undispatched_seconds").set(row.oldest.unwrap_or(0.0));
     Ok(())
 }
 

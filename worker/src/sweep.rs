@@ -47,21 +47,21 @@ pub async fn tick_loop(state: WorkerState, shutdown: Shutdown) {
 
 /// True for the one worker that claims `tick` first.
 async fn claim(state: &WorkerState, tick: i64) -> anyhow::Result<bool> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO sweep_runs (tick, worker) VALUES ($1, $2)
-         ON CONFLICT (tick) DO UPDATE SET claims = sweep_runs.claims + 1 RETURNING claims = 1",
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO sweep_runs (tick, worker) VALUES ($1, $2)
+         ON CONFLICT (tick) DO UPDATE SET claims = sweep_runs.claims + 1 RETURNING claims = 1 AS "first!""#,
+        tick,
+        &state.name
     )
-    .bind(tick)
-    .bind(&state.name)
     .fetch_one(&state.db)
     .await?)
 }
 
 /// One sweep tick (run by the worker that claimed it).
 pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
-    let overdue: Vec<Uuid> = sqlx::query_scalar(
+    let overdue: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT id FROM broadcasts WHERE broadcast_is_open(status)
-         AND expires_at <= now() - interval '2 seconds' ORDER BY expires_at LIMIT 1000",
+         AND expires_at <= now() - interval '2 seconds' ORDER BY expires_at LIMIT 1000"
     )
     .fetch_all(&state.db)
     .await?;
@@ -80,17 +80,17 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
     let redispatched = relay::dispatch_pending(state).await?;
     let pruned = idempotency::prune(&state.db, 24).await?
         + AuthService::prune(&state.db, Duration::from_secs(24 * 3600)).await?
-        + sqlx::query("DELETE FROM outbox WHERE dispatched_at < now() - make_interval(secs => $1)")
-            .bind(relay::KEEP_DISPATCHED.as_secs_f64())
-            .execute(&state.db)
-            .await?
-            .rows_affected();
+        + sqlx::query!(
+            "DELETE FROM outbox WHERE dispatched_at < now() - make_interval(secs => $1)",
+            relay::KEEP_DISPATCHED.as_secs_f64()
+        )
+        .execute(&state.db)
+        .await?
+        .rows_affected();
     let stale = presence::sweep_stale(&state.cache).await?;
     let vacuumed = vacuum_all(state.jobs.clone(), &state.cache.keys).await;
     publish_queue_depth(state.jobs.clone(), &state.cache.keys, state.config.log_format == LogFormat::Json).await;
-    sqlx::query("UPDATE sweep_runs SET expired = $2, ran_at = now() WHERE tick = $1")
-        .bind(tick)
-        .bind(expired as i32)
+    sqlx::query!("UPDATE sweep_runs SET expired = $2, ran_at = now() WHERE tick = $1", tick, expired as i32)
         .execute(&state.db)
         .await?;
     tracing::info!(tick, expired, trips, holds_expired, redispatched, pruned, stale, vacuumed, "sweep");
@@ -100,22 +100,22 @@ pub async fn sweep(state: &WorkerState, tick: i64) -> anyhow::Result<()> {
 /// Trip timers a lost job missed: a driver's response window or a restaff window that passed
 /// more than two seconds ago is closed here, so no vehicle or driver stays held.
 async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
-    let overdue: Vec<(Uuid, bool)> = sqlx::query_as(
-        "SELECT id, status = 'assigned' FROM trips
+    let overdue = sqlx::query!(
+        r#"SELECT id, status = 'assigned' AS "waiting_for_driver!" FROM trips
          WHERE (status = 'assigned' AND respond_by <= now() - interval '2 seconds')
             OR (status IN ('driver_declined', 'driver_timeout') AND restaff_by <= now() - interval '2 seconds')
-         ORDER BY id LIMIT 1000",
+         ORDER BY id LIMIT 1000"#,
     )
     .fetch_all(&state.db)
     .await?;
     let windows = (&*state.config).into();
     let mut closed = 0;
-    for (trip, waiting_for_driver) in overdue {
+    for trip in overdue {
         let mut tx = state.db.begin().await?;
-        let done = if waiting_for_driver {
-            trips::response_timeout(&mut tx, trip, windows).await
+        let done = if trip.waiting_for_driver {
+            trips::response_timeout(&mut tx, trip.id, windows).await
         } else {
-            trips::restaff_timeout(&mut tx, trip, windows).await
+            trips::restaff_timeout(&mut tx, trip.id, windows).await
         }
         .context("closing an overdue trip window")?;
         tx.commit().await?;
@@ -139,9 +139,9 @@ async fn overdue_trips(state: &WorkerState) -> anyhow::Result<usize> {
 /// Holds a lost expiry job missed: a hold whose window passed more than two seconds ago gives
 /// its trucks back here, so nothing held outlives its deadline.
 async fn overdue_holds(state: &WorkerState) -> anyhow::Result<usize> {
-    let overdue: Vec<Uuid> = sqlx::query_scalar(
+    let overdue: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT id FROM truck_holds WHERE status = 'active' AND expires_at <= now() - interval '2 seconds'
-         ORDER BY expires_at LIMIT 1000",
+         ORDER BY expires_at LIMIT 1000"
     )
     .fetch_all(&state.db)
     .await?;

@@ -218,23 +218,17 @@ impl PresenceApi {
         limit_registrations(&state, me).await?;
         let mut tx = state.db.begin().await?;
         // A token moves with the device: the latest user to register it owns it, alone.
-        sqlx::query(
-            "INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
-             ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(me)
-        .bind(token)
-        .bind(platform)
+        sqlx::query!("INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
+             ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()", uuid::Uuid::now_v7(), me, token, platform as _)
         .execute(&mut *tx)
         .await?;
         // At most MAX_DEVICES per user: a new one replaces the least recently registered.
-        let replaced = sqlx::query(
+        let replaced = sqlx::query!(
             "DELETE FROM device_tokens WHERE user_id = $1 AND id NOT IN
                (SELECT id FROM device_tokens WHERE user_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2)",
+            me,
+            MAX_DEVICES
         )
-        .bind(me)
-        .bind(MAX_DEVICES)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -252,9 +246,7 @@ impl PresenceApi {
         auth: BearerAuth,
         body: Json<DeviceRemoval>,
     ) -> Result<Done, ApiError<DeviceErrors>> {
-        sqlx::query("DELETE FROM device_tokens WHERE token = $1 AND user_id = $2")
-            .bind(body.fcm_token.trim())
-            .bind(auth.0.sub)
+        sqlx::query!("DELETE FROM device_tokens WHERE token = $1 AND user_id = $2", body.fcm_token.trim(), auth.0.sub)
             .execute(&state.db)
             .await?;
         Ok(Done::Done)

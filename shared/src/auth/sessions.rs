@@ -122,11 +122,7 @@ impl AuthService {
         if let Some(ip) = source {
             self.limit_source(ip).await?;
         }
-        let suspended: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL)",
-        )
-        .bind(phone.as_str())
-        .bind(role)
+        let suspended: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL) AS "exists!""#, phone.as_str(), role as _)
         .fetch_one(&self.db)
         .await?;
         if suspended {
@@ -137,11 +133,11 @@ impl AuthService {
         let recipient: Option<Phone> = match role {
             Role::Customer | Role::Transporter => Some(phone.clone()),
             Role::Driver => {
-                let owner: Option<String> = sqlx::query_scalar(
+                let owner: Option<String> = sqlx::query_scalar!(
                     "SELECT t.phone FROM users d JOIN users t ON t.id = d.transporter_id
                      WHERE d.phone = $1 AND d.role = 'driver'",
+                    phone.as_str()
                 )
-                .bind(phone.as_str())
                 .fetch_optional(&self.db)
                 .await?;
                 owner
@@ -149,11 +145,12 @@ impl AuthService {
                     .transpose()?
             }
             Role::Admin => {
-                let exists: bool =
-                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = 'admin')")
-                        .bind(phone.as_str())
-                        .fetch_one(&self.db)
-                        .await?;
+                let exists: bool = sqlx::query_scalar!(
+                    r#"SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = 'admin') AS "exists!""#,
+                    phone.as_str()
+                )
+                .fetch_one(&self.db)
+                .await?;
                 exists.then(|| phone.clone())
             }
         };
@@ -161,8 +158,7 @@ impl AuthService {
         let code = otp::generate();
         let mut tx = self.db.begin().await?;
         // Serialise requests for one phone (every role) so no limit can be raced.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("otp:{}", phone.as_str()))
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", format!("otp:{}", phone.as_str()))
             .execute(&mut *tx)
             .await?;
         let (sent, failed, last_age, oldest_age): (i64, i64, Option<f64>, Option<f64>) = sqlx::query_as(
@@ -193,24 +189,24 @@ impl AuthService {
                 .retry_after(wait));
         }
         // Only the newest code is valid.
-        sqlx::query(
+        sqlx::query!(
             "UPDATE otp_challenges SET consumed_at = now() WHERE phone = $1 AND role = $2 AND consumed_at IS NULL",
+            phone.as_str(),
+            role as _
         )
-        .bind(phone.as_str())
-        .bind(role)
         .execute(&mut *tx)
         .await?;
         let challenge = Uuid::now_v7();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO otp_challenges (id, phone, role, code_hash, expires_at, decoy)
              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)",
+            challenge,
+            phone.as_str(),
+            role as _,
+            otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), &code),
+            self.otp_ttl.as_secs_f64(),
+            recipient.is_none()
         )
-        .bind(challenge)
-        .bind(phone.as_str())
-        .bind(role)
-        .bind(otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), &code))
-        .bind(self.otp_ttl.as_secs_f64())
-        .bind(recipient.is_none())
         .execute(&mut *tx)
         .await?;
         // Commit first, send after, outside any transaction: a slow or silent SMS gateway holds
@@ -221,7 +217,7 @@ impl AuthService {
                 if let Err(e) = self.sms.send_otp(to, &code).await {
                     tracing::error!(error = %format!("{e:#}"), to = %to.masked(), "SMS delivery failed");
                     // A code that could not be sent does not start a cooldown (nor stay valid).
-                    sqlx::query("DELETE FROM otp_challenges WHERE id = $1").bind(challenge).execute(&self.db).await?;
+                    sqlx::query!("DELETE FROM otp_challenges WHERE id = $1", challenge).execute(&self.db).await?;
                     return Err(Error::rejected(
                         503,
                         "SMS_UNAVAILABLE",
@@ -303,12 +299,12 @@ impl AuthService {
             return Err(too_many());
         }
         // Spend one attempt atomically, so concurrent guesses cannot exceed the limit.
-        let spent: Option<i32> = sqlx::query_scalar(
+        let spent: Option<i32> = sqlx::query_scalar!(
             "UPDATE otp_challenges SET attempts = attempts + 1
              WHERE id = $1 AND attempts < $2 AND consumed_at IS NULL AND expires_at > now() RETURNING attempts",
+            id,
+            self.otp_max_attempts
         )
-        .bind(id)
-        .bind(self.otp_max_attempts)
         .fetch_optional(&self.db)
         .await?;
         let Some(spent) = spent else {
@@ -317,10 +313,7 @@ impl AuthService {
         let candidate = otp::hash(self.otp_key.expose().as_bytes(), phone.as_str(), role.as_str(), code);
         // A decoy's code was never sent: nothing entered for it is right.
         if decoy || !otp::matches(&stored, &candidate) {
-            sqlx::query("UPDATE otp_challenges SET failed = failed + 1 WHERE id = $1")
-                .bind(id)
-                .execute(&self.db)
-                .await?;
+            sqlx::query!("UPDATE otp_challenges SET failed = failed + 1 WHERE id = $1", id).execute(&self.db).await?;
             if failed + 1 >= self.otp_daily_failures {
                 tracing::warn!(phone = %phone.masked(), "OTP failure budget spent; phone locked for the day");
                 return Err(locked(DAY_SECS as u64));
@@ -331,8 +324,7 @@ impl AuthService {
         }
         let mut tx = self.db.begin().await?;
         let consumed =
-            sqlx::query("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1 AND consumed_at IS NULL")
-                .bind(id)
+            sqlx::query!("UPDATE otp_challenges SET consumed_at = now() WHERE id = $1 AND consumed_at IS NULL", id)
                 .execute(&mut *tx)
                 .await?;
         if consumed.rows_affected() != 1 {
@@ -369,15 +361,15 @@ impl AuthService {
     async fn issue_pair(&self, tx: &mut sqlx::PgConnection, user: UserRecord, family: Uuid) -> Result<TokenPair> {
         let (access_token, _) = self.signer.issue(user.id, user.role, user.transporter_id)?;
         let refresh_token = new_refresh_token();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)
              VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+            Uuid::now_v7(),
+            family,
+            user.id,
+            token_hash(&refresh_token),
+            self.refresh_ttl.as_secs_f64()
         )
-        .bind(Uuid::now_v7())
-        .bind(family)
-        .bind(user.id)
-        .bind(token_hash(&refresh_token))
-        .bind(self.refresh_ttl.as_secs_f64())
         .execute(&mut *tx)
         .await?;
         Ok(TokenPair {
@@ -426,10 +418,10 @@ impl AuthService {
         Ok(match row {
             None => Error::rejected(401, "REFRESH_TOKEN_INVALID", "unknown refresh token"),
             Some((family, user, true, _)) => {
-                let revoked = sqlx::query(
+                let revoked = sqlx::query!(
                     "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+                    family
                 )
-                .bind(family)
                 .execute(&self.db)
                 .await?;
                 tracing::warn!(%family, revoked = revoked.rows_affected(), "refresh token reuse detected; family revoked");
@@ -450,12 +442,8 @@ impl AuthService {
     /// Revokes the access token's jti and, when given, the refresh token's family (the caller's own only).
     pub async fn logout(&self, claims: &Claims, refresh_token: Option<&str>) -> Result<()> {
         if let Some(token) = refresh_token {
-            sqlx::query(
-                "UPDATE refresh_tokens SET revoked_at = now()
-                 WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)",
-            )
-            .bind(token_hash(token))
-            .bind(claims.sub)
+            sqlx::query!("UPDATE refresh_tokens SET revoked_at = now()
+                 WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)", token_hash(token), claims.sub)
             .execute(&self.db)
             .await?;
         }
@@ -514,16 +502,16 @@ impl AuthService {
     /// Deletes finished OTP challenges and dead refresh tokens older than `older_than`.
     pub async fn prune(db: &PgPool, older_than: Duration) -> anyhow::Result<u64> {
         let secs = older_than.as_secs_f64();
-        let otps = sqlx::query("DELETE FROM otp_challenges WHERE expires_at < now() - make_interval(secs => $1)")
-            .bind(secs)
-            .execute(db)
-            .await?
-            .rows_affected();
-        let tokens = sqlx::query(
+        let otps =
+            sqlx::query!("DELETE FROM otp_challenges WHERE expires_at < now() - make_interval(secs => $1)", secs)
+                .execute(db)
+                .await?
+                .rows_affected();
+        let tokens = sqlx::query!(
             "DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)
              OR revoked_at < now() - make_interval(secs => $1)",
+            secs
         )
-        .bind(secs)
         .execute(db)
         .await?
         .rows_affected();
@@ -538,10 +526,11 @@ fn suspended_error(status: u16) -> Error {
 
 /// A suspended user gets no new tokens (docs/DESIGN.md, "Ops console").
 async fn refuse_suspended(conn: &mut sqlx::PgConnection, user: Uuid) -> Result<()> {
-    let suspended: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND suspended_at IS NOT NULL)")
-            .bind(user)
-            .fetch_one(conn)
-            .await?;
+    let suspended: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND suspended_at IS NOT NULL) AS "exists!""#,
+        user
+    )
+    .fetch_one(conn)
+    .await?;
     if suspended { Err(suspended_error(401)) } else { Ok(()) }
 }

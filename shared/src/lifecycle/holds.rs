@@ -149,10 +149,10 @@ async fn lock_hold(conn: &mut PgConnection, id: Uuid, owner: Option<Uuid>) -> Re
 }
 
 async fn held_trucks(conn: &mut PgConnection, hold: Uuid) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT id FROM truck_requests WHERE hold_id = $1 AND status = 'held' ORDER BY seq FOR UPDATE",
+        hold
     )
-    .bind(hold)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -189,32 +189,32 @@ pub async fn place(
     let (_, got) = locked.machine.hold(index, quantity).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(super::no_such_line)?;
     let id = Uuid::now_v7();
-    let expires_at: DateTime<Utc> = sqlx::query_scalar(
+    let expires_at: DateTime<Utc> = sqlx::query_scalar!(
         "INSERT INTO truck_holds (id, broadcast_id, transporter_id, line_no, vehicle_type, requested, held, expires_at)
          SELECT $1, b.id, $3, $4, $5, $6, $7, LEAST(now() + make_interval(secs => $8), b.expires_at)
          FROM broadcasts b WHERE b.id = $2 RETURNING expires_at",
+        id,
+        broadcast,
+        transporter,
+        line,
+        kind.vehicle_type as _,
+        quantity as i32,
+        got as i32,
+        w.hold.as_secs_f64()
     )
-    .bind(id)
-    .bind(broadcast)
-    .bind(transporter)
-    .bind(line)
-    .bind(kind.vehicle_type)
-    .bind(quantity as i32)
-    .bind(got as i32)
-    .bind(w.hold.as_secs_f64())
     .fetch_one(&mut *conn)
     .await?;
-    let trucks: Vec<Uuid> = sqlx::query_scalar(
+    let trucks: Vec<Uuid> = sqlx::query_scalar!(
         "UPDATE truck_requests SET status = 'held', hold_id = $3, updated_at = now()
          WHERE id IN (SELECT id FROM truck_requests WHERE broadcast_id = $1 AND line_no = $2 AND status = 'searching'
                       ORDER BY seq LIMIT $4 FOR UPDATE)
            AND status = 'searching'
          RETURNING id",
+        broadcast,
+        line,
+        id,
+        got as i64
     )
-    .bind(broadcast)
-    .bind(line)
-    .bind(id)
-    .bind(got as i64)
     .fetch_all(&mut *conn)
     .await?;
     if trucks.len() != got as usize {
@@ -241,14 +241,10 @@ pub async fn extend(conn: &mut PgConnection, transporter: Uuid, id: Uuid, w: Hol
             format!("a hold is extended at most {MAX_EXTENSIONS} times"),
         ));
     }
-    let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "UPDATE truck_holds h SET expires_at = LEAST(h.expires_at + make_interval(secs => $2), b.expires_at),
+    let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar!("UPDATE truck_holds h SET expires_at = LEAST(h.expires_at + make_interval(secs => $2), b.expires_at),
                 extensions = h.extensions + 1
          FROM broadcasts b WHERE h.id = $1 AND b.id = h.broadcast_id AND h.status = 'active' AND b.expires_at > h.expires_at
-         RETURNING h.expires_at",
-    )
-    .bind(id)
-    .bind(w.extend.as_secs_f64())
+         RETURNING h.expires_at", id, w.extend.as_secs_f64())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(expires_at) = expires_at else {
@@ -377,16 +373,16 @@ pub async fn confirm(
     let remaining = next.free() as i32;
     for (truck, crew) in trucks.iter().zip(crews) {
         take_vehicle(conn, transporter, crew.vehicle_id, kind).await?;
-        let done = sqlx::query(
+        let done = sqlx::query!(
             "UPDATE truck_requests SET status = 'assigned', hold_id = NULL, transporter_id = $2, vehicle_id = $3,
                     driver_id = $4, accepted_at = now(), assigned_at = now(), updated_at = now()
              WHERE id = $1 AND status = 'held' AND hold_id = $5",
+            truck,
+            transporter,
+            crew.vehicle_id,
+            crew.driver_id,
+            id
         )
-        .bind(truck)
-        .bind(transporter)
-        .bind(crew.vehicle_id)
-        .bind(crew.driver_id)
-        .bind(id)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
@@ -406,21 +402,19 @@ pub async fn confirm(
         outbox::enqueue(conn, &OutboxEvent::TruckAccepted(event), None).await?;
     }
     end_row(conn, &h, HoldStatus::Confirmed).await?;
-    sqlx::query("UPDATE truck_holds SET confirmed_trucks = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&trucks)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!("UPDATE truck_holds SET confirmed_trucks = $2 WHERE id = $1", id, &trucks).execute(&mut *conn).await?;
     settle_taken(conn, h.broadcast_id, &locked, &next, actor, why::HOLD_CONFIRMED).await?;
     Ok(trucks)
 }
 
 async fn end_row(conn: &mut PgConnection, h: &HoldRow, to: HoldStatus) -> Result<()> {
-    let done = sqlx::query("UPDATE truck_holds SET status = $2, ended_at = now() WHERE id = $1 AND status = 'active'")
-        .bind(h.id)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query!(
+        "UPDATE truck_holds SET status = $2, ended_at = now() WHERE id = $1 AND status = 'active'",
+        h.id,
+        to as _
+    )
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() != 1 {
         return Err(anyhow::anyhow!("hold {} changed under its lock", h.id).into());
     }
@@ -438,10 +432,10 @@ async fn give_back(
     let (line, kind) = line_of(locked, h)?;
     let trucks = held_trucks(conn, h.id).await?;
     locked.machine.unhold(line, trucks.len() as u32).map_err(|r| refusal(r, Some(kind)))?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE truck_requests SET status = 'searching', hold_id = NULL, updated_at = now() WHERE id = ANY($1)",
+        &trucks
     )
-    .bind(&trucks)
     .execute(&mut *conn)
     .await?;
     let why = if to == HoldStatus::Released { why::HOLD_RELEASED } else { why::HOLD_EXPIRED };
@@ -489,13 +483,11 @@ pub(super) async fn end_all(conn: &mut PgConnection, broadcast: Uuid) -> Result<
 
 async fn body(conn: &mut PgConnection, h: HoldRow) -> Result<HoldBody> {
     let trucks: Vec<Uuid> = if h.status == HoldStatus::Confirmed {
-        sqlx::query_scalar("SELECT unnest(confirmed_trucks) FROM truck_holds WHERE id = $1")
-            .bind(h.id)
+        sqlx::query_scalar!(r#"SELECT unnest(confirmed_trucks) AS "truck!" FROM truck_holds WHERE id = $1"#, h.id)
             .fetch_all(&mut *conn)
             .await?
     } else {
-        sqlx::query_scalar("SELECT id FROM truck_requests WHERE hold_id = $1 ORDER BY seq")
-            .bind(h.id)
+        sqlx::query_scalar!("SELECT id FROM truck_requests WHERE hold_id = $1 ORDER BY seq", h.id)
             .fetch_all(&mut *conn)
             .await?
     };

@@ -54,17 +54,8 @@ async fn log(
     actor: Actor,
     why: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO broadcast_transitions (broadcast_id, truck_request_id, from_status, to_status, actor_id, actor_role, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(broadcast)
-    .bind(truck_request)
-    .bind(from)
-    .bind(to)
-    .bind(actor.id)
-    .bind(actor.role)
-    .bind(why)
+    sqlx::query!("INSERT INTO broadcast_transitions (broadcast_id, truck_request_id, from_status, to_status, actor_id, actor_role, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)", broadcast, truck_request, from, to, actor.id, actor.role, why)
     .execute(conn)
     .await?;
     Ok(())
@@ -196,16 +187,16 @@ async fn write_status(
     next: &Broadcast,
     terminal_reason: Option<&str>,
 ) -> Result<()> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE broadcasts SET status = $3, trucks_filled = $4, terminal_reason = $5, updated_at = now(),
                 closed_at = CASE WHEN $5::text IS NULL THEN NULL ELSE now() END
          WHERE id = $1 AND status = $2",
+        id,
+        from as _,
+        next.status as _,
+        next.filled() as i32,
+        terminal_reason
     )
-    .bind(id)
-    .bind(from)
-    .bind(next.status)
-    .bind(next.filled() as i32)
-    .bind(terminal_reason)
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -242,11 +233,11 @@ pub(crate) async fn complete_if_finished(conn: &mut PgConnection, id: Uuid, acto
     if locked.machine.status != BroadcastStatus::FullyFilled {
         return Ok(false);
     }
-    let unfinished: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1
-                        AND status IN ('searching', 'held', 'accepted', 'assigned'))",
+    let unfinished: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1
+                        AND status IN ('searching', 'held', 'accepted', 'assigned')) AS "exists!""#,
+        id
     )
-    .bind(id)
     .fetch_one(&mut *conn)
     .await?;
     let Some(next) = (!unfinished).then(|| locked.machine.complete().ok()).flatten() else {
@@ -278,12 +269,12 @@ async fn close(
     if next.status != BroadcastStatus::FullyFilled {
         // Held trucks close with the searching ones, and their holds end.
         holds::end_all(conn, id).await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE truck_requests SET status = $2, hold_id = NULL, updated_at = now()
              WHERE broadcast_id = $1 AND status IN ('searching', 'held')",
+            id,
+            released as _
         )
-        .bind(id)
-        .bind(released)
         .execute(&mut *conn)
         .await?;
     }
@@ -303,10 +294,10 @@ pub async fn create(
     timeout: Duration,
 ) -> Result<Uuid> {
     if replace_active {
-        let open: Option<Uuid> = sqlx::query_scalar(
+        let open: Option<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status) FOR UPDATE",
+            customer
         )
-        .bind(customer)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(old) = open {
@@ -317,35 +308,36 @@ pub async fn create(
         }
     }
     let id = Uuid::now_v7();
-    sqlx::query("SAVEPOINT create_broadcast").execute(&mut *conn).await?;
-    let inserted = sqlx::query(
+    sqlx::query!("SAVEPOINT create_broadcast").execute(&mut *conn).await?;
+    let inserted = sqlx::query!(
         "INSERT INTO broadcasts (id, customer_id, pickup_lat, pickup_lng, pickup_address, pickup_city,
                                  drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now() + make_interval(secs => $13))",
+        id,
+        customer,
+        draft.pickup.at.lat,
+        draft.pickup.at.lng,
+        &draft.pickup.address,
+        draft.pickup.city.as_deref(),
+        draft.drop.at.lat,
+        draft.drop.at.lng,
+        &draft.drop.address,
+        draft.drop.city.as_deref(),
+        draft.distance_km,
+        draft.trucks_needed() as i32,
+        timeout.as_secs_f64()
     )
-    .bind(id)
-    .bind(customer)
-    .bind(draft.pickup.at.lat)
-    .bind(draft.pickup.at.lng)
-    .bind(&draft.pickup.address)
-    .bind(&draft.pickup.city)
-    .bind(draft.drop.at.lat)
-    .bind(draft.drop.at.lng)
-    .bind(&draft.drop.address)
-    .bind(&draft.drop.city)
-    .bind(draft.distance_km)
-    .bind(draft.trucks_needed() as i32)
-    .bind(timeout.as_secs_f64())
     .execute(&mut *conn)
     .await;
     if let Err(e) = inserted {
         if violated_constraint(&e) == Some("broadcasts_one_open_per_customer") {
-            sqlx::query("ROLLBACK TO SAVEPOINT create_broadcast").execute(&mut *conn).await?;
-            let open: Option<Uuid> =
-                sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)")
-                    .bind(customer)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            sqlx::query!("ROLLBACK TO SAVEPOINT create_broadcast").execute(&mut *conn).await?;
+            let open: Option<Uuid> = sqlx::query_scalar!(
+                "SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)",
+                customer
+            )
+            .fetch_optional(&mut *conn)
+            .await?;
             return Err(Error::rejected(
                 409,
                 "ACTIVE_BROADCAST_EXISTS",
@@ -368,22 +360,22 @@ pub async fn create(
             seq += 1;
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO truck_requests (id, broadcast_id, line_no, seq, vehicle_type, vehicle_subtype, price_per_truck)
          SELECT gen_random_uuid(), $1, l, s, t, st, p
          FROM unnest($2::int[], $3::int[], $4::vehicle_type[], $5::text[], $6::int[]) AS u(l, s, t, st, p)",
+        id,
+        &line_nos,
+        &seqs,
+        &types as _,
+        &subtypes,
+        &prices
     )
-    .bind(id)
-    .bind(&line_nos)
-    .bind(&seqs)
-    .bind(&types)
-    .bind(&subtypes)
-    .bind(&prices)
     .execute(&mut *conn)
     .await?;
     log(conn, id, None, None, BroadcastStatus::Active.as_str(), Actor::customer(customer), "CREATED").await?;
     let expires_at: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT expires_at FROM broadcasts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
+        sqlx::query_scalar!("SELECT expires_at FROM broadcasts WHERE id = $1", id).fetch_one(&mut *conn).await?;
     let event = outbox::BroadcastCreated { broadcast_id: id, expires_at };
     outbox::enqueue(conn, &OutboxEvent::BroadcastCreated(event), None).await?;
     Ok(id)
@@ -426,11 +418,11 @@ async fn transporter_access(conn: &mut PgConnection, broadcast: Uuid, transporte
 }
 
 async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) -> Result<()> {
-    let ok: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2)",
+    let ok: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2) AS "exists!""#,
+        driver,
+        transporter
     )
-    .bind(driver)
-    .bind(transporter)
     .fetch_one(&mut *conn)
     .await?;
     if !ok {
@@ -441,14 +433,14 @@ async fn check_driver(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) 
 
 /// Puts the transporter's free `vehicle` on a trip; it must fit `line` (type and subtype).
 async fn take_vehicle(conn: &mut PgConnection, transporter: Uuid, vehicle: Uuid, line: &LineKind) -> Result<()> {
-    let taken = sqlx::query(
+    let taken = sqlx::query!(
         "UPDATE vehicles SET status = 'on_trip', updated_at = now()
          WHERE id = $1 AND transporter_id = $2 AND vehicle_type = $3 AND vehicle_subtype = $4 AND status = 'available'",
+        vehicle,
+        transporter,
+        line.vehicle_type as _,
+        &line.vehicle_subtype
     )
-    .bind(vehicle)
-    .bind(transporter)
-    .bind(line.vehicle_type)
-    .bind(&line.vehicle_subtype)
     .execute(&mut *conn)
     .await?;
     if taken.rows_affected() == 1 {
@@ -552,11 +544,7 @@ pub async fn accept(
     let next = locked.machine.accept(index).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(no_such_line)?;
 
-    let already: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned'))",
-    )
-    .bind(broadcast)
-    .bind(vehicle)
+    let already: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned')) AS "exists!""#, broadcast, vehicle)
     .fetch_one(&mut *conn)
     .await?;
     if already {
@@ -565,21 +553,13 @@ pub async fn accept(
     take_vehicle(conn, transporter, vehicle, kind).await?;
     let new_status = if driver.is_some() { TruckRequestStatus::Assigned } else { TruckRequestStatus::Accepted };
     // The claim: one searching truck of this line.
-    let claimed: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
+    let claimed: Option<Uuid> = sqlx::query_scalar!("UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
                 accepted_at = now(), assigned_at = CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, updated_at = now()
          WHERE id = (SELECT id FROM truck_requests
                      WHERE broadcast_id = $1 AND line_no = $2 AND status = 'searching'
                      ORDER BY seq LIMIT 1 FOR UPDATE)
            AND status = 'searching'
-         RETURNING id",
-    )
-    .bind(broadcast)
-    .bind(line)
-    .bind(transporter)
-    .bind(vehicle)
-    .bind(new_status)
-    .bind(driver)
+         RETURNING id", broadcast, line, transporter, vehicle, new_status as _, driver)
     .fetch_optional(&mut *conn)
     .await?;
     let truck_request = claimed.ok_or_else(|| {
@@ -628,11 +608,13 @@ pub async fn cancel(
 ) -> Result<()> {
     // Someone else's broadcast is a 404 before anything is locked: nobody can hold another
     // customer's broadcast row (stalling its accepts) by cancelling it.
-    let owned: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)")
-        .bind(id)
-        .bind(customer)
-        .fetch_one(&mut *conn)
-        .await?;
+    let owned: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2) AS "exists!""#,
+        id,
+        customer
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if !owned {
         return Err(views::not_found());
     }
@@ -669,11 +651,7 @@ async fn end(
     trips::cancel_all(conn, id, actor, why, windows).await?;
     close(conn, id, locked, &next, why, actor).await?;
     if let Some(note) = note {
-        sqlx::query("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1")
-            .bind(id)
-            .bind(note)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!("UPDATE broadcasts SET cancel_note = $2 WHERE id = $1", id, note).execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -689,11 +667,12 @@ pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
     if !locked.overdue {
         return Ok(false);
     }
-    let notified: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1)")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let notified: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1) AS "exists!""#,
+        id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let Ok((next, why)) = locked.machine.expire(notified) else {
         return Ok(false);
     };
@@ -707,15 +686,19 @@ pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Re
         .await
         .or_else(|e| if e.code() == "BROADCAST_DECLINED" { Ok(()) } else { Err(e) })?;
     let status: BroadcastStatus =
-        sqlx::query_scalar("SELECT status FROM broadcasts WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
+        sqlx::query_scalar!(r#"SELECT status AS "status: BroadcastStatus" FROM broadcasts WHERE id = $1"#, id)
+            .fetch_one(&mut *conn)
+            .await?;
     if !status.is_open() {
         return Err(if status == BroadcastStatus::FullyFilled { filled() } else { closed(status) });
     }
-    sqlx::query("INSERT INTO broadcast_declines (broadcast_id, transporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(id)
-        .bind(transporter)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO broadcast_declines (broadcast_id, transporter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        id,
+        transporter
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -758,12 +741,12 @@ pub async fn assign_driver(
         )
         .with("state", state));
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE truck_requests SET status = 'assigned', driver_id = $2, assigned_at = now(), updated_at = now()
          WHERE id = $1",
+        truck_request,
+        driver
     )
-    .bind(truck_request)
-    .bind(driver)
     .execute(&mut *conn)
     .await?;
     let actor = Actor::transporter(transporter);

@@ -78,9 +78,9 @@ fn illegal(s: TripStatus) -> Error {
 /// Locks the trip's broadcast, then the trip.
 pub async fn lock_trip(conn: &mut PgConnection, id: Uuid) -> Result<Trip> {
     let broadcast: Option<Uuid> =
-        sqlx::query_scalar("SELECT broadcast_id FROM trips WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+        sqlx::query_scalar!("SELECT broadcast_id FROM trips WHERE id = $1", id).fetch_optional(&mut *conn).await?;
     let broadcast = broadcast.ok_or_else(not_found)?;
-    sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
+    sqlx::query!("SELECT id FROM broadcasts WHERE id = $1 FOR UPDATE", broadcast).fetch_optional(&mut *conn).await?;
     let trip: Trip = sqlx::query_as(
         "SELECT t.id, t.broadcast_id, t.truck_request_id, t.transporter_id, t.vehicle_id, t.driver_id, t.status,
                 t.respond_by, t.restaff_by, tr.line_no, tr.vehicle_type, tr.vehicle_subtype
@@ -100,16 +100,16 @@ async fn log_trip(
     actor: Actor,
     why: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO trip_transitions (trip_id, from_status, to_status, actor_id, actor_role, reason)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        trip,
+        from as _,
+        to as _,
+        actor.id,
+        actor.role,
+        why
     )
-    .bind(trip)
-    .bind(from)
-    .bind(to)
-    .bind(actor.id)
-    .bind(actor.role)
-    .bind(why)
     .execute(&mut *conn)
     .await?;
     outbox::enqueue(conn, &OutboxEvent::TripChanged(outbox::TripChanged { trip_id: trip, from, to }), None).await?;
@@ -132,11 +132,12 @@ fn crew_conflict(e: sqlx::Error) -> Error {
 /// The driver must be the transporter's and free.
 async fn check_driver_free(conn: &mut PgConnection, transporter: Uuid, driver: Uuid) -> Result<()> {
     super::check_driver(conn, transporter, driver).await?;
-    let busy: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status))")
-            .bind(driver)
-            .fetch_one(&mut *conn)
-            .await?;
+    let busy: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status)) AS "exists!""#,
+        driver
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if busy {
         return Err(Error::rejected(409, "DRIVER_ON_TRIP", "this driver is on another unfinished trip"));
     }
@@ -153,20 +154,20 @@ pub(crate) async fn start(
     actor: Actor,
 ) -> Result<Uuid> {
     let id = Uuid::now_v7();
-    sqlx::query("SAVEPOINT start_trip").execute(&mut *conn).await?;
-    let inserted = sqlx::query(
+    sqlx::query!("SAVEPOINT start_trip").execute(&mut *conn).await?;
+    let inserted = sqlx::query!(
         "INSERT INTO trips (id, truck_request_id, broadcast_id, transporter_id, vehicle_id, driver_id, respond_by)
          SELECT $1, tr.id, tr.broadcast_id, tr.transporter_id, tr.vehicle_id, $3, now() + make_interval(secs => $4)
          FROM truck_requests tr WHERE tr.id = $2",
+        id,
+        truck_request,
+        driver,
+        windows.driver_response.as_secs_f64()
     )
-    .bind(id)
-    .bind(truck_request)
-    .bind(driver)
-    .bind(windows.driver_response.as_secs_f64())
     .execute(&mut *conn)
     .await;
     if let Err(e) = inserted {
-        sqlx::query("ROLLBACK TO SAVEPOINT start_trip").execute(&mut *conn).await?;
+        sqlx::query!("ROLLBACK TO SAVEPOINT start_trip").execute(&mut *conn).await?;
         return Err(crew_conflict(e));
     }
     log_trip(conn, id, None, TripStatus::Assigned, actor, why::ASSIGNED).await?;
@@ -175,19 +176,12 @@ pub(crate) async fn start(
 
 /// The guarded move of a locked trip; `windows` sets the deadline of the state it enters.
 async fn move_trip(conn: &mut PgConnection, t: &Trip, to: TripStatus, windows: Windows) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE trips SET status = $3, updated_at = now(),
-                respond_by = CASE WHEN $3 = 'assigned' THEN now() + make_interval(secs => $4) ELSE respond_by END,
-                restaff_by = CASE WHEN $3 IN ('driver_declined', 'driver_timeout') THEN now() + make_interval(secs => $5)
+    let done = sqlx::query!("UPDATE trips SET status = $3::trip_status, updated_at = now(),
+                respond_by = CASE WHEN $3::trip_status = 'assigned' THEN now() + make_interval(secs => $4) ELSE respond_by END,
+                restaff_by = CASE WHEN $3::trip_status IN ('driver_declined', 'driver_timeout') THEN now() + make_interval(secs => $5)
                                   ELSE restaff_by END,
-                finished_at = CASE WHEN trip_is_unfinished($3) THEN NULL ELSE now() END
-         WHERE id = $1 AND status = $2",
-    )
-    .bind(t.id)
-    .bind(t.status)
-    .bind(to)
-    .bind(windows.driver_response.as_secs_f64())
-    .bind(windows.restaff.as_secs_f64())
+                finished_at = CASE WHEN trip_is_unfinished($3::trip_status) THEN NULL ELSE now() END
+         WHERE id = $1 AND status = $2", t.id, t.status as _, to as _, windows.driver_response.as_secs_f64(), windows.restaff.as_secs_f64())
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -201,21 +195,23 @@ async fn move_trip(conn: &mut PgConnection, t: &Trip, to: TripStatus, windows: W
 /// again drops it.
 async fn free_crew(conn: &mut PgConnection, t: &Trip, truck_status: TruckRequestStatus) -> Result<()> {
     let keep_crew = matches!(truck_status, TruckRequestStatus::Delivered | TruckRequestStatus::Cancelled);
-    sqlx::query(
+    sqlx::query!(
         "UPDATE truck_requests SET status = $2, updated_at = now(),
                 vehicle_id = CASE WHEN $3 THEN vehicle_id END, driver_id = CASE WHEN $3 THEN driver_id END,
                 assigned_at = CASE WHEN $3 THEN assigned_at END
          WHERE id = $1",
+        t.truck_request_id,
+        truck_status as _,
+        keep_crew
     )
-    .bind(t.truck_request_id)
-    .bind(truck_status)
-    .bind(keep_crew)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'")
-        .bind(t.vehicle_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
+        t.vehicle_id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -261,9 +257,7 @@ async fn apply(
 }
 
 async fn set_truck(conn: &mut PgConnection, truck: Uuid, status: TruckRequestStatus) -> Result<()> {
-    sqlx::query("UPDATE truck_requests SET status = $2, updated_at = now() WHERE id = $1")
-        .bind(truck)
-        .bind(status)
+    sqlx::query!("UPDATE truck_requests SET status = $2, updated_at = now() WHERE id = $1", truck, status as _)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -287,11 +281,7 @@ struct Taken {
 async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
     let (line, _) = locked.line(t.line_no);
-    let other_open: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status))",
-    )
-    .bind(locked.customer)
-    .bind(t.broadcast_id)
+    let other_open: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status)) AS "exists!""#, locked.customer, t.broadcast_id)
     .fetch_one(&mut *conn)
     .await?;
     let refused = if locked.overdue {
@@ -324,12 +314,12 @@ async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_r
         super::complete_if_finished(conn, t.broadcast_id, actor).await?;
         return Ok(());
     };
-    sqlx::query(
+    sqlx::query!(
         "UPDATE truck_requests SET status = 'searching', transporter_id = NULL, vehicle_id = NULL, driver_id = NULL,
                 accepted_at = NULL, assigned_at = NULL, updated_at = now()
          WHERE id = $1",
+        t.truck_request_id
     )
-    .bind(t.truck_request_id)
     .execute(&mut *conn)
     .await?;
     log(conn, t.broadcast_id, Some(t.truck_request_id), Some("accepted"), "searching", actor, why_released).await?;
@@ -384,7 +374,7 @@ pub async fn driver_decline(
 ) -> Result<TripStatus> {
     let t = drivers(conn, driver, trip).await?;
     let to = apply(conn, &t, TripEvent::DriverDecline, w, Actor::driver(driver), why::DRIVER_DECLINED).await?;
-    sqlx::query("UPDATE trips SET decline_note = $2 WHERE id = $1").bind(trip).bind(note).execute(&mut *conn).await?;
+    sqlx::query!("UPDATE trips SET decline_note = $2 WHERE id = $1", trip, note).execute(&mut *conn).await?;
     Ok(to)
 }
 
@@ -438,12 +428,11 @@ pub async fn overdue_unstaffed(db: &sqlx::PgPool, w: Windows, grace: Duration, l
 /// driver was named, the truck moved on, or the window is not over, so running it twice or
 /// early changes nothing.
 pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> Result<bool> {
-    let broadcast: Option<Uuid> = sqlx::query_scalar("SELECT broadcast_id FROM truck_requests WHERE id = $1")
-        .bind(truck)
+    let broadcast: Option<Uuid> = sqlx::query_scalar!("SELECT broadcast_id FROM truck_requests WHERE id = $1", truck)
         .fetch_optional(&mut *conn)
         .await?;
     let Some(broadcast) = broadcast else { return Ok(false) };
-    sqlx::query("SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE").bind(broadcast).execute(&mut *conn).await?;
+    sqlx::query!("SELECT id FROM broadcasts WHERE id = $1 FOR UPDATE", broadcast).fetch_optional(&mut *conn).await?;
     let row: Option<(Option<Uuid>, i32)> = sqlx::query_as(&format!(
         "SELECT tr.vehicle_id, tr.line_no FROM truck_requests tr WHERE tr.id = $2 AND {UNSTAFFED} FOR UPDATE OF tr"
     ))
@@ -453,10 +442,10 @@ pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> 
     .await?;
     let Some((vehicle, line_no)) = row else { return Ok(false) };
     if let Some(v) = vehicle {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
+            v
         )
-        .bind(v)
         .execute(&mut *conn)
         .await?;
     }
@@ -494,21 +483,13 @@ pub async fn restaff(
     let to = t.status.on(TripEvent::Restaff).map_err(illegal)?;
     check_driver_free(conn, transporter, driver).await?;
     super::take_vehicle(conn, transporter, vehicle, &t.line).await?;
-    sqlx::query(
-        "UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(), updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(t.truck_request_id)
-    .bind(vehicle)
-    .bind(driver)
+    sqlx::query!("UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(), updated_at = now()
+         WHERE id = $1", t.truck_request_id, vehicle, driver)
     .execute(&mut *conn)
     .await
     .map_err(crew_conflict)?;
     move_trip(conn, &t, to, w).await?;
-    sqlx::query("UPDATE trips SET vehicle_id = $2, driver_id = $3 WHERE id = $1")
-        .bind(t.id)
-        .bind(vehicle)
-        .bind(driver)
+    sqlx::query!("UPDATE trips SET vehicle_id = $2, driver_id = $3 WHERE id = $1", t.id, vehicle, driver)
         .execute(&mut *conn)
         .await
         .map_err(crew_conflict)?;
@@ -527,21 +508,19 @@ pub(crate) async fn cancel_all(
     why: &str,
     w: Windows,
 ) -> Result<()> {
-    let picked_up: Option<TripStatus> = sqlx::query_scalar(
-        "SELECT status FROM trips WHERE broadcast_id = $1 AND status IN ('at_pickup', 'in_transit', 'delivered') LIMIT 1",
-    )
-    .bind(broadcast)
+    let picked_up: Option<TripStatus> = sqlx::query_scalar!(r#"SELECT status AS "status: TripStatus" FROM trips WHERE broadcast_id = $1 AND status IN ('at_pickup', 'in_transit', 'delivered') LIMIT 1"#, broadcast)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(s) = picked_up {
         return Err(Error::rejected(409, "TRIP_PICKED_UP", "a truck of this broadcast was already picked up")
             .with("state", s.as_str()));
     }
-    let trips: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM trips WHERE broadcast_id = $1 AND trip_is_unfinished(status) ORDER BY id")
-            .bind(broadcast)
-            .fetch_all(&mut *conn)
-            .await?;
+    let trips: Vec<Uuid> = sqlx::query_scalar!(
+        "SELECT id FROM trips WHERE broadcast_id = $1 AND trip_is_unfinished(status) ORDER BY id",
+        broadcast
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     for id in trips {
         let t = lock_trip(conn, id).await?;
         apply(conn, &t, TripEvent::CustomerCancel, w, actor, why).await?;
@@ -556,10 +535,10 @@ pub(crate) async fn cancel_all(
     .await?;
     for (truck, vehicle) in freed {
         if let Some(v) = vehicle {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
+                v
             )
-            .bind(v)
             .execute(&mut *conn)
             .await?;
         }
@@ -575,15 +554,15 @@ pub async fn for_driver(
     limit: i64,
     before: Option<(DateTime<Utc>, Uuid)>,
 ) -> Result<(Vec<views::TripBody>, Option<String>)> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids: Vec<Uuid> = sqlx::query_scalar!(
         "SELECT id FROM trips WHERE driver_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
          ORDER BY created_at DESC, id DESC LIMIT $4",
+        driver,
+        before.map(|b| b.0),
+        before.map(|b| b.1),
+        limit + 1
     )
-    .bind(driver)
-    .bind(before.map(|b| b.0))
-    .bind(before.map(|b| b.1))
-    .bind(limit + 1)
     .fetch_all(&mut *conn)
     .await?;
     let more = ids.len() as i64 > limit;

@@ -393,11 +393,13 @@ pub fn not_found() -> Error {
 
 /// The customer's broadcast `id`, or 404 when it is someone else's.
 pub async fn customer_broadcast(conn: &mut PgConnection, customer: Uuid, id: Uuid) -> Result<BroadcastBody> {
-    let owned: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2)")
-        .bind(id)
-        .bind(customer)
-        .fetch_one(&mut *conn)
-        .await?;
+    let owned: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2) AS "exists!""#,
+        id,
+        customer
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if !owned {
         return Err(not_found());
     }
@@ -406,8 +408,7 @@ pub async fn customer_broadcast(conn: &mut PgConnection, customer: Uuid, id: Uui
 
 pub async fn active_for_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<BroadcastBody>> {
     let id: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)")
-            .bind(customer)
+        sqlx::query_scalar!("SELECT id FROM broadcasts WHERE customer_id = $1 AND broadcast_is_open(status)", customer)
             .fetch_optional(&mut *conn)
             .await?;
     match id {
@@ -476,11 +477,11 @@ pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) ->
 /// One broadcast sent to `transporter`, in whatever state it is now (what a tap on a
 /// notification opens); never sent to it: not found.
 pub async fn sent_to_transporter(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<OpenBroadcastBody> {
-    let told: Option<Option<f64>> = sqlx::query_scalar(
+    let told: Option<Option<f64>> = sqlx::query_scalar!(
         "SELECT distance_km FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2",
+        id,
+        transporter
     )
-    .bind(id)
-    .bind(transporter)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(distance_to_pickup_km) = told else { return Err(not_found()) };

@@ -94,10 +94,10 @@ impl Job for Notify {
         if let ClientEvent::NewBroadcast(nb) = &self.event {
             // The broadcast may have closed (and been cleaned up) while this job waited: markers
             // set after its cleanup would stay behind until their TTL, so remove them again.
-            let open: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND broadcast_is_open(status))",
+            let open: bool = sqlx::query_scalar!(
+                r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND broadcast_is_open(status)) AS "open!""#,
+                nb.broadcast_id
             )
-            .bind(nb.broadcast_id)
             .fetch_one(&state.db)
             .await?;
             if !open {
@@ -107,12 +107,11 @@ impl Job for Notify {
         if !self.push {
             return Ok(());
         }
-        let tokens: Vec<(Uuid, String)> =
-            sqlx::query_as("SELECT user_id, token FROM device_tokens WHERE user_id = ANY($1)")
-                .bind(&self.recipients)
-                .fetch_all(&state.db)
-                .await?;
-        for (user, token) in tokens {
+        let tokens = sqlx::query!("SELECT user_id, token FROM device_tokens WHERE user_id = ANY($1)", &self.recipients)
+            .fetch_all(&state.db)
+            .await?;
+        for device in tokens {
+            let (user, token) = (device.user_id, device.token);
             let mut data = BTreeMap::new();
             data.insert("event".to_owned(), name.to_owned());
             data.insert("payload".to_owned(), self.payload_for(&payload, &user).to_string());

@@ -36,8 +36,7 @@ impl Job for Push {
                 Ok(())
             }
             Outcome::Unregistered => {
-                sqlx::query("DELETE FROM device_tokens WHERE token = $1")
-                    .bind(&self.device_token)
+                sqlx::query!("DELETE FROM device_tokens WHERE token = $1", &self.device_token)
                     .execute(&state.db)
                     .await?;
                 metrics::counter!("push_total", "outcome" => "unregistered").increment(1);
