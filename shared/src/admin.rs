@@ -61,14 +61,15 @@ pub struct Pending {
 
 /// Transporters not verified yet, oldest first, each with its vehicles' registrations.
 pub async fn pending_transporters(db: &PgPool) -> Result<Vec<Pending>> {
-    let rows: Vec<(Uuid, String, Option<String>, Vec<String>)> = sqlx::query_as(
-        "SELECT u.id, u.phone, u.name,
+    let rows: Vec<(Uuid, String, Option<String>, Vec<String>)> = sqlx::query!(
+        r#"SELECT u.id, u.phone, u.name,
                 coalesce(array_agg(v.registration_number || ' (' || v.vehicle_type::text || ')' ORDER BY v.created_at)
-                         FILTER (WHERE v.id IS NOT NULL), '{}')
+                         FILTER (WHERE v.id IS NOT NULL), '{}') AS "vehicles!"
          FROM users u LEFT JOIN vehicles v ON v.transporter_id = u.id
          WHERE u.role = 'transporter' AND u.verified_at IS NULL
-         GROUP BY u.id ORDER BY u.created_at LIMIT 500",
+         GROUP BY u.id ORDER BY u.created_at LIMIT 500"#
     )
+    .map(|r| (r.id, r.phone, r.name, r.vehicles))
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|(id, phone, name, vehicles)| Pending { id, phone, name, vehicles }).collect())

@@ -184,13 +184,9 @@ pub struct DeadLetter {
 
 /// Dead letters, newest first: the open ones (dead or waiting for their retry) unless `all`.
 pub async fn dead_letters(db: &PgPool, queue: Option<&str>, all: bool) -> Result<Vec<DeadLetter>> {
-    Ok(sqlx::query_as(
-        "SELECT id, queue, payload, error, attempts, status, created_at, updated_at FROM dead_letters
+    Ok(sqlx::query_as!(DeadLetter, r#"SELECT id, queue, payload AS "payload: Json<Value>", error, attempts, status::text AS "status!", created_at, updated_at FROM dead_letters
          WHERE ($1::text IS NULL OR queue = $1) AND ($2 OR status IN ('dead', 'retry_requested'))
-         ORDER BY id DESC LIMIT 500",
-    )
-    .bind(queue)
-    .bind(all)
+         ORDER BY id DESC LIMIT 500"#, queue, all)
     .fetch_all(db)
     .await?)
 }
@@ -209,11 +205,12 @@ pub struct AuditEntry {
 }
 
 pub async fn audit(db: &PgPool, limit: i64) -> Result<Vec<AuditEntry>> {
-    Ok(sqlx::query_as(
-        "SELECT a.id, a.admin_id, u.phone AS admin_phone, a.action, a.target_id, a.reason, a.at
-         FROM admin_actions a LEFT JOIN users u ON u.id = a.admin_id ORDER BY a.id DESC LIMIT $1",
+    Ok(sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT a.id, a.admin_id, u.phone AS "admin_phone?", a.action, a.target_id, a.reason, a.at
+         FROM admin_actions a LEFT JOIN users u ON u.id = a.admin_id ORDER BY a.id DESC LIMIT $1"#,
+        limit
     )
-    .bind(limit)
     .fetch_all(db)
     .await?)
 }
@@ -233,11 +230,12 @@ pub struct UserRow {
 
 /// Users whose phone contains `phone` (or the newest ones), at most 100.
 pub async fn users(db: &PgPool, phone: Option<&str>) -> Result<Vec<UserRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, phone, role::text AS role, name, verified_at, suspended_at, created_at FROM users
-         WHERE ($1::text IS NULL OR phone LIKE '%' || $1 || '%') ORDER BY created_at DESC LIMIT 100",
+    Ok(sqlx::query_as!(
+        UserRow,
+        r#"SELECT id, phone, role::text AS "role!", name, verified_at, suspended_at, created_at FROM users
+         WHERE ($1::text IS NULL OR phone LIKE '%' || $1 || '%') ORDER BY created_at DESC LIMIT 100"#,
+        phone
     )
-    .bind(phone)
     .fetch_all(db)
     .await?)
 }
@@ -349,12 +347,11 @@ pub async fn queues(db: &PgPool, cache: &Cache) -> Result<Queues> {
     }
     let raw: Vec<String> = conn.lrange(cache.keys.ops_history(), 0, HISTORY_SAMPLES - 1).await?;
     let history = minutes(raw.iter().filter_map(|r| serde_json::from_str::<HistorySample>(r).ok()));
-    let (outbox_undispatched, outbox_oldest_age_secs, dead): (i64, Option<f64>, Json<Value>) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL),
-                (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox WHERE dispatched_at IS NULL),
+    let (outbox_undispatched, outbox_oldest_age_secs, dead): (i64, Option<f64>, Json<Value>) = sqlx::query!(r#"SELECT (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL) AS "undispatched!",
+                (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox WHERE dispatched_at IS NULL) AS oldest,
                 (SELECT coalesce(json_object_agg(queue, n), '{}') FROM
-                   (SELECT queue, count(*) AS n FROM dead_letters WHERE status IN ('dead', 'retry_requested') GROUP BY queue) d)",
-    )
+                   (SELECT queue, count(*) AS n FROM dead_letters WHERE status IN ('dead', 'retry_requested') GROUP BY queue) d) AS "dead!: Json<Value>""#)
+.map(|r| (r.undispatched, r.oldest, r.dead))
     .fetch_one(db)
     .await?;
     Ok(Queues { workers, queues, history, outbox_undispatched, outbox_oldest_age_secs, dead_letters: dead.0 })

@@ -161,13 +161,14 @@ impl AuthService {
         sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", format!("otp:{}", phone.as_str()))
             .execute(&mut *tx)
             .await?;
-        let (sent, failed, last_age, oldest_age): (i64, i64, Option<f64>, Option<f64>) = sqlx::query_as(
-            "SELECT count(*), coalesce(sum(failed), 0)::int8,
-                    EXTRACT(EPOCH FROM (now() - max(created_at)))::float8,
-                    EXTRACT(EPOCH FROM (now() - min(created_at)))::float8
-             FROM otp_challenges WHERE phone = $1 AND created_at > now() - interval '24 hours'",
+        let (sent, failed, last_age, oldest_age): (i64, i64, Option<f64>, Option<f64>) = sqlx::query!(
+            r#"SELECT count(*) AS "sent!", coalesce(sum(failed), 0)::int8 AS "failed!",
+                    EXTRACT(EPOCH FROM (now() - max(created_at)))::float8 AS last_age,
+                    EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 AS oldest_age
+             FROM otp_challenges WHERE phone = $1 AND created_at > now() - interval '24 hours'"#,
+            phone.as_str()
         )
-        .bind(phone.as_str())
+        .map(|r| (r.sent, r.failed, r.last_age, r.oldest_age))
         .fetch_one(&mut *tx)
         .await?;
         let day_left = || (DAY_SECS - oldest_age.unwrap_or(0.0)).ceil().max(1.0) as u64;
@@ -266,22 +267,21 @@ impl AuthService {
     /// Checks a code; on success signs the user in (creating customers and transporters on first sign-in).
     pub async fn verify_otp(&self, phone: &Phone, role: Role, code: &str) -> Result<TokenPair> {
         // The phone's failure budget spans all its codes of the last 24 h.
-        let (failed, oldest): (i64, Option<f64>) = sqlx::query_as(
-            "SELECT coalesce(sum(failed), 0)::int8, EXTRACT(EPOCH FROM (now() - min(created_at)))::float8
-             FROM otp_challenges WHERE phone = $1 AND failed > 0 AND created_at > now() - interval '24 hours'",
-        )
-        .bind(phone.as_str())
+        let (failed, oldest): (i64, Option<f64>) = sqlx::query!(r#"SELECT coalesce(sum(failed), 0)::int8 AS "failed!", EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 AS oldest
+             FROM otp_challenges WHERE phone = $1 AND failed > 0 AND created_at > now() - interval '24 hours'"#, phone.as_str())
+.map(|r| (r.failed, r.oldest))
         .fetch_one(&self.db)
         .await?;
         if failed >= self.otp_daily_failures {
             return Err(locked((DAY_SECS - oldest.unwrap_or(0.0)).ceil().max(1.0) as u64));
         }
-        let challenge: Option<(Uuid, String, i32, bool, bool)> = sqlx::query_as(
-            "SELECT id, code_hash, attempts, expires_at <= now(), decoy FROM otp_challenges
-             WHERE phone = $1 AND role = $2 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1",
+        let challenge: Option<(Uuid, String, i32, bool, bool)> = sqlx::query!(
+            r#"SELECT id, code_hash, attempts, expires_at <= now() AS "expired!", decoy FROM otp_challenges
+             WHERE phone = $1 AND role = $2 AND consumed_at IS NULL ORDER BY created_at DESC LIMIT 1"#,
+            phone.as_str(),
+            role as _
         )
-        .bind(phone.as_str())
-        .bind(role)
+        .map(|r| (r.id, r.code_hash, r.attempts, r.expired, r.decoy))
         .fetch_optional(&self.db)
         .await?;
         let expired = || Error::rejected(401, "OTP_EXPIRED", "no valid code for this phone; request a new one");
@@ -385,12 +385,13 @@ impl AuthService {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let hash = token_hash(refresh_token);
         let mut tx = self.db.begin().await?;
-        let rotated: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET rotated_at = now()
+        let rotated: Option<(Uuid, Uuid)> = sqlx::query!(
+            r#"UPDATE refresh_tokens SET rotated_at = now()
              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-             RETURNING family_id, user_id",
+             RETURNING family_id, user_id"#,
+            &hash
         )
-        .bind(&hash)
+        .map(|r| (r.family_id, r.user_id))
         .fetch_optional(&mut *tx)
         .await?;
         let Some((family, user_id)) = rotated else {
@@ -408,11 +409,12 @@ impl AuthService {
     }
 
     async fn refused_refresh(&self, hash: &str) -> Result<Error> {
-        let row: Option<(Uuid, Uuid, bool, bool)> = sqlx::query_as(
-            "SELECT family_id, user_id, rotated_at IS NOT NULL, revoked_at IS NOT NULL
-             FROM refresh_tokens WHERE token_hash = $1",
+        let row: Option<(Uuid, Uuid, bool, bool)> = sqlx::query!(
+            r#"SELECT family_id, user_id, rotated_at IS NOT NULL AS "rotated!", revoked_at IS NOT NULL AS "revoked!"
+             FROM refresh_tokens WHERE token_hash = $1"#,
+            hash
         )
-        .bind(hash)
+        .map(|r| (r.family_id, r.user_id, r.rotated, r.revoked))
         .fetch_optional(&self.db)
         .await?;
         Ok(match row {
@@ -471,8 +473,8 @@ impl AuthService {
         // The token's role and transporter must still be the account's (a token is not a
         // grant of its own).
         let account: Option<(bool, Role, Option<Uuid>)> =
-            sqlx::query_as("SELECT suspended_at IS NOT NULL, role, transporter_id FROM users WHERE id = $1")
-                .bind(claims.sub)
+            sqlx::query!(r#"SELECT suspended_at IS NOT NULL AS "suspended!", role AS "role: Role", transporter_id FROM users WHERE id = $1"#, claims.sub)
+.map(|r| (r.suspended, r.role, r.transporter_id))
                 .fetch_optional(&self.db)
                 .await?;
         match account {

@@ -132,8 +132,8 @@ fn line_of<'a>(locked: &'a super::Locked, h: &HoldRow) -> Result<(usize, &'a Lin
 /// Locks the broadcast, then the hold. `owner` (a transporter) must hold it; None is the system.
 async fn lock_hold(conn: &mut PgConnection, id: Uuid, owner: Option<Uuid>) -> Result<(super::Locked, HoldRow)> {
     let found: Option<(Uuid, Uuid)> =
-        sqlx::query_as("SELECT broadcast_id, transporter_id FROM truck_holds WHERE id = $1")
-            .bind(id)
+        sqlx::query!(r#"SELECT broadcast_id, transporter_id FROM truck_holds WHERE id = $1"#, id)
+            .map(|r| (r.broadcast_id, r.transporter_id))
             .fetch_optional(&mut *conn)
             .await?;
     let Some((broadcast, transporter)) = found else { return Err(not_found()) };
@@ -296,12 +296,9 @@ async fn check_crews(
     let mut refused = Vec::new();
     for (i, c) in crews.iter().enumerate() {
         let misfit = vehicle_misfit(conn, transporter, c.vehicle_id, line).await?;
-        let (driver, busy): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2),
-                    EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status))",
-        )
-        .bind(c.driver_id)
-        .bind(transporter)
+        let (driver, busy): (bool, bool) = sqlx::query!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2) AS "driver!",
+                    EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status)) AS "busy!""#, c.driver_id, transporter)
+.map(|r| (r.driver, r.busy))
         .fetch_one(&mut *conn)
         .await?;
         let vehicle_refusal = match misfit {

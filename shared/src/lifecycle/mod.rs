@@ -157,18 +157,19 @@ impl Locked {
 /// Locks the broadcast row (every command takes this lock first, so they never deadlock).
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
     let row: Option<(Uuid, BroadcastStatus, bool)> =
-        sqlx::query_as("SELECT customer_id, status, expires_at <= now() FROM broadcasts WHERE id = $1 FOR UPDATE")
-            .bind(id)
+        sqlx::query!(r#"SELECT customer_id, status AS "status: BroadcastStatus", expires_at <= now() AS "overdue!" FROM broadcasts WHERE id = $1 FOR UPDATE"#, id)
+.map(|r| (r.customer_id, r.status, r.overdue))
             .fetch_optional(&mut *conn)
             .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
-    let counts: Vec<(i32, VehicleType, String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT line_no, vehicle_type, vehicle_subtype, count(*),
-                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
-                count(*) FILTER (WHERE status = 'held')
-         FROM truck_requests WHERE broadcast_id = $1 GROUP BY line_no, vehicle_type, vehicle_subtype ORDER BY line_no",
+    let counts: Vec<(i32, VehicleType, String, i64, i64, i64)> = sqlx::query!(
+        r#"SELECT line_no, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, count(*) AS "needed!",
+                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')) AS "filled!",
+                count(*) FILTER (WHERE status = 'held') AS "held!"
+         FROM truck_requests WHERE broadcast_id = $1 GROUP BY line_no, vehicle_type, vehicle_subtype ORDER BY line_no"#,
+        id
     )
-    .bind(id)
+    .map(|r| (r.line_no, r.vehicle_type, r.vehicle_subtype, r.needed, r.filled, r.held))
     .fetch_all(&mut *conn)
     .await?;
     let lines = counts.iter().map(|c| LineState { needed: c.3 as u32, filled: c.4 as u32, held: c.5 as u32 }).collect();
@@ -400,12 +401,9 @@ pub struct Accepted {
 
 /// Where the transporter stands with a broadcast; refuses when it was never told of it.
 async fn transporter_access(conn: &mut PgConnection, broadcast: Uuid, transporter: Uuid) -> Result<()> {
-    let (notified, declined): (bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2),
-                EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2)",
-    )
-    .bind(broadcast)
-    .bind(transporter)
+    let (notified, declined): (bool, bool) = sqlx::query!(r#"SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2) AS "notified!",
+                EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2) AS "declined!""#, broadcast, transporter)
+.map(|r| (r.notified, r.declined))
     .fetch_one(&mut *conn)
     .await?;
     if !notified {
@@ -462,11 +460,8 @@ async fn vehicle_misfit(
     vehicle: Uuid,
     line: &LineKind,
 ) -> Result<Option<(&'static str, String)>> {
-    let found: Option<(VehicleType, String, crate::domain::vehicle::VehicleStatus)> = sqlx::query_as(
-        "SELECT vehicle_type, vehicle_subtype, status FROM vehicles WHERE id = $1 AND transporter_id = $2",
-    )
-    .bind(vehicle)
-    .bind(transporter)
+    let found: Option<(VehicleType, String, crate::domain::vehicle::VehicleStatus)> = sqlx::query!(r#"SELECT vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, status AS "status: crate::domain::vehicle::VehicleStatus" FROM vehicles WHERE id = $1 AND transporter_id = $2"#, vehicle, transporter)
+.map(|r| (r.vehicle_type, r.vehicle_subtype, r.status))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match found {
@@ -490,17 +485,12 @@ pub async fn refuse_accept_early(
     scope: &str,
     key: Uuid,
 ) -> Result<()> {
-    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query_as(
-        "SELECT b.status,
-                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $2),
-                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2),
-                EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4)
-         FROM broadcasts b WHERE b.id = $1",
-    )
-    .bind(broadcast)
-    .bind(transporter)
-    .bind(scope)
-    .bind(key)
+    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query!(r#"SELECT b.status AS "status: BroadcastStatus",
+                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $2) AS "notified!",
+                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2) AS "declined!",
+                EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4) AS "replay!"
+         FROM broadcasts b WHERE b.id = $1"#, broadcast, transporter, scope, key)
+.map(|r| (r.status, r.notified, r.declined, r.replay))
     .fetch_optional(conn)
     .await?;
     let Some((status, notified, declined, replay)) = row else { return Err(views::not_found()) };
@@ -713,21 +703,21 @@ pub async fn assign_driver(
     windows: trips::Windows,
 ) -> Result<Uuid> {
     let row: Option<(Uuid, TruckRequestStatus)> =
-        sqlx::query_as("SELECT broadcast_id, status FROM truck_requests WHERE id = $1 AND transporter_id = $2")
-            .bind(truck_request)
-            .bind(transporter)
+        sqlx::query!(r#"SELECT broadcast_id, status AS "status: TruckRequestStatus" FROM truck_requests WHERE id = $1 AND transporter_id = $2"#, truck_request, transporter)
+.map(|r| (r.broadcast_id, r.status))
             .fetch_optional(&mut *conn)
             .await?;
     let (broadcast, _) =
         row.ok_or_else(|| Error::rejected(404, "TRUCK_REQUEST_NOT_FOUND", "no such truck request of yours"))?;
     check_driver(conn, transporter, driver).await?;
     let _ = lock(conn, broadcast).await?;
-    let (from, vehicle, trip): (TruckRequestStatus, Option<Uuid>, Option<Uuid>) = sqlx::query_as(
-        "SELECT status, vehicle_id,
-                (SELECT id FROM trips WHERE truck_request_id = tr.id AND trip_is_unfinished(status))
-         FROM truck_requests tr WHERE id = $1 FOR UPDATE",
+    let (from, vehicle, trip): (TruckRequestStatus, Option<Uuid>, Option<Uuid>) = sqlx::query!(
+        r#"SELECT status AS "status: TruckRequestStatus", vehicle_id,
+                (SELECT id FROM trips WHERE truck_request_id = tr.id AND trip_is_unfinished(status)) AS trip
+         FROM truck_requests tr WHERE id = $1 FOR UPDATE"#,
+        truck_request
     )
-    .bind(truck_request)
+    .map(|r| (r.status, r.vehicle_id, r.trip))
     .fetch_one(&mut *conn)
     .await?;
     if from != TruckRequestStatus::Accepted || vehicle.is_none() || trip.is_some() {

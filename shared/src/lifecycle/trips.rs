@@ -526,11 +526,12 @@ pub(crate) async fn cancel_all(
         apply(conn, &t, TripEvent::CustomerCancel, w, actor, why).await?;
     }
     // Taken trucks no driver was named for yet: their vehicles go back too.
-    let freed: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-        "UPDATE truck_requests SET status = 'cancelled', updated_at = now()
-         WHERE broadcast_id = $1 AND status IN ('accepted', 'assigned') RETURNING id, vehicle_id",
+    let freed: Vec<(Uuid, Option<Uuid>)> = sqlx::query!(
+        r#"UPDATE truck_requests SET status = 'cancelled', updated_at = now()
+         WHERE broadcast_id = $1 AND status IN ('accepted', 'assigned') RETURNING id, vehicle_id"#,
+        broadcast
     )
-    .bind(broadcast)
+    .map(|r| (r.id, r.vehicle_id))
     .fetch_all(&mut *conn)
     .await?;
     for (truck, vehicle) in freed {

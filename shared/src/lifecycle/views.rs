@@ -247,15 +247,28 @@ impl BroadcastRow {
 const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_address, pickup_city, drop_lat, drop_lng, drop_address, \
      drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
 
-pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
-    let rows: Vec<(i32, VehicleType, String, i32, i64, i64, i64)> = sqlx::query_as(
-        "SELECT line_no, vehicle_type, vehicle_subtype, price_per_truck, count(*),
-                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')),
-                count(*) FILTER (WHERE status = 'held')
-         FROM truck_requests WHERE broadcast_id = $1
-         GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no",
+/// One broadcast's row, or 404.
+async fn broadcast_row(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastRow> {
+    sqlx::query_as!(
+        BroadcastRow,
+        r#"SELECT id, status AS "status: BroadcastStatus", pickup_lat, pickup_lng, pickup_address, pickup_city,
+                  drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, trucks_filled,
+                  expires_at, created_at, closed_at, terminal_reason, radius_step
+           FROM broadcasts WHERE id = $1"#,
+        id
     )
-    .bind(broadcast)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(not_found)
+}
+
+pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
+    let rows: Vec<(i32, VehicleType, String, i32, i64, i64, i64)> = sqlx::query!(r#"SELECT line_no, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, price_per_truck, count(*) AS "needed!",
+                count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')) AS "filled!",
+                count(*) FILTER (WHERE status = 'held') AS "held!"
+         FROM truck_requests WHERE broadcast_id = $1
+         GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no"#, broadcast)
+.map(|r| (r.line_no, r.vehicle_type, r.vehicle_subtype, r.price_per_truck, r.needed, r.filled, r.held))
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
@@ -336,11 +349,7 @@ impl TakenRow {
 
 /// The customer's view of one broadcast.
 pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBody> {
-    let row: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = broadcast_row(conn, id).await?;
     let lines = lines(conn, id).await?;
     let taken: Vec<TakenRow> = sqlx::query_as(&format!(
         "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned', 'delivered')
@@ -457,14 +466,15 @@ pub async fn history(
 
 /// Open broadcasts this transporter was notified of and has not declined.
 pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<OpenBroadcastBody>> {
-    let rows: Vec<(Uuid, Option<f64>)> = sqlx::query_as(
-        "SELECT b.id, n.distance_km FROM broadcast_notifications n
+    let rows: Vec<(Uuid, Option<f64>)> = sqlx::query!(
+        r#"SELECT b.id, n.distance_km FROM broadcast_notifications n
          JOIN broadcasts b ON b.id = n.broadcast_id
          WHERE n.transporter_id = $1 AND broadcast_is_open(b.status) AND b.expires_at > now()
            AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $1)
-         ORDER BY b.created_at DESC LIMIT 100",
+         ORDER BY b.created_at DESC LIMIT 100"#,
+        transporter
     )
-    .bind(transporter)
+    .map(|r| (r.id, r.distance_km))
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -494,11 +504,7 @@ pub async fn open_broadcast(
     id: Uuid,
     distance_to_pickup_km: Option<f64>,
 ) -> Result<OpenBroadcastBody> {
-    let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(not_found)?;
+    let b = broadcast_row(conn, id).await?;
     let lines = lines(conn, id).await?;
     Ok(OpenBroadcastBody {
         id,
@@ -534,10 +540,7 @@ pub async fn assignments(
     let more = taken.len() as i64 > limit;
     let mut out = Vec::new();
     for t in taken.iter().take(limit as usize) {
-        let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
-            .bind(t.broadcast_id)
-            .fetch_one(&mut *conn)
-            .await?;
+        let b = broadcast_row(conn, t.broadcast_id).await?;
         out.push(AssignmentBody {
             truck_request_id: t.id,
             broadcast_id: t.broadcast_id,
@@ -626,11 +629,11 @@ struct TripRow {
 }
 
 pub async fn trip(conn: &mut PgConnection, id: Uuid) -> Result<TripBody> {
-    let row: TripRow = sqlx::query_as(
-        "SELECT trip.id, trip.status, trip.broadcast_id, trip.truck_request_id, tr.vehicle_type, tr.vehicle_subtype,
+    let row: TripRow = sqlx::query_as!(TripRow, r#"SELECT trip.id, trip.status AS "status: TripStatus", trip.broadcast_id, trip.truck_request_id,
+                tr.vehicle_type AS "vehicle_type: VehicleType", tr.vehicle_subtype,
                 tr.price_per_truck, c.id AS customer_id, c.name AS customer_name, c.phone AS customer_phone,
                 t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
-                v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
+                v.id AS vehicle_id, v.registration_number, v.vehicle_type AS "v_type: VehicleType", v.vehicle_subtype AS v_subtype,
                 d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone,
                 trip.respond_by, trip.restaff_by, trip.created_at, trip.finished_at
          FROM trips trip
@@ -640,16 +643,11 @@ pub async fn trip(conn: &mut PgConnection, id: Uuid) -> Result<TripBody> {
          JOIN users t ON t.id = trip.transporter_id
          JOIN vehicles v ON v.id = trip.vehicle_id
          JOIN users d ON d.id = trip.driver_id
-         WHERE trip.id = $1",
-    )
-    .bind(id)
+         WHERE trip.id = $1"#, id)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(super::trips::not_found)?;
-    let b: BroadcastRow = sqlx::query_as(&format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = $1"))
-        .bind(row.broadcast_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let b = broadcast_row(conn, row.broadcast_id).await?;
     Ok(TripBody {
         id: row.id,
         status: row.status,
