@@ -481,7 +481,7 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
     }
     // What is left, by family: apalis task keys (trimmed by the sweep) and the once-per-user
     // emit markers (alive for their job's retry span, so a retry never emits twice).
-    let (mut tasks, mut markers, mut other) = (0u64, 0u64, 0u64);
+    let (mut tasks, mut markers, mut replay, mut other) = (0u64, 0u64, 0u64, 0u64);
     let mut cursor = 0u64;
     loop {
         let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -497,6 +497,8 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
                 tasks += 1;
             } else if k.contains(":emitted:") {
                 markers += 1;
+            } else if k.contains(":rt:log:") || k.contains(":rt:seq:") {
+                replay += 1;
             } else {
                 other += 1;
             }
@@ -514,12 +516,13 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
         scenario: "6. soak",
         metric: format!("Redis used_memory, {n} notify jobs through 1 worker in waves of {wave}"),
         value: format!(
-            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s; keys left: {tasks} of the queues (their registrations and sets), {markers} emit markers ({} s TTL), {other} other",
+            "before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB ({growth:+.1}%); {:.0} jobs/s; keys left: {tasks} of the queues (their registrations and sets), {markers} emit markers ({} s TTL), {replay} replay logs and seqs of the {} users (200 events and 10 min each), {other} other",
             mib(before),
             mib(peak),
             mib(after),
             n as f64 / elapsed.as_secs_f64(),
-            marker_ttl.as_secs()
+            marker_ttl.as_secs(),
+            users.len()
         ),
         goal: "after within 10% of before".into(),
         baseline: String::new(),
