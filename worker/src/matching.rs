@@ -53,21 +53,35 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
     )
     .fetch_all(&mut *tx)
     .await?;
-    if !fresh.is_empty() {
-        let recipients = found
-            .iter()
-            .filter(|f| fresh.contains(&f.0))
-            .map(|&(transporter_id, distance_km)| NotifiedTransporter { transporter_id, distance_km })
-            .collect();
+    let fresh_set: HashSet<Uuid> = fresh.iter().copied().collect();
+    let mut recipients: Vec<NotifiedTransporter> = found
+        .iter()
+        .filter(|f| fresh_set.contains(&f.0))
+        .map(|&(transporter_id, distance_km)| NotifiedTransporter { transporter_id, distance_km })
+        .collect();
+    recipients.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
+    for wave in waves(&recipients) {
         let event = OutboxEvent::TransportersNotified(TransportersNotified {
             broadcast_id: broadcast,
             radius_step: step,
-            recipients,
+            recipients: wave.to_vec(),
         });
         outbox::enqueue(&mut tx, &event, None).await?;
     }
     tx.commit().await?;
     Ok(fresh.len())
+}
+
+/// The nearest transporters of a step are announced first, in a small wave of their own: each
+/// wave is its own outbox row (the relay dispatches rows in order) and so its own `notify` job,
+/// so the nearest do not wait for the events of thousands farther away to be written; the rest
+/// follow in waves of [`WAVE`], which the notify queue runs side by side (docs/DESIGN.md, "Jobs").
+pub const FIRST_WAVE: usize = 50;
+pub const WAVE: usize = 1000;
+
+fn waves<T>(sorted: &[T]) -> impl Iterator<Item = &[T]> {
+    let (first, rest) = sorted.split_at(sorted.len().min(FIRST_WAVE));
+    std::iter::once(first).filter(|w| !w.is_empty()).chain(rest.chunks(WAVE))
 }
 
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
@@ -202,4 +216,22 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
         metrics::counter!("transporters_notified_total").increment(fresh as u64);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FIRST_WAVE, WAVE, waves};
+
+    #[test]
+    fn the_nearest_go_first_in_a_small_wave_then_the_rest_in_waves() {
+        let none: Vec<usize> = Vec::new();
+        assert_eq!(waves(&none).count(), 0);
+        let few: Vec<usize> = (0..10).collect();
+        assert_eq!(waves(&few).map(<[usize]>::len).collect::<Vec<_>>(), vec![10]);
+        let many: Vec<usize> = (0..FIRST_WAVE + 2 * WAVE + 7).collect();
+        let sizes: Vec<usize> = waves(&many).map(<[usize]>::len).collect();
+        assert_eq!(sizes, vec![FIRST_WAVE, WAVE, WAVE, 7]);
+        let flat: Vec<usize> = waves(&many).flatten().copied().collect();
+        assert_eq!(flat, many, "every recipient once, nearest first");
+    }
 }

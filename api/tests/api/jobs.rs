@@ -60,6 +60,70 @@ async fn a_create_reaches_the_transporter_in_reach_through_the_radius_step() {
 }
 
 #[tokio::test]
+async fn a_step_announces_its_nearest_transporters_first_in_a_small_wave_and_everyone_once() {
+    let app = crate::helpers::spawn_app_with(&[("WEELO_MAX_NEW_PER_STEP", "100")]).await;
+    let cache = Cache::new(&app.config).unwrap();
+    let (_, customer) = app.user("customer").await;
+    let fleet = app.transporters_with_vehicles(60, "open").await;
+    // Farther and farther north of the pickup (19.1, 72.88), in a shuffled order of coming online.
+    let mut order: Vec<usize> = (0..fleet.len()).collect();
+    order.sort_by_key(|i| (i * 37) % fleet.len());
+    for i in order {
+        let (_, token, _) = &fleet[i];
+        let r = app
+            .client
+            .put(app.url("/v1/transporters/me/availability"))
+            .bearer_auth(token)
+            .json(&json!({ "online": true }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let at = json!({ "lat": 19.1 + 0.001 * i as f64, "lng": 72.88 });
+        assert_eq!(app.post_auth("/v1/transporters/me/heartbeat", token, at).await.status(), 200);
+    }
+    app.run_pending_jobs().await;
+    let id = app.open_broadcast(&customer, &[("open", 2, 1500)]).await;
+    app.run_pending_jobs().await;
+
+    let waves: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT payload->'recipients' FROM outbox
+         WHERE kind = 'transporters_notified' AND payload->>'broadcastId' = $1 ORDER BY id",
+    )
+    .bind(&id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let ids = |w: &serde_json::Value| -> Vec<String> {
+        w.as_array().unwrap().iter().map(|r| r["transporterId"].as_str().unwrap().to_owned()).collect()
+    };
+    let km = |w: &serde_json::Value| -> Vec<f64> {
+        w.as_array().unwrap().iter().map(|r| r["distanceKm"].as_f64().unwrap()).collect()
+    };
+    assert_eq!(
+        waves.iter().map(|w| ids(w).len()).collect::<Vec<_>>(),
+        vec![50, 10],
+        "a first wave of 50, then the rest"
+    );
+    let nearest_first: Vec<String> = fleet.iter().take(50).map(|t| t.0.to_string()).collect();
+    let mut first = ids(&waves[0]);
+    first.sort();
+    let mut expected = nearest_first.clone();
+    expected.sort();
+    assert_eq!(first, expected, "the first wave is the 50 nearest");
+    let first_km = km(&waves[0]);
+    assert!(first_km.windows(2).all(|p| p[0] <= p[1]), "nearest first within the wave: {first_km:?}");
+    let farthest_first = first_km.iter().cloned().fold(f64::MIN, f64::max);
+    assert!(km(&waves[1]).iter().all(|k| *k >= farthest_first));
+    // Every transporter is told exactly once, whichever wave carried it.
+    for (t, _, _) in &fleet {
+        let log = realtime::missed(&cache, *t, 0).await.unwrap();
+        let news = log.iter().filter(|e| e.event == "new_broadcast" && e.payload["broadcastId"] == id.as_str()).count();
+        assert_eq!(news, 1, "{t}: {log:?}");
+    }
+}
+
+#[tokio::test]
 async fn an_accept_tells_the_customer_and_the_other_transporters_what_is_left() {
     let app = spawn_app().await;
     let cache = Cache::new(&app.config).unwrap();
