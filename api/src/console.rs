@@ -13,7 +13,7 @@ use uuid::Uuid;
 use weelo_shared::admin::{self, DeadLetters};
 use weelo_shared::auth::Claims;
 use weelo_shared::console::{self, CityBox};
-use weelo_shared::domain::{Phone, Role};
+use weelo_shared::domain::{BroadcastId, Phone, Role, UserId};
 use weelo_shared::error::Error;
 
 use crate::problem::{self, error_response};
@@ -188,7 +188,8 @@ async fn cancel(req: &Request, state: Data<&Arc<AppState>>, Path(id): Path<Uuid>
     answer(
         async {
             let me = admin(&state, req).await?;
-            admin::force_cancel(&state.db, id, me.sub, &reason(&body)?, (&state.config).into()).await?;
+            admin::force_cancel(&state.db, BroadcastId(id), UserId(me.sub), &reason(&body)?, (&state.config).into())
+                .await?;
             Ok(done(1))
         }
         .await,
@@ -300,7 +301,7 @@ async fn suspend_as(state: &AppState, req: &Request, id: Uuid, suspended: bool, 
     answer(
         async {
             let me = admin(state, req).await?;
-            admin::set_suspended(&state.db, id, suspended, me.sub, &reason(body)?).await?;
+            admin::set_suspended(&state.db, UserId(id), suspended, UserId(me.sub), &reason(body)?).await?;
             Ok(done(1))
         }
         .await,

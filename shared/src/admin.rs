@@ -7,6 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::Phone;
+use crate::domain::{BroadcastId, UserId};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
@@ -133,7 +134,9 @@ fn require_reason(reason: &str) -> Result<&str> {
 /// Suspends (or restores) a user: suspended, they cannot sign in, refresh or use a token, every
 /// refresh token is revoked, and their sockets are dropped (the relay sends `session_revoked`
 /// and the API instances disconnect them). Admins cannot be suspended here.
-pub async fn set_suspended(db: &PgPool, user: Uuid, suspended: bool, by: Uuid, reason: &str) -> Result<()> {
+pub async fn set_suspended(db: &PgPool, user: UserId, suspended: bool, by: UserId, reason: &str) -> Result<()> {
+    let user = user.uuid();
+    let by = by.uuid();
     let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
     let role: Option<String> = sqlx::query_scalar!(
@@ -166,14 +169,16 @@ pub async fn set_suspended(db: &PgPool, user: Uuid, suspended: bool, by: Uuid, r
 /// `ADMIN_CANCELLED` and the admin's note.
 pub async fn force_cancel(
     db: &PgPool,
-    broadcast: Uuid,
-    by: Uuid,
+    broadcast: BroadcastId,
+    by: UserId,
     reason: &str,
     windows: crate::lifecycle::trips::Windows,
 ) -> Result<()> {
+    let broadcast = broadcast.uuid();
+    let by = by.uuid();
     let reason = require_reason(reason)?;
     let mut tx = db.begin().await?;
-    crate::lifecycle::force_cancel(&mut tx, by, broadcast, reason, windows).await?;
+    crate::lifecycle::force_cancel(&mut tx, UserId(by), BroadcastId(broadcast), reason, windows).await?;
     audit(&mut tx, Some(by), "broadcast.cancel", Some(broadcast), reason).await?;
     tx.commit().await?;
     tracing::warn!(%broadcast, %by, "broadcast cancelled by an admin");

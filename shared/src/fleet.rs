@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::db::violated_constraint;
 use crate::domain::vehicle::VehicleStatus;
 use crate::domain::{Phone, RegistrationNumber, VehicleType};
+use crate::domain::{UserId, VehicleId};
 use crate::error::{Error, Result};
 use crate::lifecycle::views::{DriverBody, VehicleBody};
 
@@ -83,7 +84,9 @@ pub async fn vehicles(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<
     Ok(rows.into_iter().map(vehicle_body).collect())
 }
 
-pub async fn vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<VehicleBody> {
+pub async fn vehicle(conn: &mut PgConnection, transporter: UserId, id: VehicleId) -> Result<VehicleBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let row: Option<VehicleRow> =
         sqlx::query_as(&format!("SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1 AND transporter_id = $2"))
             .bind(id)
@@ -97,15 +100,17 @@ pub async fn vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Re
 /// vehicle on a trip keeps that status until released.
 pub async fn update_vehicle(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    id: Uuid,
+    transporter: UserId,
+    id: VehicleId,
     subtype: Option<&str>,
     status: Option<VehicleStatus>,
 ) -> Result<VehicleBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     if status == Some(VehicleStatus::OnTrip) {
         return Err(Error::field("status", "on_trip is set by accepting a truck, not by hand"));
     }
-    let current = vehicle(conn, transporter, id).await?;
+    let current = vehicle(conn, UserId(transporter), VehicleId(id)).await?;
     if status.is_some() && current.status == VehicleStatus::OnTrip {
         return Err(Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle is on a trip").with("state", "on_trip"));
     }
@@ -125,7 +130,9 @@ pub async fn update_vehicle(
     })
 }
 
-pub async fn remove_vehicle(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
+pub async fn remove_vehicle(conn: &mut PgConnection, transporter: UserId, id: VehicleId) -> Result<()> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let done =
         sqlx::query!("DELETE FROM vehicles WHERE id = $1 AND transporter_id = $2", id, transporter).execute(conn).await;
     match done {
@@ -189,7 +196,9 @@ pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<D
     Ok(rows.into_iter().map(driver_body).collect())
 }
 
-pub async fn driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<DriverBody> {
+pub async fn driver(conn: &mut PgConnection, transporter: UserId, id: UserId) -> Result<DriverBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let row: Option<DriverRow> = sqlx::query_as(&format!(
         "SELECT {DRIVER_COLUMNS} FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2"
     ))
@@ -200,7 +209,9 @@ pub async fn driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Res
     row.map(driver_body).ok_or_else(driver_not_found)
 }
 
-pub async fn rename_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid, name: &str) -> Result<DriverBody> {
+pub async fn rename_driver(conn: &mut PgConnection, transporter: UserId, id: UserId, name: &str) -> Result<DriverBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let row: Option<DriverRow> = sqlx::query_as(&format!(
         "UPDATE users SET name = $3, updated_at = now() WHERE id = $1 AND role = 'driver' AND transporter_id = $2
          RETURNING {DRIVER_COLUMNS}"
@@ -213,7 +224,9 @@ pub async fn rename_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid,
     row.map(driver_body).ok_or_else(driver_not_found)
 }
 
-pub async fn remove_driver(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
+pub async fn remove_driver(conn: &mut PgConnection, transporter: UserId, id: UserId) -> Result<()> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let done =
         sqlx::query!("DELETE FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2", id, transporter)
             .execute(conn)

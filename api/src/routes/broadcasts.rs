@@ -11,8 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
 use weelo_shared::admin;
-use weelo_shared::domain::Role;
 use weelo_shared::domain::machine::{BroadcastStatus, Draft, RawLine, RawPlace};
+use weelo_shared::domain::{BroadcastId, Role, TruckRequestId, UserId, VehicleId};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};
 use weelo_shared::lifecycle::views::{self, AssignmentBody, BroadcastBody, BroadcastSummary, OpenBroadcastBody};
@@ -321,7 +321,7 @@ impl BroadcastApi {
     ) -> Result<Json<BroadcastBody>, ApiError<CustomerReadErrors>> {
         let customer = auth.require(&[Role::Customer])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(views::customer_broadcast(&mut conn, customer, id.0).await?))
+        Ok(Json(views::customer_broadcast(&mut conn, UserId(customer), BroadcastId(id.0)).await?))
     }
 
     /// My broadcasts, newest first.
@@ -359,7 +359,7 @@ impl BroadcastApi {
             return Err(Error::field("reason", "must be at most 500 characters").into());
         }
         let mut tx = state.db.begin().await?;
-        lifecycle::cancel(&mut tx, customer, id.0, note, (&state.config).into()).await?;
+        lifecycle::cancel(&mut tx, UserId(customer), BroadcastId(id.0), note, (&state.config).into()).await?;
         let view = views::broadcast(&mut tx, id.0).await?;
         tx.commit().await?;
         Ok(Json(view))
@@ -387,11 +387,20 @@ impl BroadcastApi {
         {
             let mut conn = state.db.acquire().await?;
             admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
-            lifecycle::refuse_accept_early(&mut conn, transporter, id.0, &scope, key).await?;
+            lifecycle::refuse_accept_early(&mut conn, UserId(transporter), BroadcastId(id.0), &scope, key).await?;
         }
         let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
             let windows = (&state.config).into();
-            let accepted = lifecycle::accept(tx, transporter, id.0, line, vehicle, driver, windows).await?;
+            let accepted = lifecycle::accept(
+                tx,
+                UserId(transporter),
+                BroadcastId(id.0),
+                line,
+                VehicleId(vehicle),
+                driver.map(UserId),
+                windows,
+            )
+            .await?;
             Ok(Stored { status: 200, body: to_body(&accepted)? })
         })
         .await?;
@@ -408,7 +417,7 @@ impl BroadcastApi {
     ) -> Result<Declined, ApiError<DeclineErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        lifecycle::decline(&mut conn, transporter, id.0).await?;
+        lifecycle::decline(&mut conn, UserId(transporter), BroadcastId(id.0)).await?;
         Ok(Declined::Done)
     }
 
@@ -423,7 +432,7 @@ impl BroadcastApi {
     ) -> Result<Json<OpenBroadcastBody>, ApiError<SentBroadcastErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(views::sent_to_transporter(&mut conn, transporter, id.0).await?))
+        Ok(Json(views::sent_to_transporter(&mut conn, UserId(transporter), BroadcastId(id.0)).await?))
     }
 
     /// Open broadcasts I was notified of and have not declined, with trucks remaining per line.
@@ -468,7 +477,14 @@ impl BroadcastApi {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let mut tx = state.db.begin().await?;
         let windows = (&state.config).into();
-        let broadcast = lifecycle::assign_driver(&mut tx, transporter, id.0, body.driver_id, windows).await?;
+        let broadcast = lifecycle::assign_driver(
+            &mut tx,
+            UserId(transporter),
+            TruckRequestId(id.0),
+            UserId(body.driver_id),
+            windows,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Json(DriverAssigned { truck_request_id: id.0, broadcast_id: broadcast, driver_id: body.driver_id }))
     }

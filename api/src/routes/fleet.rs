@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 use weelo_shared::domain::vehicle::{VehicleStatus, parse_subtype};
-use weelo_shared::domain::{FieldError, Phone, RegistrationNumber, Role, VehicleType};
+use weelo_shared::domain::{FieldError, Phone, RegistrationNumber, Role, UserId, VehicleId, VehicleType};
 use weelo_shared::error::Error;
 use weelo_shared::lifecycle::views::{DriverBody, VehicleBody};
 use weelo_shared::{fleet, presence};
@@ -147,7 +147,7 @@ impl FleetApi {
     ) -> Result<Json<VehicleBody>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(fleet::vehicle(&mut conn, me, id.0).await?))
+        Ok(Json(fleet::vehicle(&mut conn, UserId(me), VehicleId(id.0)).await?))
     }
 
     /// Change a vehicle's subtype or status.
@@ -167,7 +167,7 @@ impl FleetApi {
             .transpose()
             .map_err(|m| Error::field("vehicleSubtype", m))?;
         let mut conn = state.db.acquire().await?;
-        Ok(Json(fleet::update_vehicle(&mut conn, me, id.0, sub.as_deref(), body.status).await?))
+        Ok(Json(fleet::update_vehicle(&mut conn, UserId(me), VehicleId(id.0), sub.as_deref(), body.status).await?))
     }
 
     /// Remove a vehicle that has no trips on record.
@@ -180,7 +180,7 @@ impl FleetApi {
     ) -> Result<Removed, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        fleet::remove_vehicle(&mut conn, me, id.0).await?;
+        fleet::remove_vehicle(&mut conn, UserId(me), VehicleId(id.0)).await?;
         Ok(Removed::Done)
     }
 
@@ -226,7 +226,7 @@ impl FleetApi {
     ) -> Result<Json<DriverBody>, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        let driver = fleet::driver(&mut conn, me, id.0).await?;
+        let driver = fleet::driver(&mut conn, UserId(me), UserId(id.0)).await?;
         Ok(Json(presence::with_online(&state.cache, vec![driver]).await?.remove(0)))
     }
 
@@ -246,7 +246,7 @@ impl FleetApi {
             return Err(Error::validation(errors).into());
         }
         let mut conn = state.db.acquire().await?;
-        Ok(Json(fleet::rename_driver(&mut conn, me, id.0, &name).await?))
+        Ok(Json(fleet::rename_driver(&mut conn, UserId(me), UserId(id.0), &name).await?))
     }
 
     /// Remove a driver who has no trips on record.
@@ -259,7 +259,7 @@ impl FleetApi {
     ) -> Result<Removed, ApiError<FleetErrors>> {
         let me = auth.require(&[Role::Transporter])?.sub;
         let mut conn = state.db.acquire().await?;
-        fleet::remove_driver(&mut conn, me, id.0).await?;
+        fleet::remove_driver(&mut conn, UserId(me), UserId(id.0)).await?;
         // The removed driver's open sockets end with the account (its tokens already fail).
         weelo_shared::realtime::revoke(&state.cache, id.0, None, "ACCOUNT_REMOVED").await?;
         Ok(Removed::Done)

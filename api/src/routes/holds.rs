@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use weelo_shared::admin;
-use weelo_shared::domain::Role;
+use weelo_shared::domain::{BroadcastId, HoldId, Role, UserId};
 use weelo_shared::error::Error;
 use weelo_shared::lifecycle;
 use weelo_shared::lifecycle::holds::{self, Crew, HoldBody, HoldWindows};
@@ -87,7 +87,7 @@ async fn command(
 ) -> Result<Json<HoldBody>, Error> {
     keyed(&state.db, transporter, &format!("hold:{hold}:{action}"), key, body, async |tx| {
         op(tx).await?;
-        holds::view(tx, transporter, hold).await
+        holds::view(tx, UserId(transporter), HoldId(hold)).await
     })
     .await
 }
@@ -120,8 +120,8 @@ impl HoldApi {
         let windows = HoldWindows::from(&state.config);
         let scope = format!("hold:{}", id.0);
         Ok(keyed(&state.db, transporter, &scope, &key.0, &body.0, async |tx| {
-            let hold = holds::place(tx, transporter, id.0, line, quantity, windows).await?;
-            holds::view(tx, transporter, hold).await
+            let hold = holds::place(tx, UserId(transporter), BroadcastId(id.0), line, quantity, windows).await?;
+            holds::view(tx, UserId(transporter), HoldId(hold)).await
         })
         .await?)
     }
@@ -137,7 +137,7 @@ impl HoldApi {
     ) -> Result<Json<HoldBody>, ApiError<HoldCommandErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let windows = HoldWindows::from(&state.config);
-        let op = async |tx: &mut PgConnection| holds::extend(tx, transporter, id.0, windows).await;
+        let op = async |tx: &mut PgConnection| holds::extend(tx, UserId(transporter), HoldId(id.0), windows).await;
         Ok(command(&state, transporter, id.0, "extend", &key.0, &(), op).await?)
     }
 
@@ -156,7 +156,9 @@ impl HoldApi {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let windows = (&state.config).into();
         let crews = body.assignments.clone();
-        let op = async |tx: &mut PgConnection| holds::confirm(tx, transporter, id.0, &crews, windows).await.map(drop);
+        let op = async |tx: &mut PgConnection| {
+            holds::confirm(tx, UserId(transporter), HoldId(id.0), &crews, windows).await.map(drop)
+        };
         Ok(command(&state, transporter, id.0, "confirm", &key.0, &body.0, op).await?)
     }
 
@@ -170,7 +172,7 @@ impl HoldApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
     ) -> Result<Json<HoldBody>, ApiError<HoldCommandErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
-        let op = async |tx: &mut PgConnection| holds::release(tx, transporter, id.0).await;
+        let op = async |tx: &mut PgConnection| holds::release(tx, UserId(transporter), HoldId(id.0)).await;
         Ok(command(&state, transporter, id.0, "release", &key.0, &(), op).await?)
     }
 

@@ -11,8 +11,8 @@ use poem_openapi::{Object, OpenApi};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
-use weelo_shared::domain::Role;
 use weelo_shared::domain::trip::TripStatus;
+use weelo_shared::domain::{Role, TripId, UserId, VehicleId};
 use weelo_shared::error::Error;
 use weelo_shared::lifecycle::trips::{self, Windows};
 use weelo_shared::lifecycle::views::{self, TripBody};
@@ -140,7 +140,7 @@ impl TripApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
     ) -> Result<Json<TripBody>, ApiError<TripCommandErrors>> {
         let driver = auth.require(&[Role::Driver])?.sub;
-        let op = async |tx: &mut PgConnection, w| trips::driver_accept(tx, driver, id.0, w).await;
+        let op = async |tx: &mut PgConnection, w| trips::driver_accept(tx, UserId(driver), TripId(id.0), w).await;
         Ok(command(&state, driver, id.0, "accept", &key.0, &(), op).await?)
     }
 
@@ -159,7 +159,8 @@ impl TripApi {
         if note.is_empty() || note.chars().count() > 500 {
             return Err(Error::field("reason", "must be 1 to 500 characters").into());
         }
-        let op = async |tx: &mut PgConnection, w| trips::driver_decline(tx, driver, id.0, &note, w).await;
+        let op =
+            async |tx: &mut PgConnection, w| trips::driver_decline(tx, UserId(driver), TripId(id.0), &note, w).await;
         Ok(command(&state, driver, id.0, "decline", &key.0, &body.0, op).await?)
     }
 
@@ -175,7 +176,7 @@ impl TripApi {
     ) -> Result<Json<TripBody>, ApiError<TripCommandErrors>> {
         let driver = auth.require(&[Role::Driver])?.sub;
         let to = body.status;
-        let op = async |tx: &mut PgConnection, w| trips::progress(tx, driver, id.0, to, w).await;
+        let op = async |tx: &mut PgConnection, w| trips::progress(tx, UserId(driver), TripId(id.0), to, w).await;
         Ok(command(&state, driver, id.0, to.as_str(), &key.0, &body.0, op).await?)
     }
 
@@ -191,7 +192,9 @@ impl TripApi {
     ) -> Result<Json<TripBody>, ApiError<TripCommandErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
-        let op = async |tx: &mut PgConnection, w| trips::restaff(tx, transporter, id.0, vehicle, driver, w).await;
+        let op = async |tx: &mut PgConnection, w| {
+            trips::restaff(tx, UserId(transporter), TripId(id.0), VehicleId(vehicle), UserId(driver), w).await
+        };
         Ok(command(&state, transporter, id.0, "crew", &key.0, &body.0, op).await?)
     }
 
@@ -206,7 +209,7 @@ impl TripApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
     ) -> Result<Json<TripBody>, ApiError<TripCommandErrors>> {
         let transporter = auth.require(&[Role::Transporter])?.sub;
-        let op = async |tx: &mut PgConnection, w| trips::release(tx, transporter, id.0, w).await;
+        let op = async |tx: &mut PgConnection, w| trips::release(tx, UserId(transporter), TripId(id.0), w).await;
         Ok(command(&state, transporter, id.0, "release", &key.0, &(), op).await?)
     }
 }

@@ -2,6 +2,7 @@
 //! No I/O here.
 
 pub mod geo;
+pub mod ids;
 pub mod machine;
 pub mod phone;
 pub mod role;
@@ -9,6 +10,7 @@ pub mod trip;
 pub mod vehicle;
 
 pub use geo::LatLng;
+pub use ids::{BroadcastId, HoldId, TripId, TruckRequestId, UserId, VehicleId};
 pub use phone::Phone;
 pub use role::Role;
 pub use vehicle::{RegistrationNumber, VehicleType};

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::domain::VehicleType;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
+use crate::domain::{BroadcastId, HoldId, UserId};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
@@ -174,12 +175,14 @@ async fn changed(
 /// free is a 409.
 pub async fn place(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    broadcast: Uuid,
+    transporter: UserId,
+    broadcast: BroadcastId,
     line: i32,
     quantity: u32,
     w: HoldWindows,
 ) -> Result<Uuid> {
+    let transporter = transporter.uuid();
+    let broadcast = broadcast.uuid();
     transporter_access(conn, broadcast, transporter).await?;
     let locked = lock(conn, broadcast).await?;
     if locked.overdue && locked.machine.status.is_open() {
@@ -231,7 +234,9 @@ pub async fn place(
 }
 
 /// Adds `WEELO_HOLD_EXTEND_SECS` (at most twice, never past the broadcast's deadline).
-pub async fn extend(conn: &mut PgConnection, transporter: Uuid, id: Uuid, w: HoldWindows) -> Result<()> {
+pub async fn extend(conn: &mut PgConnection, transporter: UserId, id: HoldId, w: HoldWindows) -> Result<()> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let (_, h) = lock_hold(conn, id, Some(transporter)).await?;
     refuse_unless_active(&h)?;
     if h.extensions >= MAX_EXTENSIONS {
@@ -336,11 +341,13 @@ async fn check_crews(
 /// 422 listing each failing entry. Returns the confirmed trucks.
 pub async fn confirm(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    id: Uuid,
+    transporter: UserId,
+    id: HoldId,
     crews: &[Crew],
     windows: trips::Windows,
 ) -> Result<Vec<Uuid>> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let (locked, h) = lock_hold(conn, id, Some(transporter)).await?;
     refuse_unless_active(&h)?;
     if locked.overdue {
@@ -443,7 +450,9 @@ async fn give_back(
 }
 
 /// The transporter gives its held trucks back.
-pub async fn release(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
+pub async fn release(conn: &mut PgConnection, transporter: UserId, id: HoldId) -> Result<()> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let (locked, h) = lock_hold(conn, id, Some(transporter)).await?;
     refuse_unless_active(&h)?;
     give_back(conn, &locked, &h, HoldStatus::Released, Actor::transporter(transporter)).await
@@ -504,7 +513,9 @@ async fn body(conn: &mut PgConnection, h: HoldRow) -> Result<HoldBody> {
 }
 
 /// One hold of the transporter's.
-pub async fn view(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<HoldBody> {
+pub async fn view(conn: &mut PgConnection, transporter: UserId, id: HoldId) -> Result<HoldBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let h: HoldRow =
         sqlx::query_as(&format!("SELECT {HOLD_COLUMNS} FROM truck_holds WHERE id = $1 AND transporter_id = $2"))
             .bind(id)

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::db::violated_constraint;
 use crate::domain::VehicleType;
 use crate::domain::machine::{Broadcast, BroadcastStatus, Draft, LineState, Refusal, TruckRequestStatus, reason};
+use crate::domain::{BroadcastId, TruckRequestId, UserId, VehicleId};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
@@ -480,11 +481,13 @@ async fn vehicle_misfit(
 /// whose idempotency key is already recorded passes, so a replay still gets its first answer.
 pub async fn refuse_accept_early(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    broadcast: Uuid,
+    transporter: UserId,
+    broadcast: BroadcastId,
     scope: &str,
     key: Uuid,
 ) -> Result<()> {
+    let transporter = transporter.uuid();
+    let broadcast = broadcast.uuid();
     let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query!(r#"SELECT b.status AS "status: BroadcastStatus",
                 EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $2) AS "notified!",
                 EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2) AS "declined!",
@@ -514,13 +517,17 @@ pub async fn refuse_accept_early(
 /// invariant 3: one conditional claim; the broadcast's count and status move in the same transaction).
 pub async fn accept(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    broadcast: Uuid,
+    transporter: UserId,
+    broadcast: BroadcastId,
     line: i32,
-    vehicle: Uuid,
-    driver: Option<Uuid>,
+    vehicle: VehicleId,
+    driver: Option<UserId>,
     windows: trips::Windows,
 ) -> Result<Accepted> {
+    let transporter = transporter.uuid();
+    let broadcast = broadcast.uuid();
+    let vehicle = vehicle.uuid();
+    let driver = driver.map(UserId::uuid);
     transporter_access(conn, broadcast, transporter).await?;
     if let Some(d) = driver {
         check_driver(conn, transporter, d).await?;
@@ -591,11 +598,13 @@ pub async fn accept(
 /// every vehicle and driver freed in the same transaction.
 pub async fn cancel(
     conn: &mut PgConnection,
-    customer: Uuid,
-    id: Uuid,
+    customer: UserId,
+    id: BroadcastId,
     note: Option<&str>,
     windows: trips::Windows,
 ) -> Result<()> {
+    let customer = customer.uuid();
+    let id = id.uuid();
     // Someone else's broadcast is a 404 before anything is locked: nobody can hold another
     // customer's broadcast row (stalling its accepts) by cancelling it.
     let owned: bool = sqlx::query_scalar!(
@@ -616,11 +625,13 @@ pub async fn cancel(
 /// word (reason `ADMIN_CANCELLED`, the admin's note kept as the cancel note).
 pub async fn force_cancel(
     conn: &mut PgConnection,
-    admin: Uuid,
-    id: Uuid,
+    admin: UserId,
+    id: BroadcastId,
     note: &str,
     windows: trips::Windows,
 ) -> Result<()> {
+    let admin = admin.uuid();
+    let id = id.uuid();
     let locked = lock(conn, id).await?;
     end(conn, id, &locked, Actor::admin(admin), reason::ADMIN_CANCELLED, Some(note), windows).await
 }
@@ -671,7 +682,9 @@ pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
 }
 
 /// A notified transporter declines; it stops seeing the broadcast.
-pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<()> {
+pub async fn decline(conn: &mut PgConnection, transporter: UserId, id: BroadcastId) -> Result<()> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     transporter_access(conn, id, transporter)
         .await
         .or_else(|e| if e.code() == "BROADCAST_DECLINED" { Ok(()) } else { Err(e) })?;
@@ -697,11 +710,14 @@ pub async fn decline(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Re
 /// `trips::restaff` instead.
 pub async fn assign_driver(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    truck_request: Uuid,
-    driver: Uuid,
+    transporter: UserId,
+    truck_request: TruckRequestId,
+    driver: UserId,
     windows: trips::Windows,
 ) -> Result<Uuid> {
+    let transporter = transporter.uuid();
+    let truck_request = truck_request.uuid();
+    let driver = driver.uuid();
     let row: Option<(Uuid, TruckRequestStatus)> =
         sqlx::query!(r#"SELECT broadcast_id, status AS "status: TruckRequestStatus" FROM truck_requests WHERE id = $1 AND transporter_id = $2"#, truck_request, transporter)
 .map(|r| (r.broadcast_id, r.status))

@@ -14,6 +14,7 @@ use super::{Actor, lock, log, views, write_status};
 use crate::db::violated_constraint;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::domain::trip::{TripEvent, TripStatus};
+use crate::domain::{TripId, UserId, VehicleId};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 use sqlx::PgConnection;
@@ -359,7 +360,9 @@ async fn transporters(conn: &mut PgConnection, transporter: Uuid, trip: Uuid) ->
 
 /// The named driver accepts (invariant 3: against timeout, release and cancel, the first
 /// commit wins; the others find the state moved and get a 409 naming it).
-pub async fn driver_accept(conn: &mut PgConnection, driver: Uuid, trip: Uuid, w: Windows) -> Result<TripStatus> {
+pub async fn driver_accept(conn: &mut PgConnection, driver: UserId, trip: TripId, w: Windows) -> Result<TripStatus> {
+    let driver = driver.uuid();
+    let trip = trip.uuid();
     let t = drivers(conn, driver, trip).await?;
     apply(conn, &t, TripEvent::DriverAccept, w, Actor::driver(driver), why::DRIVER_ACCEPTED).await
 }
@@ -367,11 +370,13 @@ pub async fn driver_accept(conn: &mut PgConnection, driver: Uuid, trip: Uuid, w:
 /// The named driver declines, saying why; the truck goes back to its transporter to staff again.
 pub async fn driver_decline(
     conn: &mut PgConnection,
-    driver: Uuid,
-    trip: Uuid,
+    driver: UserId,
+    trip: TripId,
     note: &str,
     w: Windows,
 ) -> Result<TripStatus> {
+    let driver = driver.uuid();
+    let trip = trip.uuid();
     let t = drivers(conn, driver, trip).await?;
     let to = apply(conn, &t, TripEvent::DriverDecline, w, Actor::driver(driver), why::DRIVER_DECLINED).await?;
     sqlx::query!("UPDATE trips SET decline_note = $2 WHERE id = $1", trip, note).execute(&mut *conn).await?;
@@ -381,11 +386,13 @@ pub async fn driver_decline(
 /// The driver reports the next state on the road (en route, at pickup, in transit, delivered).
 pub async fn progress(
     conn: &mut PgConnection,
-    driver: Uuid,
-    trip: Uuid,
+    driver: UserId,
+    trip: TripId,
     to: TripStatus,
     w: Windows,
 ) -> Result<TripStatus> {
+    let driver = driver.uuid();
+    let trip = trip.uuid();
     let t = drivers(conn, driver, trip).await?;
     let to = apply(conn, &t, TripEvent::Progress(to), w, Actor::driver(driver), why::DRIVER_PROGRESS).await?;
     if to == TripStatus::Delivered {
@@ -465,7 +472,9 @@ pub async fn restaff_timeout(conn: &mut PgConnection, trip: Uuid, w: Windows) ->
 }
 
 /// The transporter gives a taken truck back before pickup.
-pub async fn release(conn: &mut PgConnection, transporter: Uuid, trip: Uuid, w: Windows) -> Result<TripStatus> {
+pub async fn release(conn: &mut PgConnection, transporter: UserId, trip: TripId, w: Windows) -> Result<TripStatus> {
+    let transporter = transporter.uuid();
+    let trip = trip.uuid();
     let t = transporters(conn, transporter, trip).await?;
     apply(conn, &t, TripEvent::Release, w, Actor::transporter(transporter), why::RELEASED_BY_TRANSPORTER).await
 }
@@ -473,12 +482,16 @@ pub async fn release(conn: &mut PgConnection, transporter: Uuid, trip: Uuid, w: 
 /// The transporter names a new vehicle and driver after a decline or a timeout.
 pub async fn restaff(
     conn: &mut PgConnection,
-    transporter: Uuid,
-    trip: Uuid,
-    vehicle: Uuid,
-    driver: Uuid,
+    transporter: UserId,
+    trip: TripId,
+    vehicle: VehicleId,
+    driver: UserId,
     w: Windows,
 ) -> Result<TripStatus> {
+    let transporter = transporter.uuid();
+    let trip = trip.uuid();
+    let vehicle = vehicle.uuid();
+    let driver = driver.uuid();
     let t = transporters(conn, transporter, trip).await?;
     let to = t.status.on(TripEvent::Restaff).map_err(illegal)?;
     check_driver_free(conn, transporter, driver).await?;

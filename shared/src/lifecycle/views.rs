@@ -11,6 +11,7 @@ use crate::domain::VehicleType;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::domain::trip::TripStatus;
 use crate::domain::vehicle::VehicleStatus;
+use crate::domain::{BroadcastId, UserId};
 use crate::error::{Error, Result};
 
 #[derive(Object, Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
@@ -401,7 +402,9 @@ pub fn not_found() -> Error {
 }
 
 /// The customer's broadcast `id`, or 404 when it is someone else's.
-pub async fn customer_broadcast(conn: &mut PgConnection, customer: Uuid, id: Uuid) -> Result<BroadcastBody> {
+pub async fn customer_broadcast(conn: &mut PgConnection, customer: UserId, id: BroadcastId) -> Result<BroadcastBody> {
+    let customer = customer.uuid();
+    let id = id.uuid();
     let owned: bool = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2) AS "exists!""#,
         id,
@@ -486,7 +489,13 @@ pub async fn open_for_transporter(conn: &mut PgConnection, transporter: Uuid) ->
 
 /// One broadcast sent to `transporter`, in whatever state it is now (what a tap on a
 /// notification opens); never sent to it: not found.
-pub async fn sent_to_transporter(conn: &mut PgConnection, transporter: Uuid, id: Uuid) -> Result<OpenBroadcastBody> {
+pub async fn sent_to_transporter(
+    conn: &mut PgConnection,
+    transporter: UserId,
+    id: BroadcastId,
+) -> Result<OpenBroadcastBody> {
+    let transporter = transporter.uuid();
+    let id = id.uuid();
     let told: Option<Option<f64>> = sqlx::query_scalar!(
         "SELECT distance_km FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2",
         id,
