@@ -386,12 +386,14 @@ async fn expiry() -> anyhow::Result<Vec<Row>> {
     }])
 }
 
-/// Notify jobs per second on one worker, then two.
+/// Notify jobs per second on one worker, then two, at the default fetch batch (10 tasks); then
+/// one worker at larger batches (`WEELO_JOB_BATCH_SIZE`).
 async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Row>> {
     let n = env_usize("BENCH_NOTIFY_JOBS", 20_000);
     let mut rows = Vec::new();
-    for workers in [1usize, 2] {
-        let mut s = Stack::start("worker", &[], 0).await?;
+    for (workers, batch) in [(1usize, 10usize), (2, 10), (1, 50), (1, 200)] {
+        let batch_var = batch.to_string();
+        let mut s = Stack::start("worker", &[("WEELO_JOB_BATCH_SIZE", batch_var.as_str())], 0).await?;
         let users = s.users(Role::Customer, 100).await?;
         let conn = jobs::connect(&testkit::redis_url()).await?;
         let keys = s.cache_keys();
@@ -414,7 +416,9 @@ async fn worker_throughput(base: &HashMap<String, f64>) -> anyhow::Result<Vec<Ro
         let redis = base.get("redis_sadd_rps").copied().unwrap_or(f64::NAN);
         rows.push(Row {
             scenario: "5. worker",
-            metric: format!("notify jobs/s, {workers} worker(s), {n} queued (realtime emit, no push)"),
+            metric: format!(
+                "notify jobs/s, {workers} worker(s), fetch batch {batch}, {n} queued (realtime emit, no push)"
+            ),
             value: format!("{rate:.0}/s ({done} done in {:.1} s, includes start-up)", elapsed.as_secs_f64()),
             goal: ">= 5,000/s on one worker".into(),
             baseline: format!("redis-benchmark SADD {redis:.0}/s"),

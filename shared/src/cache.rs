@@ -17,11 +17,13 @@ pub struct Cache {
 pub struct Keys {
     prefix: String,
     pub job_heartbeat: std::time::Duration,
+    /// Tasks one fetch takes from a queue (apalis-redis' `batch_size`).
+    pub job_batch_size: usize,
 }
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into(), job_heartbeat: std::time::Duration::from_secs(5) }
+        Self { prefix: prefix.into(), job_heartbeat: std::time::Duration::from_secs(5), job_batch_size: 10 }
     }
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -119,6 +121,7 @@ impl Cache {
             .map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
         let mut keys = Keys::new(config.redis_prefix.clone());
         keys.job_heartbeat = config.job_heartbeat;
+        keys.job_batch_size = config.job_batch_size;
         Ok(Self { pool, keys })
     }
 

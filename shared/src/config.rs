@@ -98,6 +98,8 @@ pub struct Config {
     pub job_poll_interval: Duration,
     /// Worker heartbeat on the job queues; a dead worker's tasks return after three missed.
     pub job_heartbeat: Duration,
+    /// Tasks a consumer takes from its queue per fetch (`WEELO_JOB_BATCH_SIZE`, 1 to 1000).
+    pub job_batch_size: usize,
     pub shutdown_timeout: Duration,
     /// Radius steps in km; after the last one comes a fallback to every online transporter.
     pub radius_steps_km: Vec<f64>,
@@ -360,6 +362,13 @@ impl Config {
                 return Err(ConfigError::Invalid { var: var.into(), reason: "must be 1 to 10000".into() });
             }
         }
+        let job_batch_size: usize = v.parse("WEELO_JOB_BATCH_SIZE", 10)?;
+        if !(1..=1000).contains(&job_batch_size) {
+            return Err(ConfigError::Invalid {
+                var: "WEELO_JOB_BATCH_SIZE".into(),
+                reason: "must be 1 to 1000".into(),
+            });
+        }
         let db_max_connections: u32 = v.parse("WEELO_DB_MAX_CONNECTIONS", 20)?;
         if db_max_connections == 0 {
             return Err(ConfigError::Invalid {
@@ -410,6 +419,7 @@ impl Config {
                 .to_owned(),
             job_poll_interval: Duration::from_millis(v.parse("WEELO_JOB_POLL_INTERVAL_MS", 200)?),
             job_heartbeat: Duration::from_millis(v.parse("WEELO_JOB_HEARTBEAT_MS", 5000)?.max(500)),
+            job_batch_size,
             shutdown_timeout: v.secs("WEELO_SHUTDOWN_TIMEOUT_SECS", 8, 1)?,
             radius_steps_km,
             radius_step_interval,

@@ -174,6 +174,7 @@ pub fn queue_config(keys: &Keys, name: &str) -> apalis_redis::Config {
         .queue(keys.queue(name))
         .heartbeat_interval(keys.job_heartbeat)
         .missed_heartbeats(3)
+        .batch_size(keys.job_batch_size)
         .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
         .lock_tasks(false)
 }
