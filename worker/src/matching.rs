@@ -31,7 +31,7 @@ fn radii(state: &WorkerState) -> Vec<f64> {
     all
 }
 
-/// Records notifications and, in the same transaction, the outbox row that announces them to
+/// Records notifications and, in the same transaction, the outbox rows that announce them to
 /// the transporters not notified before; returns how many those were. A run that dies right
 /// after (worker killed, Redis gone) leaves nobody recorded as told and untold: the relay sends
 /// the row, and a retry records nobody twice.
@@ -60,7 +60,7 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
         .map(|&(transporter_id, distance_km)| NotifiedTransporter { transporter_id, distance_km })
         .collect();
     recipients.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
-    for wave in waves(&recipients) {
+    for wave in recipients.chunks(WAVE) {
         let event = OutboxEvent::TransportersNotified(TransportersNotified {
             broadcast_id: broadcast,
             radius_step: step,
@@ -72,16 +72,19 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
     Ok(fresh.len())
 }
 
-/// The nearest transporters of a step are announced first, in a small wave of their own: each
-/// wave is its own outbox row (the relay dispatches rows in order) and so its own `notify` job,
-/// so the nearest do not wait for the events of thousands farther away to be written; the rest
-/// follow in waves of [`WAVE`], which the notify queue runs side by side (docs/DESIGN.md, "Jobs").
+/// The nearest transporters of a step are told first, in a small wave of their own: recorded and
+/// committed with its own outbox row (so its own `notify` job) before the rest are written, so
+/// the nearest do not wait for thousands of rows farther away; the rest follow, one outbox row
+/// and notify job per [`WAVE`], which the notify queue runs side by side (docs/DESIGN.md, "Jobs").
 pub const FIRST_WAVE: usize = 50;
 pub const WAVE: usize = 1000;
 
-fn waves<T>(sorted: &[T]) -> impl Iterator<Item = &[T]> {
-    let (first, rest) = sorted.split_at(sorted.len().min(FIRST_WAVE));
-    std::iter::once(first).filter(|w| !w.is_empty()).chain(rest.chunks(WAVE))
+/// The step's choice, nearest first, cut to what the step may still tell: `cap` per vehicle type
+/// searching, less whoever this step already told (a retry after the first wave committed).
+fn nearest_within(mut chosen: Vec<(Uuid, f64)>, budget: usize) -> Vec<(Uuid, f64)> {
+    chosen.sort_by(|a, b| a.1.total_cmp(&b.1));
+    chosen.truncate(budget);
+    chosen
 }
 
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
@@ -114,6 +117,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     if open_types.is_empty() {
         return Ok(());
     }
+    let types = open_types.len();
     let excluded: HashSet<Uuid> = sqlx::query_scalar!(
         r#"SELECT transporter_id AS "transporter_id!" FROM broadcast_notifications WHERE broadcast_id = $1
          UNION SELECT transporter_id FROM broadcast_declines WHERE broadcast_id = $1"#,
@@ -153,7 +157,18 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
             }
         }
     }
-    let fresh = record(state, job.broadcast_id, job.step, &chosen).await?;
+    let told_at_step: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "told!" FROM broadcast_notifications WHERE broadcast_id = $1 AND radius_step = $2"#,
+        job.broadcast_id,
+        job.step as i32
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let budget = (cap * types).saturating_sub(told_at_step as usize);
+    let chosen = nearest_within(chosen, budget);
+    let (first, rest) = chosen.split_at(chosen.len().min(FIRST_WAVE));
+    let fresh = record(state, job.broadcast_id, job.step, first).await?
+        + record(state, job.broadcast_id, job.step, rest).await?;
     sqlx::query!(
         "UPDATE broadcasts SET radius_step = GREATEST(radius_step, $2) WHERE id = $1",
         job.broadcast_id,
@@ -220,18 +235,19 @@ pub async fn rebroadcast(state: &WorkerState, job: &Rebroadcast) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
-    use super::{FIRST_WAVE, WAVE, waves};
+    use uuid::Uuid;
+
+    use super::nearest_within;
 
     #[test]
-    fn the_nearest_go_first_in_a_small_wave_then_the_rest_in_waves() {
-        let none: Vec<usize> = Vec::new();
-        assert_eq!(waves(&none).count(), 0);
-        let few: Vec<usize> = (0..10).collect();
-        assert_eq!(waves(&few).map(<[usize]>::len).collect::<Vec<_>>(), vec![10]);
-        let many: Vec<usize> = (0..FIRST_WAVE + 2 * WAVE + 7).collect();
-        let sizes: Vec<usize> = waves(&many).map(<[usize]>::len).collect();
-        assert_eq!(sizes, vec![FIRST_WAVE, WAVE, WAVE, 7]);
-        let flat: Vec<usize> = waves(&many).flatten().copied().collect();
-        assert_eq!(flat, many, "every recipient once, nearest first");
+    fn a_step_tells_the_nearest_first_and_no_more_than_its_budget() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let chosen = vec![(ids[0], 9.0), (ids[1], 1.0), (ids[2], 5.0), (ids[3], 3.0), (ids[4], 7.0)];
+        let all = nearest_within(chosen.clone(), 10);
+        assert_eq!(all.iter().map(|c| c.1).collect::<Vec<_>>(), vec![1.0, 3.0, 5.0, 7.0, 9.0]);
+        // A retry after the first wave committed: only what the step may still tell.
+        let rest = nearest_within(chosen.clone(), 2);
+        assert_eq!(rest, vec![(ids[1], 1.0), (ids[3], 3.0)]);
+        assert!(nearest_within(chosen, 0).is_empty());
     }
 }
