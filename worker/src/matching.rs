@@ -79,12 +79,73 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
 pub const FIRST_WAVE: usize = 50;
 pub const WAVE: usize = 1000;
 
+/// A pick: the transporter, its distance to the pickup in km, and the index of the vehicle type
+/// it was picked for.
+type Pick = (Uuid, f64, usize);
+
 /// The step's choice, nearest first, cut to what the step may still tell: `cap` per vehicle type
 /// searching, less whoever this step already told (a retry after the first wave committed).
-fn nearest_within(mut chosen: Vec<(Uuid, f64)>, budget: usize) -> Vec<(Uuid, f64)> {
+fn nearest_within(mut chosen: Vec<Pick>, budget: usize) -> Vec<Pick> {
     chosen.sort_by(|a, b| a.1.total_cmp(&b.1));
     chosen.truncate(budget);
     chosen
+}
+
+#[derive(Clone, Copy)]
+struct Area {
+    pickup: LatLng,
+    radius_km: f64,
+}
+
+/// Per vehicle type `i`, up to `caps[i]` of the nearest transporters in `area` with an available
+/// vehicle that fits one of the type's searching subtypes, among its `scan` nearest candidates not
+/// in `excluded` (nor picked for an earlier type).
+async fn pick(
+    state: &WorkerState,
+    open_types: &[(VehicleType, Vec<String>)],
+    area: Area,
+    caps: &[usize],
+    excluded: &HashSet<Uuid>,
+    scan: usize,
+) -> anyhow::Result<Vec<Pick>> {
+    let mut chosen = Vec::new();
+    let mut picked: HashSet<Uuid> = HashSet::new();
+    for (i, (vehicle_type, subtypes)) in open_types.iter().enumerate() {
+        if caps[i] == 0 {
+            continue;
+        }
+        let nearby =
+            presence::nearby(&state.cache, *vehicle_type, area.pickup, area.radius_km, scan + excluded.len()).await?;
+        let nearby: Vec<(Uuid, f64)> =
+            nearby.into_iter().filter(|n| !excluded.contains(&n.0) && !picked.contains(&n.0)).take(scan).collect();
+        let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).collect();
+        // The geo set can lag behind the fleet: confirm an available vehicle that fits a line.
+        // With the verification gate on, only verified transporters are matched.
+        let confirmed: HashSet<Uuid> = sqlx::query_scalar!(
+            "SELECT DISTINCT v.transporter_id FROM vehicles v JOIN users u ON u.id = v.transporter_id
+             WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.vehicle_subtype = ANY($4)
+               AND v.status = 'available' AND (NOT $3 OR u.verified_at IS NOT NULL)",
+            &candidates,
+            *vehicle_type as _,
+            state.config.require_verified_transporters,
+            subtypes
+        )
+        .fetch_all(&state.db)
+        .await?
+        .into_iter()
+        .collect();
+        let mut taken = 0;
+        for (t, km) in nearby {
+            if taken == caps[i] {
+                break;
+            }
+            if confirmed.contains(&t) && picked.insert(t) {
+                chosen.push((t, km, i));
+                taken += 1;
+            }
+        }
+    }
+    Ok(chosen)
 }
 
 /// One radius step. Re-reads the broadcast; stops when it is closed, overdue or filled.
@@ -118,7 +179,7 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
         return Ok(());
     }
     let types = open_types.len();
-    let excluded: HashSet<Uuid> = sqlx::query_scalar!(
+    let mut excluded: HashSet<Uuid> = sqlx::query_scalar!(
         r#"SELECT transporter_id AS "transporter_id!" FROM broadcast_notifications WHERE broadcast_id = $1
          UNION SELECT transporter_id FROM broadcast_declines WHERE broadcast_id = $1"#,
         job.broadcast_id
@@ -127,36 +188,6 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     .await?
     .into_iter()
     .collect();
-    let mut chosen: Vec<(Uuid, f64)> = Vec::new();
-    for (vehicle_type, subtypes) in open_types {
-        let nearby = presence::nearby(&state.cache, vehicle_type, pickup, radius_km, cap * 10 + excluded.len()).await?;
-        let candidates: Vec<Uuid> = nearby.iter().map(|n| n.0).filter(|t| !excluded.contains(t)).collect();
-        // The geo set can lag behind the fleet: confirm an available vehicle that fits a line.
-        // With the verification gate on, only verified transporters are matched.
-        let confirmed: HashSet<Uuid> = sqlx::query_scalar!(
-            "SELECT DISTINCT v.transporter_id FROM vehicles v JOIN users u ON u.id = v.transporter_id
-             WHERE v.transporter_id = ANY($1) AND v.vehicle_type = $2 AND v.vehicle_subtype = ANY($4)
-               AND v.status = 'available' AND (NOT $3 OR u.verified_at IS NOT NULL)",
-            &candidates,
-            vehicle_type as _,
-            state.config.require_verified_transporters,
-            &subtypes
-        )
-        .fetch_all(&state.db)
-        .await?
-        .into_iter()
-        .collect();
-        let mut taken = 0;
-        for (t, km) in nearby {
-            if taken == cap {
-                break;
-            }
-            if confirmed.contains(&t) && !chosen.iter().any(|c| c.0 == t) {
-                chosen.push((t, km));
-                taken += 1;
-            }
-        }
-    }
     let told_at_step: i64 = sqlx::query_scalar!(
         r#"SELECT count(*) AS "told!" FROM broadcast_notifications WHERE broadcast_id = $1 AND radius_step = $2"#,
         job.broadcast_id,
@@ -165,10 +196,21 @@ pub async fn expand(state: &WorkerState, job: &ExpandRadius) -> anyhow::Result<(
     .fetch_one(&state.db)
     .await?;
     let budget = (cap * types).saturating_sub(told_at_step as usize);
-    let chosen = nearest_within(chosen, budget);
-    let (first, rest) = chosen.split_at(chosen.len().min(FIRST_WAVE));
-    let fresh = record(state, job.broadcast_id, job.step, first).await?
-        + record(state, job.broadcast_id, job.step, rest).await?;
+    let area = Area { pickup, radius_km };
+    // The first wave from a short scan of the nearest candidates, told before the rest of the
+    // step is even looked up; then the rest of the step's choice.
+    let nearest = pick(state, &open_types, area, &vec![cap.min(FIRST_WAVE); types], &excluded, 2 * FIRST_WAVE).await?;
+    let first = nearest_within(nearest, budget.min(FIRST_WAVE));
+    let mut caps = vec![cap; types];
+    for (t, _, i) in &first {
+        caps[*i] -= 1;
+        excluded.insert(*t);
+    }
+    let pairs = |picks: &[Pick]| picks.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>();
+    let fresh_first = record(state, job.broadcast_id, job.step, &pairs(&first)).await?;
+    let rest = pick(state, &open_types, area, &caps, &excluded, cap * 10).await?;
+    let rest = nearest_within(rest, budget - first.len());
+    let fresh = fresh_first + record(state, job.broadcast_id, job.step, &pairs(&rest)).await?;
     sqlx::query!(
         "UPDATE broadcasts SET radius_step = GREATEST(radius_step, $2) WHERE id = $1",
         job.broadcast_id,
@@ -242,12 +284,12 @@ mod tests {
     #[test]
     fn a_step_tells_the_nearest_first_and_no_more_than_its_budget() {
         let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
-        let chosen = vec![(ids[0], 9.0), (ids[1], 1.0), (ids[2], 5.0), (ids[3], 3.0), (ids[4], 7.0)];
+        let chosen = vec![(ids[0], 9.0, 0), (ids[1], 1.0, 1), (ids[2], 5.0, 0), (ids[3], 3.0, 1), (ids[4], 7.0, 0)];
         let all = nearest_within(chosen.clone(), 10);
         assert_eq!(all.iter().map(|c| c.1).collect::<Vec<_>>(), vec![1.0, 3.0, 5.0, 7.0, 9.0]);
         // A retry after the first wave committed: only what the step may still tell.
         let rest = nearest_within(chosen.clone(), 2);
-        assert_eq!(rest, vec![(ids[1], 1.0), (ids[3], 3.0)]);
+        assert_eq!(rest, vec![(ids[1], 1.0, 1), (ids[3], 3.0, 1)]);
         assert!(nearest_within(chosen, 0).is_empty());
     }
 }
