@@ -220,9 +220,24 @@ async fn on_connect(s: SocketRef, State(state): State<Arc<AppState>>) {
 }
 
 /// Receives every realtime event from Redis and emits it to the local sockets of its user.
-/// Reconnects after a Redis outage.
+/// Reconnects after a Redis outage. The emits run on a few shard tasks, one per core: a user's
+/// events always go through the same shard, so they reach its sockets in the order they were
+/// published, while a fan-out to thousands of users uses every core of the task.
 pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
     let channel = realtime::channel(&state.cache);
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let shards: Vec<tokio::sync::mpsc::Sender<Envelope>> = (0..n)
+        .map(|_| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Envelope>(1024);
+            let io = io.clone();
+            tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    deliver(&io, e).await;
+                }
+            });
+            tx
+        })
+        .collect();
     loop {
         let run = async {
             let client = redis::Client::open(state.config.redis_url.expose())?;
@@ -242,16 +257,8 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
                         continue;
                     }
                 };
-                let room = format!("user:{}", e.user);
-                if e.event == realtime::SESSION_REVOKED {
-                    end_sessions(&io, &room, &e);
-                    continue;
-                }
-                // A socket whose buffer is full misses this emit; its replay (by seq) brings it back.
-                if let Err(err) = io.to(room).emit(e.event.as_str(), &e.payload).await {
-                    metrics::counter!("socket_emit_errors_total", "event" => e.event.clone()).increment(1);
-                    tracing::warn!(user_id = %e.user, event = %e.event, error = %err, "emit failed; the client replays it");
-                }
+                let shard = &shards[(e.user.as_u128() % n as u128) as usize];
+                shard.send(e).await.map_err(|_| anyhow::anyhow!("a realtime shard stopped"))?;
             }
             anyhow::Ok(())
         };
@@ -264,6 +271,20 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             }
             _ = shutdown.wait() => return,
         }
+    }
+}
+
+/// One event to the local sockets of its user (or the end of its sessions).
+async fn deliver(io: &SocketIo, e: Envelope) {
+    let room = format!("user:{}", e.user);
+    if e.event == realtime::SESSION_REVOKED {
+        end_sessions(io, &room, &e);
+        return;
+    }
+    // A socket whose buffer is full misses this emit; its replay (by seq) brings it back.
+    if let Err(err) = io.to(room).emit(e.event.as_str(), &e.payload).await {
+        metrics::counter!("socket_emit_errors_total", "event" => e.event.clone()).increment(1);
+        tracing::warn!(user_id = %e.user, event = %e.event, error = %err, "emit failed; the client replays it");
     }
 }
 
