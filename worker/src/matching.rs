@@ -31,7 +31,8 @@ fn radii(state: &WorkerState) -> Vec<f64> {
     all
 }
 
-/// Records notifications and, in the same transaction, the outbox rows that announce them to
+/// Records notifications of `found` (nearest first, as `nearest_within` leaves a step's choice)
+/// and, in the same transaction, the outbox rows that announce them to
 /// the transporters not notified before; returns how many those were. A run that dies right
 /// after (worker killed, Redis gone) leaves nobody recorded as told and untold: the relay sends
 /// the row, and a retry records nobody twice.
@@ -54,12 +55,11 @@ async fn record(state: &WorkerState, broadcast: Uuid, step: usize, found: &[(Uui
     .fetch_all(&mut *tx)
     .await?;
     let fresh_set: HashSet<Uuid> = fresh.iter().copied().collect();
-    let mut recipients: Vec<NotifiedTransporter> = found
+    let recipients: Vec<NotifiedTransporter> = found
         .iter()
         .filter(|f| fresh_set.contains(&f.0))
         .map(|&(transporter_id, distance_km)| NotifiedTransporter { transporter_id, distance_km })
         .collect();
-    recipients.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
     for wave in recipients.chunks(WAVE) {
         let event = OutboxEvent::TransportersNotified(TransportersNotified {
             broadcast_id: broadcast,

@@ -607,16 +607,7 @@ pub async fn cancel(
     let id = id.uuid();
     // Someone else's broadcast is a 404 before anything is locked: nobody can hold another
     // customer's broadcast row (stalling its accepts) by cancelling it.
-    let owned: bool = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2) AS "exists!""#,
-        id,
-        customer
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if !owned {
-        return Err(views::not_found());
-    }
+    views::require_owned(conn, customer, id).await?;
     let locked = lock(conn, id).await?;
     end(conn, id, &locked, Actor::customer(customer), reason::CUSTOMER_CANCELLED, note, windows).await
 }

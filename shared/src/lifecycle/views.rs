@@ -401,10 +401,8 @@ pub fn not_found() -> Error {
     Error::rejected(404, "BROADCAST_NOT_FOUND", "no such broadcast")
 }
 
-/// The customer's broadcast `id`, or 404 when it is someone else's.
-pub async fn customer_broadcast(conn: &mut PgConnection, customer: UserId, id: BroadcastId) -> Result<BroadcastBody> {
-    let customer = customer.uuid();
-    let id = id.uuid();
+/// 404 unless broadcast `id` is `customer`'s.
+pub(crate) async fn require_owned(conn: &mut PgConnection, customer: Uuid, id: Uuid) -> Result<()> {
     let owned: bool = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE id = $1 AND customer_id = $2) AS "exists!""#,
         id,
@@ -415,7 +413,13 @@ pub async fn customer_broadcast(conn: &mut PgConnection, customer: UserId, id: B
     if !owned {
         return Err(not_found());
     }
-    broadcast(conn, id).await
+    Ok(())
+}
+
+/// The customer's broadcast `id`, or 404 when it is someone else's.
+pub async fn customer_broadcast(conn: &mut PgConnection, customer: UserId, id: BroadcastId) -> Result<BroadcastBody> {
+    require_owned(conn, customer.uuid(), id.uuid()).await?;
+    broadcast(conn, id.uuid()).await
 }
 
 pub async fn active_for_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<BroadcastBody>> {

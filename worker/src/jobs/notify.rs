@@ -13,7 +13,7 @@ use super::{Job, Push, Schedule};
 use crate::WorkerState;
 
 /// How long a once-per-user marker of a job's own id lives: the span in which a retry of the job
-/// can still start, so that the markers of the 1,000,000 jobs an hour does not keep Redis growing
+/// can still start, so that the markers of a million jobs an hour do not keep Redis growing
 /// (docs/DESIGN.md, "Jobs"). A retry starts within apalis' backoff (attempt `a` waits `a`
 /// seconds), a dead worker's task returns after three missed heartbeats, a stalled queue's
 /// within the watchdog's bound; a minute on top covers the runs themselves. Later than that (a
