@@ -43,7 +43,7 @@ impl CityBox {
 }
 
 /// One broadcast as the live list shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveBroadcast {
     pub id: Uuid,
@@ -66,18 +66,33 @@ pub struct LiveBroadcast {
     pub lines: Json<Value>,
 }
 
-const LIVE_COLUMNS: &str = "b.id, b.customer_id, u.phone AS customer_phone, b.status::text AS status,
-    b.pickup_lat, b.pickup_lng, b.pickup_address, b.pickup_city, b.trucks_needed, b.trucks_filled, b.radius_step,
-    (SELECT count(*) FROM broadcast_notifications n WHERE n.broadcast_id = b.id) AS notified,
-    b.created_at, b.expires_at,
-    CASE WHEN broadcast_is_open(b.status) THEN greatest(0, extract(epoch FROM b.expires_at - now()))::bigint ELSE 0 END AS seconds_left,
-    b.terminal_reason,
-    (SELECT coalesce(json_agg(json_build_object('vehicleType', l.vehicle_type, 'needed', l.needed,
-                                                'taken', l.taken, 'held', l.held) ORDER BY l.line_no), '[]')
-     FROM (SELECT line_no, vehicle_type::text AS vehicle_type, count(*) AS needed,
-                  count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')) AS taken,
-                  count(*) FILTER (WHERE status = 'held') AS held
-           FROM truck_requests WHERE broadcast_id = b.id GROUP BY line_no, vehicle_type) l) AS lines";
+/// A query that yields `LiveBroadcast`s: `SELECT`, the live list's columns over `broadcasts b
+/// JOIN users u` (written once, here), then `$tail`; checked by the compiler like any `query_as!`.
+macro_rules! live_query {
+    ($tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            LiveBroadcast,
+            r#"SELECT b.id, b.customer_id, u.phone AS customer_phone, b.status::text AS "status!",
+                b.pickup_lat, b.pickup_lng, b.pickup_address, b.pickup_city, b.trucks_needed, b.trucks_filled,
+                b.radius_step,
+                (SELECT count(*) FROM broadcast_notifications n WHERE n.broadcast_id = b.id) AS "notified!",
+                b.created_at, b.expires_at,
+                CASE WHEN broadcast_is_open(b.status)
+                     THEN greatest(0, extract(epoch FROM b.expires_at - now()))::bigint ELSE 0 END AS "seconds_left!",
+                b.terminal_reason,
+                (SELECT coalesce(json_agg(json_build_object('vehicleType', l.vehicle_type, 'needed', l.needed,
+                                                            'taken', l.taken, 'held', l.held) ORDER BY l.line_no), '[]')
+                 FROM (SELECT line_no, vehicle_type::text AS vehicle_type, count(*) AS needed,
+                              count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')) AS taken,
+                              count(*) FILTER (WHERE status = 'held') AS held
+                       FROM truck_requests WHERE broadcast_id = b.id GROUP BY line_no, vehicle_type) l)
+                AS "lines!: Json<Value>"
+             FROM broadcasts b JOIN users u ON u.id = b.customer_id "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 /// Broadcasts by status (`open` by default) and pickup box, newest first (at most 200).
 pub async fn broadcasts(db: &PgPool, status: Option<&str>, city: Option<CityBox>) -> Result<Vec<LiveBroadcast>> {
@@ -85,18 +100,17 @@ pub async fn broadcasts(db: &PgPool, status: Option<&str>, city: Option<CityBox>
     if !STATUSES.contains(&status) {
         return Err(Error::field("status", format!("one of {}", STATUSES.join(", "))));
     }
-    let rows = sqlx::query_as(&format!(
-        "SELECT {LIVE_COLUMNS} FROM broadcasts b JOIN users u ON u.id = b.customer_id
-         WHERE ($1 = 'all' OR ($1 = 'open' AND broadcast_is_open(b.status)) OR b.status::text = $1)
+    let rows = live_query!(
+        "WHERE ($1 = 'all' OR ($1 = 'open' AND broadcast_is_open(b.status)) OR b.status::text = $1)
            AND ($2::float8 IS NULL OR b.pickup_lat BETWEEN $2 AND $4)
            AND ($3::float8 IS NULL OR b.pickup_lng BETWEEN $3 AND $5)
-         ORDER BY b.created_at DESC, b.id DESC LIMIT 200"
-    ))
-    .bind(status)
-    .bind(city.map(|c| c.min_lat))
-    .bind(city.map(|c| c.min_lng))
-    .bind(city.map(|c| c.max_lat))
-    .bind(city.map(|c| c.max_lng))
+         ORDER BY b.created_at DESC, b.id DESC LIMIT 200",
+        status,
+        city.map(|c| c.min_lat),
+        city.map(|c| c.min_lng),
+        city.map(|c| c.max_lat),
+        city.map(|c| c.max_lng)
+    )
     .fetch_all(db)
     .await?;
     Ok(rows)
@@ -128,29 +142,31 @@ pub struct Parts {
 
 /// The whole timeline of one broadcast; 404 when there is none.
 pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Timeline> {
-    let broadcast: LiveBroadcast = sqlx::query_as(&format!(
-        "SELECT {LIVE_COLUMNS} FROM broadcasts b JOIN users u ON u.id = b.customer_id WHERE b.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(|| Error::rejected(404, "BROADCAST_NOT_FOUND", "no broadcast with this id"))?;
-    let Json(parts): Json<Parts> = sqlx::query_scalar!(r#"SELECT json_build_object(
+    let broadcast = live_query!("WHERE b.id = $1", id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| Error::rejected(404, "BROADCAST_NOT_FOUND", "no broadcast with this id"))?;
+    let Json(parts): Json<Parts> = sqlx::query_scalar!(
+        r#"SELECT json_build_object(
            'transitions', (SELECT coalesce(json_agg(json_build_object('at', at, 'truckRequestId', truck_request_id,
                     'from', from_status, 'to', to_status, 'actorRole', actor_role, 'actorId', actor_id,
                     'reason', reason) ORDER BY id), '[]')
             FROM broadcast_transitions WHERE broadcast_id = $1),
-           'radiusSteps', (SELECT coalesce(json_agg(json_build_object('step', radius_step, 'told', told, 'at', at) ORDER BY radius_step), '[]')
+           'radiusSteps', (SELECT coalesce(json_agg(json_build_object('step', radius_step, 'told', told, 'at',
+                 at) ORDER BY radius_step), '[]')
             FROM (SELECT radius_step, count(*) AS told, min(notified_at) AS at
                   FROM broadcast_notifications WHERE broadcast_id = $1 GROUP BY radius_step) s),
-           'notifications', (SELECT coalesce(json_agg(json_build_object('transporterId', n.transporter_id, 'phone', u.phone,
-                    'radiusStep', n.radius_step, 'distanceKm', n.distance_km, 'at', n.notified_at) ORDER BY n.notified_at), '[]')
+           'notifications', (SELECT coalesce(json_agg(json_build_object('transporterId', n.transporter_id, 'phone',
+                 u.phone,
+                    'radiusStep', n.radius_step, 'distanceKm', n.distance_km, 'at',
+                 n.notified_at) ORDER BY n.notified_at), '[]')
             FROM broadcast_notifications n JOIN users u ON u.id = n.transporter_id WHERE n.broadcast_id = $1),
            'trips', (SELECT coalesce(json_agg(json_build_object('id', t.id, 'truckRequestId', t.truck_request_id,
                     'transporterId', t.transporter_id, 'driverId', t.driver_id, 'vehicleId', t.vehicle_id,
                     'status', t.status, 'createdAt', t.created_at, 'updatedAt', t.updated_at,
                     'transitions', (SELECT coalesce(json_agg(json_build_object('at', tt.at, 'from', tt.from_status,
-                                     'to', tt.to_status, 'actorRole', tt.actor_role, 'reason', tt.reason) ORDER BY tt.id), '[]')
+                                     'to', tt.to_status, 'actorRole', tt.actor_role, 'reason',
+                 tt.reason) ORDER BY tt.id), '[]')
                                     FROM trip_transitions tt WHERE tt.trip_id = t.id)) ORDER BY t.created_at), '[]')
             FROM trips t WHERE t.broadcast_id = $1),
            'holds', (SELECT coalesce(json_agg(json_build_object('id', id, 'transporterId', transporter_id,
@@ -162,14 +178,16 @@ pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Timeline> {
             FROM outbox WHERE payload->>'broadcastId' = $1::text),
            'deadLetters', (SELECT coalesce(json_agg(json_build_object('id', id, 'queue', queue, 'status', status,
                     'error', error, 'createdAt', created_at) ORDER BY id), '[]')
-            FROM dead_letters WHERE payload->>'broadcastId' = $1::text)) AS "timeline!: Json<Parts>""#, id)
+            FROM dead_letters WHERE payload->>'broadcastId' = $1::text)) AS "timeline!: Json<Parts>""#,
+        id
+    )
     .fetch_one(db)
     .await?;
     Ok(Timeline { broadcast, parts })
 }
 
 /// A dead-lettered job.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
     pub id: i64,
@@ -192,7 +210,7 @@ pub async fn dead_letters(db: &PgPool, queue: Option<&str>, all: bool) -> Result
 }
 
 /// The audit trail, newest first.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     pub id: i64,
@@ -216,7 +234,7 @@ pub async fn audit(db: &PgPool, limit: i64) -> Result<Vec<AuditEntry>> {
 }
 
 /// A user as the console lists them (to suspend or restore, verify or unverify).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRow {
     pub id: Uuid,
@@ -347,11 +365,15 @@ pub async fn queues(db: &PgPool, cache: &Cache) -> Result<Queues> {
     }
     let raw: Vec<String> = conn.lrange(cache.keys.ops_history(), 0, HISTORY_SAMPLES - 1).await?;
     let history = minutes(raw.iter().filter_map(|r| serde_json::from_str::<HistorySample>(r).ok()));
-    let (outbox_undispatched, outbox_oldest_age_secs, dead): (i64, Option<f64>, Json<Value>) = sqlx::query!(r#"SELECT (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL) AS "undispatched!",
-                (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox WHERE dispatched_at IS NULL) AS oldest,
+    let (outbox_undispatched, outbox_oldest_age_secs, dead): (i64, Option<f64>, Json<Value>) = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL) AS "undispatched!",
+                (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox WHERE dispatched_at IS
+                 NULL) AS oldest,
                 (SELECT coalesce(json_object_agg(queue, n), '{}') FROM
-                   (SELECT queue, count(*) AS n FROM dead_letters WHERE status IN ('dead', 'retry_requested') GROUP BY queue) d) AS "dead!: Json<Value>""#)
-.map(|r| (r.undispatched, r.oldest, r.dead))
+                   (SELECT queue, count(*) AS n FROM dead_letters WHERE status IN ('dead',
+                 'retry_requested') GROUP BY queue) d) AS "dead!: Json<Value>""#
+    )
+    .map(|r| (r.undispatched, r.oldest, r.dead))
     .fetch_one(db)
     .await?;
     Ok(Queues { workers, queues, history, outbox_undispatched, outbox_oldest_age_secs, dead_letters: dead.0 })

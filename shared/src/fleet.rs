@@ -11,32 +11,22 @@ use crate::domain::{UserId, VehicleId};
 use crate::error::{Error, Result};
 use crate::lifecycle::views::{DriverBody, VehicleBody};
 
-/// Columns of a vehicle, and its current (crewed) trip.
-const VEHICLE_COLUMNS: &str = "id, registration_number, vehicle_type, vehicle_subtype, status, created_at, updated_at,
-     (SELECT t.id FROM trips t WHERE t.vehicle_id = vehicles.id AND trip_is_crewed(t.status) LIMIT 1) AS current_trip_id";
-
-type VehicleRow = (
-    Uuid,
-    String,
-    VehicleType,
-    String,
-    VehicleStatus,
-    chrono::DateTime<chrono::Utc>,
-    chrono::DateTime<chrono::Utc>,
-    Option<Uuid>,
-);
-
-fn vehicle_body(r: VehicleRow) -> VehicleBody {
-    VehicleBody {
-        id: r.0,
-        registration_number: r.1,
-        vehicle_type: r.2,
-        vehicle_subtype: r.3,
-        status: r.4,
-        created_at: r.5,
-        updated_at: r.6,
-        current_trip_id: r.7,
-    }
+/// A query that yields vehicles as `VehicleBody`: `$head`, the columns of a vehicle and its
+/// current (crewed) trip (written once, here), then `$tail`; checked by the compiler like any
+/// `query_as!`.
+macro_rules! vehicle_query {
+    ($head:tt, $tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            VehicleBody,
+            $head
+                + r#" id, registration_number, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype,
+                 status AS "status: VehicleStatus", created_at, updated_at,
+                 (SELECT t.id FROM trips t WHERE t.vehicle_id = vehicles.id AND trip_is_crewed(t.status) LIMIT 1)
+                 AS current_trip_id "#
+                + $tail
+            $(, $arg)*
+        )
+    };
 }
 
 fn vehicle_not_found() -> Error {
@@ -54,19 +44,20 @@ pub async fn add_vehicle(
     vehicle_type: VehicleType,
     subtype: &str,
 ) -> Result<VehicleBody> {
-    let row: std::result::Result<VehicleRow, sqlx::Error> = sqlx::query_as(&format!(
+    let row = vehicle_query!(
         "INSERT INTO vehicles (id, transporter_id, registration_number, vehicle_type, vehicle_subtype)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {VEHICLE_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(transporter)
-    .bind(registration.as_str())
-    .bind(vehicle_type)
-    .bind(subtype)
+         VALUES ($1, $2, $3, $4, $5) RETURNING",
+        "",
+        Uuid::now_v7(),
+        transporter,
+        registration.as_str(),
+        vehicle_type as _,
+        subtype
+    )
     .fetch_one(conn)
     .await;
     match row {
-        Ok(r) => Ok(vehicle_body(r)),
+        Ok(v) => Ok(v),
         Err(e) if violated_constraint(&e) == Some("vehicles_registration_unique") => {
             Err(Error::rejected(409, "VEHICLE_EXISTS", format!("{} is already registered", registration.as_str())))
         }
@@ -75,25 +66,18 @@ pub async fn add_vehicle(
 }
 
 pub async fn vehicles(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<VehicleBody>> {
-    let rows: Vec<VehicleRow> = sqlx::query_as(&format!(
-        "SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE transporter_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(transporter)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(vehicle_body).collect())
+    Ok(vehicle_query!("SELECT", "FROM vehicles WHERE transporter_id = $1 ORDER BY created_at, id", transporter)
+        .fetch_all(conn)
+        .await?)
 }
 
 pub async fn vehicle(conn: &mut PgConnection, transporter: UserId, id: VehicleId) -> Result<VehicleBody> {
     let transporter = transporter.uuid();
     let id = id.uuid();
-    let row: Option<VehicleRow> =
-        sqlx::query_as(&format!("SELECT {VEHICLE_COLUMNS} FROM vehicles WHERE id = $1 AND transporter_id = $2"))
-            .bind(id)
-            .bind(transporter)
-            .fetch_optional(conn)
-            .await?;
-    row.map(vehicle_body).ok_or_else(vehicle_not_found)
+    let row = vehicle_query!("SELECT", "FROM vehicles WHERE id = $1 AND transporter_id = $2", id, transporter)
+        .fetch_optional(conn)
+        .await?;
+    row.ok_or_else(vehicle_not_found)
 }
 
 /// Changes a vehicle's subtype and/or status. `on_trip` is set only by accepting a truck, and a
@@ -114,18 +98,20 @@ pub async fn update_vehicle(
     if status.is_some() && current.status == VehicleStatus::OnTrip {
         return Err(Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle is on a trip").with("state", "on_trip"));
     }
-    let row: Option<VehicleRow> = sqlx::query_as(&format!(
-        "UPDATE vehicles SET vehicle_subtype = COALESCE($3, vehicle_subtype), status = COALESCE($4, status), updated_at = now()
+    let row = vehicle_query!(
+        "UPDATE vehicles SET vehicle_subtype = COALESCE($3, vehicle_subtype), status = COALESCE($4, status),
+                updated_at = now()
          WHERE id = $1 AND transporter_id = $2 AND ($4::vehicle_status IS NULL OR status <> 'on_trip')
-         RETURNING {VEHICLE_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(transporter)
-    .bind(subtype)
-    .bind(status)
+         RETURNING",
+        "",
+        id,
+        transporter,
+        subtype,
+        status as _
+    )
     .fetch_optional(conn)
     .await?;
-    row.map(vehicle_body).ok_or_else(|| {
+    row.ok_or_else(|| {
         Error::rejected(409, "VEHICLE_ON_TRIP", "this vehicle went on a trip meanwhile").with("state", "on_trip")
     })
 }
@@ -147,34 +133,53 @@ pub async fn remove_vehicle(conn: &mut PgConnection, transporter: UserId, id: Ve
     }
 }
 
-type DriverRow = (Uuid, Option<String>, String, chrono::DateTime<chrono::Utc>, Option<Uuid>);
+/// A driver row: its columns and its current (crewed) trip; `online` lives in Redis.
+struct DriverRow {
+    id: Uuid,
+    name: Option<String>,
+    phone: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    current_trip_id: Option<Uuid>,
+}
 
-/// Columns of a driver, and its current (crewed) trip.
-const DRIVER_COLUMNS: &str = "id, name, phone, created_at,
-     (SELECT t.id FROM trips t WHERE t.driver_id = users.id AND trip_is_crewed(t.status) LIMIT 1) AS current_trip_id";
+/// A query that yields `DriverRow`s: `$head`, the columns of a driver (written once, here), then
+/// `$tail`; checked by the compiler like any `query_as!`.
+macro_rules! driver_query {
+    ($head:tt, $tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            DriverRow,
+            $head
+                + " id, name, phone, created_at,
+                 (SELECT t.id FROM trips t WHERE t.driver_id = users.id AND trip_is_crewed(t.status) LIMIT 1)
+                 AS current_trip_id "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 fn driver_body(r: DriverRow) -> DriverBody {
     // `online` lives in Redis: `presence::with_online` fills it in.
     DriverBody {
-        id: r.0,
-        name: r.1,
-        phone: r.2,
-        created_at: r.3,
-        on_trip: r.4.is_some(),
-        current_trip_id: r.4,
+        id: r.id,
+        name: r.name,
+        phone: r.phone,
+        created_at: r.created_at,
+        on_trip: r.current_trip_id.is_some(),
+        current_trip_id: r.current_trip_id,
         online: false,
     }
 }
 
 pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phone, name: &str) -> Result<DriverBody> {
-    let row: std::result::Result<DriverRow, sqlx::Error> = sqlx::query_as(&format!(
-        "INSERT INTO users (id, phone, role, name, transporter_id) VALUES ($1, $2, 'driver', $3, $4)
-         RETURNING {DRIVER_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(phone.as_str())
-    .bind(name)
-    .bind(transporter)
+    let row = driver_query!(
+        "INSERT INTO users (id, phone, role, name, transporter_id) VALUES ($1, $2, 'driver', $3, $4) RETURNING",
+        "",
+        Uuid::now_v7(),
+        phone.as_str(),
+        name,
+        transporter
+    )
     .fetch_one(conn)
     .await;
     match row {
@@ -187,10 +192,11 @@ pub async fn add_driver(conn: &mut PgConnection, transporter: Uuid, phone: &Phon
 }
 
 pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<DriverBody>> {
-    let rows: Vec<DriverRow> = sqlx::query_as(&format!(
-        "SELECT {DRIVER_COLUMNS} FROM users WHERE role = 'driver' AND transporter_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(transporter)
+    let rows = driver_query!(
+        "SELECT",
+        "FROM users WHERE role = 'driver' AND transporter_id = $1 ORDER BY created_at, id",
+        transporter
+    )
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(driver_body).collect())
@@ -199,11 +205,12 @@ pub async fn drivers(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<D
 pub async fn driver(conn: &mut PgConnection, transporter: UserId, id: UserId) -> Result<DriverBody> {
     let transporter = transporter.uuid();
     let id = id.uuid();
-    let row: Option<DriverRow> = sqlx::query_as(&format!(
-        "SELECT {DRIVER_COLUMNS} FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2"
-    ))
-    .bind(id)
-    .bind(transporter)
+    let row = driver_query!(
+        "SELECT",
+        "FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2",
+        id,
+        transporter
+    )
     .fetch_optional(conn)
     .await?;
     row.map(driver_body).ok_or_else(driver_not_found)
@@ -212,13 +219,14 @@ pub async fn driver(conn: &mut PgConnection, transporter: UserId, id: UserId) ->
 pub async fn rename_driver(conn: &mut PgConnection, transporter: UserId, id: UserId, name: &str) -> Result<DriverBody> {
     let transporter = transporter.uuid();
     let id = id.uuid();
-    let row: Option<DriverRow> = sqlx::query_as(&format!(
+    let row = driver_query!(
         "UPDATE users SET name = $3, updated_at = now() WHERE id = $1 AND role = 'driver' AND transporter_id = $2
-         RETURNING {DRIVER_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(transporter)
-    .bind(name)
+         RETURNING",
+        "",
+        id,
+        transporter,
+        name
+    )
     .fetch_optional(conn)
     .await?;
     row.map(driver_body).ok_or_else(driver_not_found)

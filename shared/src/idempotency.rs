@@ -54,8 +54,14 @@ where
         == 1;
     if !claimed {
         drop(tx);
-        let (stored_hash, status, body): (String, Option<i32>, Option<serde_json::Value>) = sqlx::query!(r#"SELECT request_hash, status_code, response FROM idempotency_records WHERE user_id = $1 AND scope = $2 AND key = $3"#, user, scope, key)
-.map(|r| (r.request_hash, r.status_code, r.response))
+        let (stored_hash, status, body): (String, Option<i32>, Option<serde_json::Value>) = sqlx::query!(
+            r#"SELECT request_hash, status_code, response FROM idempotency_records WHERE user_id = $1 AND scope =
+                     $2 AND key = $3"#,
+            user,
+            scope,
+            key
+        )
+        .map(|r| (r.request_hash, r.status_code, r.response))
         .fetch_one(db)
         .await?;
         if stored_hash != hash {

@@ -170,7 +170,14 @@ pub async fn enqueue(
     let (kind, payload) = event.to_row().map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     // The request that caused the row, so its jobs' logs can be followed back to it.
     let request_id = crate::telemetry::current_request_id();
-    let id = sqlx::query_scalar!("INSERT INTO outbox (kind, payload, available_at, request_id) VALUES ($1, $2, COALESCE($3, now()), $4) RETURNING id", kind, payload, available_at, request_id)
+    let id = sqlx::query_scalar!(
+        "INSERT INTO outbox (kind, payload, available_at, request_id) VALUES ($1, $2, COALESCE($3, now()),
+                 $4) RETURNING id",
+        kind,
+        payload,
+        available_at,
+        request_id
+    )
     .fetch_one(&mut *conn)
     .await?;
     // Wakes the relay the moment this transaction commits (and never if it rolls back).

@@ -16,7 +16,11 @@ use crate::lifecycle::views::DriverBody;
 
 /// Vehicle types a transporter has at least one available vehicle of.
 pub async fn available_types(db: &PgPool, transporter: Uuid) -> Result<Vec<VehicleType>> {
-    Ok(sqlx::query_scalar!(r#"SELECT DISTINCT vehicle_type AS "vehicle_type!: VehicleType" FROM vehicles WHERE transporter_id = $1 AND status = 'available'"#, transporter)
+    Ok(sqlx::query_scalar!(
+        r#"SELECT DISTINCT vehicle_type AS "vehicle_type!: VehicleType" FROM vehicles WHERE transporter_id = $1 AND
+                 status = 'available'"#,
+        transporter
+    )
     .fetch_all(db)
     .await?)
 }

@@ -174,8 +174,12 @@ fn trucks_remaining(broadcast: Uuid, view: views::BroadcastBody) -> TrucksRemain
 
 /// The transporters told of a broadcast that did not decline it.
 async fn told_not_declined(state: &WorkerState, broadcast: Uuid) -> anyhow::Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar!("SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
-           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = n.transporter_id)", broadcast)
+    Ok(sqlx::query_scalar!(
+        "SELECT n.transporter_id FROM broadcast_notifications n WHERE n.broadcast_id = $1
+           AND NOT EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id =
+                 n.transporter_id)",
+        broadcast
+    )
     .fetch_all(&state.db)
     .await?)
 }

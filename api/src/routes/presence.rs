@@ -218,8 +218,15 @@ impl PresenceApi {
         limit_registrations(&state, me).await?;
         let mut tx = state.db.begin().await?;
         // A token moves with the device: the latest user to register it owns it, alone.
-        sqlx::query!("INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
-             ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, updated_at = now()", uuid::Uuid::now_v7(), me, token, platform as _)
+        sqlx::query!(
+            "INSERT INTO device_tokens (id, user_id, token, platform) VALUES ($1, $2, $3, $4::device_platform)
+             ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform,
+                     updated_at = now()",
+            uuid::Uuid::now_v7(),
+            me,
+            token,
+            platform as _
+        )
         .execute(&mut *tx)
         .await?;
         // At most MAX_DEVICES per user: a new one replaces the least recently registered.

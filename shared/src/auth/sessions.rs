@@ -36,7 +36,7 @@ pub struct AuthService {
     refresh_ttl: Duration,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserRecord {
     pub id: Uuid,
     pub phone: String,
@@ -88,7 +88,17 @@ fn new_refresh_token() -> String {
     hex::encode(bytes)
 }
 
-const USER_COLUMNS: &str = "id, phone, role, name, transporter_id, created_at";
+/// A query that yields `UserRecord`s: `$head`, a user's columns (written once, here), then
+/// `$tail`; checked by the compiler like any `query_as!`.
+macro_rules! user_query {
+    ($head:tt, $tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            UserRecord,
+            $head + r#" id, phone, role AS "role: Role", name, transporter_id, created_at "# + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 impl AuthService {
     pub fn new(config: &Config, db: PgPool, cache: Cache, sms: Arc<dyn SmsSender>) -> Self {
@@ -122,7 +132,12 @@ impl AuthService {
         if let Some(ip) = source {
             self.limit_source(ip).await?;
         }
-        let suspended: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL) AS "exists!""#, phone.as_str(), role as _)
+        let suspended: bool = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE phone = $1 AND role = $2 AND suspended_at IS NOT NULL) AS
+                     "exists!""#,
+            phone.as_str(),
+            role as _
+        )
         .fetch_one(&self.db)
         .await?;
         if suspended {
@@ -267,9 +282,13 @@ impl AuthService {
     /// Checks a code; on success signs the user in (creating customers and transporters on first sign-in).
     pub async fn verify_otp(&self, phone: &Phone, role: Role, code: &str) -> Result<TokenPair> {
         // The phone's failure budget spans all its codes of the last 24 h.
-        let (failed, oldest): (i64, Option<f64>) = sqlx::query!(r#"SELECT coalesce(sum(failed), 0)::int8 AS "failed!", EXTRACT(EPOCH FROM (now() - min(created_at)))::float8 AS oldest
-             FROM otp_challenges WHERE phone = $1 AND failed > 0 AND created_at > now() - interval '24 hours'"#, phone.as_str())
-.map(|r| (r.failed, r.oldest))
+        let (failed, oldest): (i64, Option<f64>) = sqlx::query!(
+            r#"SELECT coalesce(sum(failed), 0)::int8 AS "failed!", EXTRACT(EPOCH FROM (now() -
+                     min(created_at)))::float8 AS oldest
+             FROM otp_challenges WHERE phone = $1 AND failed > 0 AND created_at > now() - interval '24 hours'"#,
+            phone.as_str()
+        )
+        .map(|r| (r.failed, r.oldest))
         .fetch_one(&self.db)
         .await?;
         if failed >= self.otp_daily_failures {
@@ -332,20 +351,19 @@ impl AuthService {
         }
         let user: UserRecord = match role {
             Role::Customer | Role::Transporter => {
-                sqlx::query_as(&format!(
+                user_query!(
                     "INSERT INTO users (id, phone, role) VALUES ($1, $2, $3)
-                     ON CONFLICT (phone, role) DO UPDATE SET updated_at = now() RETURNING {USER_COLUMNS}"
-                ))
-                .bind(Uuid::now_v7())
-                .bind(phone.as_str())
-                .bind(role)
+                     ON CONFLICT (phone, role) DO UPDATE SET updated_at = now() RETURNING",
+                    "",
+                    Uuid::now_v7(),
+                    phone.as_str(),
+                    role as _
+                )
                 .fetch_one(&mut *tx)
                 .await?
             }
             Role::Driver | Role::Admin => {
-                sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone = $1 AND role = $2"))
-                    .bind(phone.as_str())
-                    .bind(role)
+                user_query!("SELECT", "FROM users WHERE phone = $1 AND role = $2", phone.as_str(), role as _)
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "this account no longer exists"))?
@@ -398,10 +416,7 @@ impl AuthService {
             drop(tx);
             return Err(self.refused_refresh(&hash).await?);
         };
-        let user: UserRecord = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let user = user_query!("SELECT", "FROM users WHERE id = $1", user_id).fetch_one(&mut *tx).await?;
         refuse_suspended(&mut tx, user.id).await?;
         let pair = self.issue_pair(&mut tx, user, family).await?;
         tx.commit().await?;
@@ -444,8 +459,13 @@ impl AuthService {
     /// Revokes the access token's jti and, when given, the refresh token's family (the caller's own only).
     pub async fn logout(&self, claims: &Claims, refresh_token: Option<&str>) -> Result<()> {
         if let Some(token) = refresh_token {
-            sqlx::query!("UPDATE refresh_tokens SET revoked_at = now()
-                 WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)", token_hash(token), claims.sub)
+            sqlx::query!(
+                "UPDATE refresh_tokens SET revoked_at = now()
+                 WHERE revoked_at IS NULL AND family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash =
+                         $1 AND user_id = $2)",
+                token_hash(token),
+                claims.sub
+            )
             .execute(&self.db)
             .await?;
         }
@@ -472,11 +492,14 @@ impl AuthService {
         // A deleted account (a driver removed from its fleet) or a suspended one loses access at once.
         // The token's role and transporter must still be the account's (a token is not a
         // grant of its own).
-        let account: Option<(bool, Role, Option<Uuid>)> =
-            sqlx::query!(r#"SELECT suspended_at IS NOT NULL AS "suspended!", role AS "role: Role", transporter_id FROM users WHERE id = $1"#, claims.sub)
-.map(|r| (r.suspended, r.role, r.transporter_id))
-                .fetch_optional(&self.db)
-                .await?;
+        let account: Option<(bool, Role, Option<Uuid>)> = sqlx::query!(
+            r#"SELECT suspended_at IS NOT NULL AS "suspended!", role AS "role: Role",
+                         transporter_id FROM users WHERE id = $1"#,
+            claims.sub
+        )
+        .map(|r| (r.suspended, r.role, r.transporter_id))
+        .fetch_optional(&self.db)
+        .await?;
         match account {
             None => return Err(Error::rejected(401, "UNAUTHORIZED", "this account no longer exists")),
             Some((true, _, _)) => return Err(suspended_error(401)),
@@ -494,8 +517,7 @@ impl AuthService {
     }
 
     pub async fn user(&self, id: Uuid) -> Result<UserRecord> {
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
+        user_query!("SELECT", "FROM users WHERE id = $1", id)
             .fetch_optional(&self.db)
             .await?
             .ok_or_else(|| Error::rejected(404, "USER_NOT_FOUND", "this account no longer exists"))

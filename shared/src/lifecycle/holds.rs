@@ -95,7 +95,6 @@ pub struct HoldBody {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
 struct HoldRow {
     id: Uuid,
     broadcast_id: Uuid,
@@ -110,8 +109,21 @@ struct HoldRow {
     overdue: bool,
 }
 
-const HOLD_COLUMNS: &str = "id, broadcast_id, line_no, vehicle_type, requested, held, status, expires_at,
-                            extensions, created_at, expires_at <= now() AS overdue";
+/// A query that yields `HoldRow`s: `SELECT`, a hold's columns (written once, here), `FROM
+/// truck_holds`, then `$tail`; checked by the compiler like any `query_as!`.
+macro_rules! hold_query {
+    ($tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            HoldRow,
+            r#"SELECT id, broadcast_id, line_no, vehicle_type AS "vehicle_type: VehicleType", requested, held,
+                      status AS "status: HoldStatus", expires_at, extensions, created_at,
+                      expires_at <= now() AS "overdue!"
+               FROM truck_holds "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 pub fn not_found() -> Error {
     Error::rejected(404, "HOLD_NOT_FOUND", "no such hold of yours")
@@ -142,10 +154,7 @@ async fn lock_hold(conn: &mut PgConnection, id: Uuid, owner: Option<Uuid>) -> Re
         return Err(not_found());
     }
     let locked = lock(conn, broadcast).await?;
-    let hold: HoldRow = sqlx::query_as(&format!("SELECT {HOLD_COLUMNS} FROM truck_holds WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let hold = hold_query!("WHERE id = $1 FOR UPDATE", id).fetch_one(&mut *conn).await?;
     Ok((locked, hold))
 }
 
@@ -246,10 +255,15 @@ pub async fn extend(conn: &mut PgConnection, transporter: UserId, id: HoldId, w:
             format!("a hold is extended at most {MAX_EXTENSIONS} times"),
         ));
     }
-    let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar!("UPDATE truck_holds h SET expires_at = LEAST(h.expires_at + make_interval(secs => $2), b.expires_at),
+    let expires_at: Option<DateTime<Utc>> = sqlx::query_scalar!(
+        "UPDATE truck_holds h SET expires_at = LEAST(h.expires_at + make_interval(secs => $2), b.expires_at),
                 extensions = h.extensions + 1
-         FROM broadcasts b WHERE h.id = $1 AND b.id = h.broadcast_id AND h.status = 'active' AND b.expires_at > h.expires_at
-         RETURNING h.expires_at", id, w.extend.as_secs_f64())
+         FROM broadcasts b WHERE h.id = $1 AND b.id = h.broadcast_id AND h.status = 'active' AND b.expires_at >
+                 h.expires_at
+         RETURNING h.expires_at",
+        id,
+        w.extend.as_secs_f64()
+    )
     .fetch_optional(&mut *conn)
     .await?;
     let Some(expires_at) = expires_at else {
@@ -301,9 +315,14 @@ async fn check_crews(
     let mut refused = Vec::new();
     for (i, c) in crews.iter().enumerate() {
         let misfit = vehicle_misfit(conn, transporter, c.vehicle_id, line).await?;
-        let (driver, busy): (bool, bool) = sqlx::query!(r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2) AS "driver!",
-                    EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status)) AS "busy!""#, c.driver_id, transporter)
-.map(|r| (r.driver, r.busy))
+        let (driver, busy): (bool, bool) = sqlx::query!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'driver' AND transporter_id = $2) AS
+                     "driver!",
+                    EXISTS (SELECT 1 FROM trips WHERE driver_id = $1 AND trip_is_crewed(status)) AS "busy!""#,
+            c.driver_id,
+            transporter
+        )
+        .map(|r| (r.driver, r.busy))
         .fetch_one(&mut *conn)
         .await?;
         let vehicle_refusal = match misfit {
@@ -475,12 +494,9 @@ pub async fn expire(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
 
 /// Ends a closing broadcast's active holds (its held trucks are closed with its searching ones).
 pub(super) async fn end_all(conn: &mut PgConnection, broadcast: Uuid) -> Result<()> {
-    let holds: Vec<HoldRow> = sqlx::query_as(&format!(
-        "SELECT {HOLD_COLUMNS} FROM truck_holds WHERE broadcast_id = $1 AND status = 'active' FOR UPDATE"
-    ))
-    .bind(broadcast)
-    .fetch_all(&mut *conn)
-    .await?;
+    let holds = hold_query!("WHERE broadcast_id = $1 AND status = 'active' FOR UPDATE", broadcast)
+        .fetch_all(&mut *conn)
+        .await?;
     for h in &holds {
         end_row(conn, h, HoldStatus::Cancelled).await?;
     }
@@ -516,23 +532,19 @@ async fn body(conn: &mut PgConnection, h: HoldRow) -> Result<HoldBody> {
 pub async fn view(conn: &mut PgConnection, transporter: UserId, id: HoldId) -> Result<HoldBody> {
     let transporter = transporter.uuid();
     let id = id.uuid();
-    let h: HoldRow =
-        sqlx::query_as(&format!("SELECT {HOLD_COLUMNS} FROM truck_holds WHERE id = $1 AND transporter_id = $2"))
-            .bind(id)
-            .bind(transporter)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(not_found)?;
+    let h = hold_query!("WHERE id = $1 AND transporter_id = $2", id, transporter)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(not_found)?;
     body(conn, h).await
 }
 
 /// The transporter's active holds, soonest to expire first.
 pub async fn active_for(conn: &mut PgConnection, transporter: Uuid) -> Result<Vec<HoldBody>> {
-    let rows: Vec<HoldRow> = sqlx::query_as(&format!(
-        "SELECT {HOLD_COLUMNS} FROM truck_holds WHERE transporter_id = $1 AND status = 'active' AND expires_at > now()
-         ORDER BY expires_at, id LIMIT 100"
-    ))
-    .bind(transporter)
+    let rows = hold_query!(
+        "WHERE transporter_id = $1 AND status = 'active' AND expires_at > now() ORDER BY expires_at, id LIMIT 100",
+        transporter
+    )
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());

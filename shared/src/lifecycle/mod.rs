@@ -55,8 +55,18 @@ async fn log(
     actor: Actor,
     why: &str,
 ) -> Result<()> {
-    sqlx::query!("INSERT INTO broadcast_transitions (broadcast_id, truck_request_id, from_status, to_status, actor_id, actor_role, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)", broadcast, truck_request, from, to, actor.id, actor.role, why)
+    sqlx::query!(
+        "INSERT INTO broadcast_transitions (broadcast_id, truck_request_id, from_status, to_status, actor_id,
+                 actor_role, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        broadcast,
+        truck_request,
+        from,
+        to,
+        actor.id,
+        actor.role,
+        why
+    )
     .execute(conn)
     .await?;
     Ok(())
@@ -104,9 +114,8 @@ fn no_such_line() -> Error {
 
 /// One line of a broadcast as the commands need it: what a vehicle must be to take its trucks
 /// (docs/DESIGN.md, "Lines": a line is a type, a subtype and a price).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LineKind {
-    #[sqlx(rename = "line_no")]
     pub no: i32,
     pub vehicle_type: VehicleType,
     pub vehicle_subtype: String,
@@ -157,11 +166,14 @@ impl Locked {
 
 /// Locks the broadcast row (every command takes this lock first, so they never deadlock).
 async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked> {
-    let row: Option<(Uuid, BroadcastStatus, bool)> =
-        sqlx::query!(r#"SELECT customer_id, status AS "status: BroadcastStatus", expires_at <= now() AS "overdue!" FROM broadcasts WHERE id = $1 FOR UPDATE"#, id)
-.map(|r| (r.customer_id, r.status, r.overdue))
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<(Uuid, BroadcastStatus, bool)> = sqlx::query!(
+        r#"SELECT customer_id, status AS "status: BroadcastStatus", expires_at <= now() AS "overdue!" FROM
+                     broadcasts WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .map(|r| (r.customer_id, r.status, r.overdue))
+    .fetch_optional(&mut *conn)
+    .await?;
     let (customer, status, overdue) = row.ok_or_else(views::not_found)?;
     let counts: Vec<(i32, VehicleType, String, i64, i64, i64)> = sqlx::query!(
         r#"SELECT line_no, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, count(*) AS "needed!",
@@ -402,9 +414,15 @@ pub struct Accepted {
 
 /// Where the transporter stands with a broadcast; refuses when it was never told of it.
 async fn transporter_access(conn: &mut PgConnection, broadcast: Uuid, transporter: Uuid) -> Result<()> {
-    let (notified, declined): (bool, bool) = sqlx::query!(r#"SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2) AS "notified!",
-                EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2) AS "declined!""#, broadcast, transporter)
-.map(|r| (r.notified, r.declined))
+    let (notified, declined): (bool, bool) = sqlx::query!(
+        r#"SELECT EXISTS (SELECT 1 FROM broadcast_notifications WHERE broadcast_id = $1 AND transporter_id = $2) AS
+                 "notified!",
+                EXISTS (SELECT 1 FROM broadcast_declines WHERE broadcast_id = $1 AND transporter_id = $2) AS
+                 "declined!""#,
+        broadcast,
+        transporter
+    )
+    .map(|r| (r.notified, r.declined))
     .fetch_one(&mut *conn)
     .await?;
     if !notified {
@@ -461,8 +479,14 @@ async fn vehicle_misfit(
     vehicle: Uuid,
     line: &LineKind,
 ) -> Result<Option<(&'static str, String)>> {
-    let found: Option<(VehicleType, String, crate::domain::vehicle::VehicleStatus)> = sqlx::query!(r#"SELECT vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, status AS "status: crate::domain::vehicle::VehicleStatus" FROM vehicles WHERE id = $1 AND transporter_id = $2"#, vehicle, transporter)
-.map(|r| (r.vehicle_type, r.vehicle_subtype, r.status))
+    let found: Option<(VehicleType, String, crate::domain::vehicle::VehicleStatus)> = sqlx::query!(
+        r#"SELECT vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype,
+                 status AS "status: crate::domain::vehicle::VehicleStatus" FROM vehicles WHERE id = $1 AND
+                 transporter_id = $2"#,
+        vehicle,
+        transporter
+    )
+    .map(|r| (r.vehicle_type, r.vehicle_subtype, r.status))
     .fetch_optional(&mut *conn)
     .await?;
     Ok(match found {
@@ -488,12 +512,21 @@ pub async fn refuse_accept_early(
 ) -> Result<()> {
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
-    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query!(r#"SELECT b.status AS "status: BroadcastStatus",
-                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id = $2) AS "notified!",
-                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2) AS "declined!",
-                EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4) AS "replay!"
-         FROM broadcasts b WHERE b.id = $1"#, broadcast, transporter, scope, key)
-.map(|r| (r.status, r.notified, r.declined, r.replay))
+    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query!(
+        r#"SELECT b.status AS "status: BroadcastStatus",
+                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id =
+                 $2) AS "notified!",
+                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2)
+                 AS "declined!",
+                EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4)
+                 AS "replay!"
+         FROM broadcasts b WHERE b.id = $1"#,
+        broadcast,
+        transporter,
+        scope,
+        key
+    )
+    .map(|r| (r.status, r.notified, r.declined, r.replay))
     .fetch_optional(conn)
     .await?;
     let Some((status, notified, declined, replay)) = row else { return Err(views::not_found()) };
@@ -541,7 +574,12 @@ pub async fn accept(
     let next = locked.machine.accept(index).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(no_such_line)?;
 
-    let already: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN ('accepted', 'assigned')) AS "exists!""#, broadcast, vehicle)
+    let already: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM truck_requests WHERE broadcast_id = $1 AND vehicle_id = $2 AND status IN
+                 ('accepted', 'assigned')) AS "exists!""#,
+        broadcast,
+        vehicle
+    )
     .fetch_one(&mut *conn)
     .await?;
     if already {
@@ -550,13 +588,22 @@ pub async fn accept(
     take_vehicle(conn, transporter, vehicle, kind).await?;
     let new_status = if driver.is_some() { TruckRequestStatus::Assigned } else { TruckRequestStatus::Accepted };
     // The claim: one searching truck of this line.
-    let claimed: Option<Uuid> = sqlx::query_scalar!("UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
-                accepted_at = now(), assigned_at = CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END, updated_at = now()
+    let claimed: Option<Uuid> = sqlx::query_scalar!(
+        "UPDATE truck_requests SET status = $5, transporter_id = $3, vehicle_id = $4, driver_id = $6,
+                accepted_at = now(), assigned_at = CASE WHEN $6::uuid IS NULL THEN NULL ELSE now() END,
+                 updated_at = now()
          WHERE id = (SELECT id FROM truck_requests
                      WHERE broadcast_id = $1 AND line_no = $2 AND status = 'searching'
                      ORDER BY seq LIMIT 1 FOR UPDATE)
            AND status = 'searching'
-         RETURNING id", broadcast, line, transporter, vehicle, new_status as _, driver)
+         RETURNING id",
+        broadcast,
+        line,
+        transporter,
+        vehicle,
+        new_status as _,
+        driver
+    )
     .fetch_optional(&mut *conn)
     .await?;
     let truck_request = claimed.ok_or_else(|| {
@@ -709,11 +756,15 @@ pub async fn assign_driver(
     let transporter = transporter.uuid();
     let truck_request = truck_request.uuid();
     let driver = driver.uuid();
-    let row: Option<(Uuid, TruckRequestStatus)> =
-        sqlx::query!(r#"SELECT broadcast_id, status AS "status: TruckRequestStatus" FROM truck_requests WHERE id = $1 AND transporter_id = $2"#, truck_request, transporter)
-.map(|r| (r.broadcast_id, r.status))
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row: Option<(Uuid, TruckRequestStatus)> = sqlx::query!(
+        r#"SELECT broadcast_id, status AS "status: TruckRequestStatus" FROM truck_requests WHERE id = $1 AND
+                     transporter_id = $2"#,
+        truck_request,
+        transporter
+    )
+    .map(|r| (r.broadcast_id, r.status))
+    .fetch_optional(&mut *conn)
+    .await?;
     let (broadcast, _) =
         row.ok_or_else(|| Error::rejected(404, "TRUCK_REQUEST_NOT_FOUND", "no such truck request of yours"))?;
     check_driver(conn, transporter, driver).await?;

@@ -14,7 +14,7 @@ use super::{Actor, lock, log, views, write_status};
 use crate::db::violated_constraint;
 use crate::domain::machine::{BroadcastStatus, TruckRequestStatus};
 use crate::domain::trip::{TripEvent, TripStatus};
-use crate::domain::{TripId, UserId, VehicleId};
+use crate::domain::{TripId, UserId, VehicleId, VehicleType};
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 use sqlx::PgConnection;
@@ -52,7 +52,7 @@ pub mod why {
 }
 
 /// A locked trip row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Trip {
     pub id: Uuid,
     pub broadcast_id: Uuid,
@@ -64,7 +64,6 @@ pub struct Trip {
     pub respond_by: Option<DateTime<Utc>>,
     pub restaff_by: Option<DateTime<Utc>>,
     /// The line its truck belongs to (what a new vehicle must be).
-    #[sqlx(flatten)]
     pub line: super::LineKind,
 }
 
@@ -82,14 +81,27 @@ pub async fn lock_trip(conn: &mut PgConnection, id: Uuid) -> Result<Trip> {
         sqlx::query_scalar!("SELECT broadcast_id FROM trips WHERE id = $1", id).fetch_optional(&mut *conn).await?;
     let broadcast = broadcast.ok_or_else(not_found)?;
     sqlx::query!("SELECT id FROM broadcasts WHERE id = $1 FOR UPDATE", broadcast).fetch_optional(&mut *conn).await?;
-    let trip: Trip = sqlx::query_as(
-        "SELECT t.id, t.broadcast_id, t.truck_request_id, t.transporter_id, t.vehicle_id, t.driver_id, t.status,
-                t.respond_by, t.restaff_by, tr.line_no, tr.vehicle_type, tr.vehicle_subtype
-         FROM trips t JOIN truck_requests tr ON tr.id = t.truck_request_id WHERE t.id = $1 FOR UPDATE OF t",
+    let r = sqlx::query!(
+        r#"SELECT t.id, t.broadcast_id, t.truck_request_id, t.transporter_id, t.vehicle_id, t.driver_id,
+                t.status AS "status: TripStatus", t.respond_by, t.restaff_by, tr.line_no,
+                tr.vehicle_type AS "vehicle_type: VehicleType", tr.vehicle_subtype
+         FROM trips t JOIN truck_requests tr ON tr.id = t.truck_request_id WHERE t.id = $1 FOR UPDATE OF t"#,
+        id
     )
-    .bind(id)
     .fetch_one(&mut *conn)
     .await?;
+    let trip = Trip {
+        id: r.id,
+        broadcast_id: r.broadcast_id,
+        truck_request_id: r.truck_request_id,
+        transporter_id: r.transporter_id,
+        vehicle_id: r.vehicle_id,
+        driver_id: r.driver_id,
+        status: r.status,
+        respond_by: r.respond_by,
+        restaff_by: r.restaff_by,
+        line: super::LineKind { no: r.line_no, vehicle_type: r.vehicle_type, vehicle_subtype: r.vehicle_subtype },
+    };
     Ok(trip)
 }
 
@@ -177,12 +189,21 @@ pub(crate) async fn start(
 
 /// The guarded move of a locked trip; `windows` sets the deadline of the state it enters.
 async fn move_trip(conn: &mut PgConnection, t: &Trip, to: TripStatus, windows: Windows) -> Result<()> {
-    let done = sqlx::query!("UPDATE trips SET status = $3::trip_status, updated_at = now(),
-                respond_by = CASE WHEN $3::trip_status = 'assigned' THEN now() + make_interval(secs => $4) ELSE respond_by END,
-                restaff_by = CASE WHEN $3::trip_status IN ('driver_declined', 'driver_timeout') THEN now() + make_interval(secs => $5)
+    let done = sqlx::query!(
+        "UPDATE trips SET status = $3::trip_status, updated_at = now(),
+                respond_by = CASE WHEN $3::trip_status = 'assigned' THEN now() + make_interval(secs => $4) ELSE
+                 respond_by END,
+                restaff_by = CASE WHEN $3::trip_status IN ('driver_declined',
+                 'driver_timeout') THEN now() + make_interval(secs => $5)
                                   ELSE restaff_by END,
                 finished_at = CASE WHEN trip_is_unfinished($3::trip_status) THEN NULL ELSE now() END
-         WHERE id = $1 AND status = $2", t.id, t.status as _, to as _, windows.driver_response.as_secs_f64(), windows.restaff.as_secs_f64())
+         WHERE id = $1 AND status = $2",
+        t.id,
+        t.status as _,
+        to as _,
+        windows.driver_response.as_secs_f64(),
+        windows.restaff.as_secs_f64()
+    )
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -282,7 +303,12 @@ struct Taken {
 async fn give_back_truck(conn: &mut PgConnection, t: &Taken, actor: Actor, why_released: &str) -> Result<()> {
     let locked = lock(conn, t.broadcast_id).await?;
     let (line, _) = locked.line(t.line_no);
-    let other_open: bool = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND broadcast_is_open(status)) AS "exists!""#, locked.customer, t.broadcast_id)
+    let other_open: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM broadcasts WHERE customer_id = $1 AND id <> $2 AND
+                 broadcast_is_open(status)) AS "exists!""#,
+        locked.customer,
+        t.broadcast_id
+    )
     .fetch_one(&mut *conn)
     .await?;
     let refused = if locked.overdue {
@@ -412,21 +438,36 @@ pub async fn response_timeout(conn: &mut PgConnection, trip: Uuid, w: Windows) -
     Ok(true)
 }
 
-/// A truck `tr` taken without a driver that has no unfinished trip and was taken at least `$1`
-/// seconds ago: what `staff_timeout` gives back, and what the sweep looks for.
-const UNSTAFFED: &str = "tr.status = 'accepted' AND tr.driver_id IS NULL
-     AND tr.accepted_at <= now() - make_interval(secs => $1)
-     AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
-                     AND status NOT IN ('delivered', 'released', 'cancelled'))";
+/// A query over unstaffed trucks: `$head`, the condition (written once, here) on a truck `tr`
+/// taken without a driver that has no unfinished trip and was taken at least `$1` seconds ago
+/// (what `staff_timeout` gives back, and what the sweep looks for), then `$tail`; checked by the
+/// compiler like any `query!`.
+macro_rules! unstaffed_query {
+    ($macro:ident, $head:tt, $tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::$macro!(
+            $head
+                + " tr.status = 'accepted' AND tr.driver_id IS NULL
+                   AND tr.accepted_at <= now() - make_interval(secs => $1)
+                   AND NOT EXISTS (SELECT 1 FROM trips WHERE truck_request_id = tr.id
+                                   AND status NOT IN ('delivered', 'released', 'cancelled')) "
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 /// Trucks whose staffing window passed at least `grace` ago (the sweep's backstop for a lost
 /// `staff_deadline` job), at most `limit`.
 pub async fn overdue_unstaffed(db: &sqlx::PgPool, w: Windows, grace: Duration, limit: i64) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(&format!("SELECT tr.id FROM truck_requests tr WHERE {UNSTAFFED} ORDER BY tr.id LIMIT $2"))
-        .bind((w.restaff + grace).as_secs_f64())
-        .bind(limit)
-        .fetch_all(db)
-        .await?)
+    Ok(unstaffed_query!(
+        query_scalar,
+        "SELECT tr.id FROM truck_requests tr WHERE",
+        "ORDER BY tr.id LIMIT $2",
+        (w.restaff + grace).as_secs_f64(),
+        limit
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 /// A truck taken without a driver, none named within the restaff window (the `staff_deadline`
@@ -440,14 +481,17 @@ pub async fn staff_timeout(conn: &mut PgConnection, truck: Uuid, w: Windows) -> 
         .await?;
     let Some(broadcast) = broadcast else { return Ok(false) };
     sqlx::query!("SELECT id FROM broadcasts WHERE id = $1 FOR UPDATE", broadcast).fetch_optional(&mut *conn).await?;
-    let row: Option<(Option<Uuid>, i32)> = sqlx::query_as(&format!(
-        "SELECT tr.vehicle_id, tr.line_no FROM truck_requests tr WHERE tr.id = $2 AND {UNSTAFFED} FOR UPDATE OF tr"
-    ))
-    .bind(w.restaff.as_secs_f64())
-    .bind(truck)
+    let row = unstaffed_query!(
+        query,
+        "SELECT tr.vehicle_id, tr.line_no FROM truck_requests tr WHERE tr.id = $2 AND",
+        "FOR UPDATE OF tr",
+        w.restaff.as_secs_f64(),
+        truck
+    )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((vehicle, line_no)) = row else { return Ok(false) };
+    let Some(row) = row else { return Ok(false) };
+    let (vehicle, line_no) = (row.vehicle_id, row.line_no);
     if let Some(v) = vehicle {
         sqlx::query!(
             "UPDATE vehicles SET status = 'available', updated_at = now() WHERE id = $1 AND status = 'on_trip'",
@@ -496,8 +540,14 @@ pub async fn restaff(
     let to = t.status.on(TripEvent::Restaff).map_err(illegal)?;
     check_driver_free(conn, transporter, driver).await?;
     super::take_vehicle(conn, transporter, vehicle, &t.line).await?;
-    sqlx::query!("UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(), updated_at = now()
-         WHERE id = $1", t.truck_request_id, vehicle, driver)
+    sqlx::query!(
+        "UPDATE truck_requests SET status = 'assigned', vehicle_id = $2, driver_id = $3, assigned_at = now(),
+                 updated_at = now()
+         WHERE id = $1",
+        t.truck_request_id,
+        vehicle,
+        driver
+    )
     .execute(&mut *conn)
     .await
     .map_err(crew_conflict)?;
@@ -521,7 +571,11 @@ pub(crate) async fn cancel_all(
     why: &str,
     w: Windows,
 ) -> Result<()> {
-    let picked_up: Option<TripStatus> = sqlx::query_scalar!(r#"SELECT status AS "status: TripStatus" FROM trips WHERE broadcast_id = $1 AND status IN ('at_pickup', 'in_transit', 'delivered') LIMIT 1"#, broadcast)
+    let picked_up: Option<TripStatus> = sqlx::query_scalar!(
+        r#"SELECT status AS "status: TripStatus" FROM trips WHERE broadcast_id = $1 AND status IN ('at_pickup',
+                 'in_transit', 'delivered') LIMIT 1"#,
+        broadcast
+    )
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(s) = picked_up {

@@ -191,7 +191,6 @@ pub struct DriverBody {
     pub current_trip_id: Option<Uuid>,
 }
 
-#[derive(sqlx::FromRow)]
 struct BroadcastRow {
     id: Uuid,
     status: BroadcastStatus,
@@ -245,31 +244,38 @@ impl BroadcastRow {
     }
 }
 
-const BROADCAST_COLUMNS: &str = "id, status, pickup_lat, pickup_lng, pickup_address, pickup_city, drop_lat, drop_lng, drop_address, \
-     drop_city, distance_km, trucks_needed, trucks_filled, expires_at, created_at, closed_at, terminal_reason, radius_step";
+/// A query that yields `BroadcastRow`s: `SELECT`, a broadcast's columns (written once, here),
+/// `FROM broadcasts`, then `$tail`; checked by the compiler like any `query_as!`.
+macro_rules! broadcast_query {
+    ($tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            BroadcastRow,
+            r#"SELECT id, status AS "status: BroadcastStatus", pickup_lat, pickup_lng, pickup_address, pickup_city,
+                      drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, trucks_filled,
+                      expires_at, created_at, closed_at, terminal_reason, radius_step
+               FROM broadcasts "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 /// One broadcast's row, or 404.
 async fn broadcast_row(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastRow> {
-    sqlx::query_as!(
-        BroadcastRow,
-        r#"SELECT id, status AS "status: BroadcastStatus", pickup_lat, pickup_lng, pickup_address, pickup_city,
-                  drop_lat, drop_lng, drop_address, drop_city, distance_km, trucks_needed, trucks_filled,
-                  expires_at, created_at, closed_at, terminal_reason, radius_step
-           FROM broadcasts WHERE id = $1"#,
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(not_found)
+    broadcast_query!("WHERE id = $1", id).fetch_optional(&mut *conn).await?.ok_or_else(not_found)
 }
 
 pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineBody>> {
-    let rows: Vec<(i32, VehicleType, String, i32, i64, i64, i64)> = sqlx::query!(r#"SELECT line_no, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, price_per_truck, count(*) AS "needed!",
+    let rows: Vec<(i32, VehicleType, String, i32, i64, i64, i64)> = sqlx::query!(
+        r#"SELECT line_no, vehicle_type AS "vehicle_type: VehicleType", vehicle_subtype, price_per_truck,
+                 count(*) AS "needed!",
                 count(*) FILTER (WHERE status IN ('accepted', 'assigned', 'delivered')) AS "filled!",
                 count(*) FILTER (WHERE status = 'held') AS "held!"
          FROM truck_requests WHERE broadcast_id = $1
-         GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no"#, broadcast)
-.map(|r| (r.line_no, r.vehicle_type, r.vehicle_subtype, r.price_per_truck, r.needed, r.filled, r.held))
+         GROUP BY line_no, vehicle_type, vehicle_subtype, price_per_truck ORDER BY line_no"#,
+        broadcast
+    )
+    .map(|r| (r.line_no, r.vehicle_type, r.vehicle_subtype, r.price_per_truck, r.needed, r.filled, r.held))
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
@@ -287,7 +293,6 @@ pub async fn lines(conn: &mut PgConnection, broadcast: Uuid) -> Result<Vec<LineB
         .collect())
 }
 
-#[derive(sqlx::FromRow)]
 struct TakenRow {
     id: Uuid,
     broadcast_id: Uuid,
@@ -313,18 +318,33 @@ struct TakenRow {
     restaff_by: Option<DateTime<Utc>>,
 }
 
-const TAKEN_SELECT: &str =
-    "SELECT tr.id, tr.broadcast_id, tr.status, tr.line_no, tr.vehicle_type, tr.vehicle_subtype, tr.price_per_truck, tr.accepted_at,
-        t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
-        v.id AS vehicle_id, v.registration_number, v.vehicle_type AS v_type, v.vehicle_subtype AS v_subtype,
-        d.id AS driver_id, d.name AS driver_name, d.phone AS driver_phone,
-        trip.id AS trip_id, trip.status AS trip_status, trip.respond_by, trip.restaff_by
-     FROM truck_requests tr
-     JOIN users t ON t.id = tr.transporter_id
-     LEFT JOIN vehicles v ON v.id = tr.vehicle_id
-     LEFT JOIN users d ON d.id = tr.driver_id
-     LEFT JOIN LATERAL (SELECT id, status, respond_by, restaff_by FROM trips WHERE truck_request_id = tr.id
-                        ORDER BY created_at DESC LIMIT 1) trip ON true";
+/// A query that yields `TakenRow`s: the columns of a taken truck with its transporter, vehicle,
+/// driver and latest trip (written once, here), then `$tail`; checked by the compiler like any
+/// `query_as!`.
+macro_rules! taken_query {
+    ($tail:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            TakenRow,
+            r#"SELECT tr.id, tr.broadcast_id, tr.status AS "status: TruckRequestStatus", tr.line_no,
+                tr.vehicle_type AS "vehicle_type: VehicleType", tr.vehicle_subtype, tr.price_per_truck,
+                tr.accepted_at AS "accepted_at!",
+                t.id AS transporter_id, t.name AS transporter_name, t.phone AS transporter_phone,
+                v.id AS "vehicle_id?", v.registration_number AS "registration_number?",
+                v.vehicle_type AS "v_type?: VehicleType", v.vehicle_subtype AS "v_subtype?",
+                d.id AS "driver_id?", d.name AS "driver_name?", d.phone AS "driver_phone?",
+                trip.id AS "trip_id?", trip.status AS "trip_status?: TripStatus", trip.respond_by AS "respond_by?",
+                trip.restaff_by AS "restaff_by?"
+             FROM truck_requests tr
+             JOIN users t ON t.id = tr.transporter_id
+             LEFT JOIN vehicles v ON v.id = tr.vehicle_id
+             LEFT JOIN users d ON d.id = tr.driver_id
+             LEFT JOIN LATERAL (SELECT id, status, respond_by, restaff_by FROM trips WHERE truck_request_id = tr.id
+                                ORDER BY created_at DESC LIMIT 1) trip ON true "#
+                + $tail
+            $(, $arg)*
+        )
+    };
+}
 
 impl TakenRow {
     fn vehicle(&self) -> Option<VehicleRef> {
@@ -352,11 +372,11 @@ impl TakenRow {
 pub async fn broadcast(conn: &mut PgConnection, id: Uuid) -> Result<BroadcastBody> {
     let row = broadcast_row(conn, id).await?;
     let lines = lines(conn, id).await?;
-    let taken: Vec<TakenRow> = sqlx::query_as(&format!(
-        "{TAKEN_SELECT} WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned', 'delivered')
-         ORDER BY tr.accepted_at, tr.seq"
-    ))
-    .bind(id)
+    let taken = taken_query!(
+        "WHERE tr.broadcast_id = $1 AND tr.status IN ('accepted', 'assigned', 'delivered')
+         ORDER BY tr.accepted_at, tr.seq",
+        id
+    )
     .fetch_all(&mut *conn)
     .await?;
     let accepted_trucks = taken
@@ -452,17 +472,16 @@ pub async fn history(
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<BroadcastSummary>, Option<String>)> {
-    let rows: Vec<BroadcastRow> = sqlx::query_as(&format!(
-        "SELECT {BROADCAST_COLUMNS} FROM broadcasts
-         WHERE customer_id = $1 AND ($2::broadcast_status IS NULL OR status = $2)
+    let rows = broadcast_query!(
+        "WHERE customer_id = $1 AND ($2::broadcast_status IS NULL OR status = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-         ORDER BY created_at DESC, id DESC LIMIT $5"
-    ))
-    .bind(customer)
-    .bind(status)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
+         ORDER BY created_at DESC, id DESC LIMIT $5",
+        customer,
+        status as _,
+        cursor.map(|c| c.0),
+        cursor.map(|c| c.1),
+        limit + 1
+    )
     .fetch_all(&mut *conn)
     .await?;
     let more = rows.len() as i64 > limit;
@@ -540,14 +559,14 @@ pub async fn assignments(
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<(Vec<AssignmentBody>, Option<String>)> {
-    let taken: Vec<TakenRow> = sqlx::query_as(&format!(
-        "{TAKEN_SELECT} WHERE tr.transporter_id = $1 AND ($2::timestamptz IS NULL OR (tr.accepted_at, tr.id) < ($2, $3))
-         ORDER BY tr.accepted_at DESC, tr.id DESC LIMIT $4"
-    ))
-    .bind(transporter)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
+    let taken = taken_query!(
+        "WHERE tr.transporter_id = $1 AND ($2::timestamptz IS NULL OR (tr.accepted_at, tr.id) < ($2, $3))
+         ORDER BY tr.accepted_at DESC, tr.id DESC LIMIT $4",
+        transporter,
+        cursor.map(|c| c.0),
+        cursor.map(|c| c.1),
+        limit + 1
+    )
     .fetch_all(&mut *conn)
     .await?;
     let more = taken.len() as i64 > limit;
@@ -613,7 +632,6 @@ pub struct TripBody {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
 struct TripRow {
     id: Uuid,
     status: TripStatus,
