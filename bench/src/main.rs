@@ -438,6 +438,27 @@ async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result
         .ok_or_else(|| anyhow::anyhow!("INFO memory has no used_memory"))
 }
 
+/// Pushes notify jobs `ids` (named `{name}:{i}`), each to one of `users` in turn.
+async fn soak_push(
+    conn: &jobs::ConnectionManager,
+    keys: &weelo_shared::cache::Keys,
+    users: &[Uuid],
+    name: &str,
+    ids: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
+    futures::stream::iter(ids.map(|i| {
+        let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: users[0], online: i % 2 == 0 });
+        let job = Notify::new(format!("{name}:{i}"), vec![users[i % users.len()]], event);
+        jobs::push(conn.clone(), keys, job, Schedule::NOW)
+    }))
+    .buffer_unordered(64)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(())
+}
+
 /// `BENCH_SOAK_JOBS` (1,000,000) notify jobs through one worker in waves of 100,000, Redis
 /// `used_memory` sampled before, at the end of every wave, and after a sweep tick trimmed the
 /// finished tasks: the after figure must be within 10% of before.
@@ -449,32 +470,35 @@ async fn soak() -> anyhow::Result<Vec<Row>> {
     let mut conn = jobs::connect(&testkit::redis_url()).await?;
     let keys = s.cache_keys();
     s.start_worker();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // "Before" is the steady state, not an empty Redis: every user's replay log already at its
+    // cap (realtime::REPLAY_MAX_EVENTS, 200) from a warm-up, whose finished tasks and emit
+    // markers are gone again (the next sweep tick, then `marker_ttl`). What the soak then
+    // measures is growth with the number of jobs, which is what must be flat.
+    let marker_ttl = weelo_worker::jobs::marker_ttl(&s.config);
+    let warm = 250 * users.len();
+    soak_push(&conn, &keys, &users, "soak-warm", 0..warm).await?;
+    let done = s.wait_jobs_done("notify", warm as u64, Duration::from_secs(600)).await;
+    anyhow::ensure!(done >= warm as u64, "soak: only {done} of {warm} warm-up notify jobs done in 10 minutes");
+    eprintln!(
+        "soak: warm-up of {warm} jobs done; waiting {} s for its markers and tasks to go",
+        marker_ttl.as_secs() + 35
+    );
+    tokio::time::sleep(marker_ttl + Duration::from_secs(35)).await;
     let before = used_memory(&mut conn).await?;
     let started = Instant::now();
     let (mut pushed, mut peak) = (0usize, before);
     while pushed < n {
         let this = wave.min(n - pushed);
-        futures::stream::iter((pushed..pushed + this).map(|i| {
-            let event = ClientEvent::DriverStatusChanged(DriverStatus { driver_id: users[0], online: i % 2 == 0 });
-            let job = Notify::new(format!("soak:{i}"), vec![users[i % users.len()]], event);
-            jobs::push(conn.clone(), &keys, job, Schedule::NOW)
-        }))
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<Vec<()>>>()?;
+        soak_push(&conn, &keys, &users, "soak", pushed..pushed + this).await?;
         pushed += this;
         peak = peak.max(used_memory(&mut conn).await?);
-        let done = s.wait_jobs_done("notify", pushed as u64, Duration::from_secs(600)).await;
-        anyhow::ensure!(done >= pushed as u64, "soak: only {done} of {pushed} notify jobs done in 10 minutes");
+        let done = s.wait_jobs_done("notify", (warm + pushed) as u64, Duration::from_secs(600)).await;
+        anyhow::ensure!(done >= (warm + pushed) as u64, "soak: only {done} of {pushed} notify jobs done in 10 minutes");
         eprintln!("soak: {pushed} done after {:.0} s, used_memory {} MiB", started.elapsed().as_secs_f64(), peak >> 20);
     }
     let elapsed = started.elapsed();
     // The finished tasks go with the next sweep tick (every 30 s), the once-per-user emit
     // markers when their retry span is over (`marker_ttl`, 95 s at production settings).
-    let marker_ttl = weelo_worker::jobs::marker_ttl(&s.config);
     let deadline = Instant::now() + marker_ttl + Duration::from_secs(60);
     let mut after = used_memory(&mut conn).await?;
     while after > before + before / 10 && Instant::now() < deadline {

@@ -22,7 +22,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use apalis::prelude::*;
-use apalis_redis::{ConnectionManager, RedisStorage};
+pub use apalis_redis::ConnectionManager;
+use apalis_redis::RedisStorage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weelo_shared::cache::Keys;
