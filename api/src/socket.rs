@@ -245,20 +245,21 @@ pub async fn fan_out(io: SocketIo, state: Arc<AppState>, shutdown: Shutdown) {
             pubsub.subscribe(&channel).await?;
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                let read = msg
-                    .get_payload::<String>()
-                    .map_err(|e| format!("not text: {e}"))
-                    .and_then(|t| serde_json::from_str::<Envelope>(&t).map_err(|e| format!("not an envelope: {e}")));
-                let e = match read {
-                    Ok(e) => e,
+                let read = msg.get_payload::<String>().map_err(|e| format!("not text: {e}")).and_then(|t| {
+                    realtime::read_message(&t).map_err(|e| format!("not an envelope or an array of them: {e}"))
+                });
+                let envelopes = match read {
+                    Ok(envelopes) => envelopes,
                     Err(error) => {
                         metrics::counter!("realtime_messages_unreadable_total").increment(1);
                         tracing::error!(%error, "a realtime message could not be read; dropped");
                         continue;
                     }
                 };
-                let shard = &shards[(e.user.as_u128() % n as u128) as usize];
-                shard.send(e).await.map_err(|_| anyhow::anyhow!("a realtime shard stopped"))?;
+                for e in envelopes {
+                    let shard = &shards[(e.user.as_u128() % n as u128) as usize];
+                    shard.send(e).await.map_err(|_| anyhow::anyhow!("a realtime shard stopped"))?;
+                }
             }
             anyhow::Ok(())
         };

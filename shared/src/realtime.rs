@@ -39,26 +39,42 @@ fn log_key(cache: &Cache, user: Uuid) -> String {
 const SEQ_SENTINEL: u64 = u64::MAX;
 
 /// Per recipient: claim its once-per-user marker, and only if this call claimed it assign the
-/// next seq, keep the event for replay and publish it. One script, so it happens whole or not at
-/// all: a job cut off by a Redis restart (or dropped mid-run) leaves neither a marker without its
-/// event nor an event without its seq, and its retry emits exactly what is missing.
+/// next seq and keep the event for replay; then publish every event this call emitted as one
+/// message, a JSON array of envelopes (one PUBLISH per chunk, not per recipient: see
+/// docs/DESIGN.md, "Realtime"). One script, so it happens whole or not at all: a job cut off by a
+/// Redis restart (or dropped mid-run) leaves neither a marker without its event nor an event
+/// without its seq, and its retry emits exactly what is missing.
 const EMIT_ONCE: &str = r"
 local ttl, max_events, log_ttl, seq_ttl, channel, sentinel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local emitted = 0
+local out = {}
 for i = 1, #KEYS, 3 do
     if redis.call('set', KEYS[i], 1, 'NX', 'EX', ttl) then
         local seq = redis.call('incr', KEYS[i + 1])
         local text = string.gsub(ARGV[6 + (i + 2) / 3], sentinel, tostring(seq))
         redis.call('zadd', KEYS[i + 2], seq, text)
-        redis.call('zremrangebyrank', KEYS[i + 2], 0, -(max_events + 1))
+        if seq > max_events then
+            redis.call('zremrangebyrank', KEYS[i + 2], 0, -(max_events + 1))
+        end
         redis.call('expire', KEYS[i + 2], log_ttl)
         redis.call('expire', KEYS[i + 1], seq_ttl)
-        redis.call('publish', channel, text)
-        emitted = emitted + 1
+        out[#out + 1] = text
     end
 end
-return emitted
+if #out > 0 then
+    redis.call('publish', channel, '[' .. table.concat(out, ',') .. ']')
+end
+return #out
 ";
+
+/// What one message on the realtime channel carries: a JSON array of envelopes (the notify
+/// job's chunks) or one envelope (control messages, and workers older than the array form).
+pub fn read_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+    } else {
+        serde_json::from_str(text).map(|e| vec![e])
+    }
+}
 
 /// Recipients per script call: each call holds Redis only briefly.
 const EMIT_CHUNK: usize = 500;
@@ -136,4 +152,24 @@ pub async fn ack(cache: &Cache, user: Uuid, seq: u64) -> anyhow::Result<()> {
     let mut c = cache.conn().await?;
     let _: () = c.zrembyscore(log_key(cache, user), "-inf", seq).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_one_envelope_or_an_array_of_them() {
+        let user = Uuid::new_v4();
+        let one = Envelope { user, seq: 7, event: "new_broadcast".into(), payload: serde_json::json!({"seq": 7}) };
+        let two = Envelope { user, seq: 8, event: "trucks_remaining_update".into(), payload: serde_json::json!({}) };
+        let single = serde_json::to_string(&one).unwrap();
+        let array = format!("[{},{}]", single, serde_json::to_string(&two).unwrap());
+        let read: Vec<u64> = read_message(&single).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(read, [7]);
+        let read: Vec<(u64, String)> = read_message(&array).unwrap().into_iter().map(|e| (e.seq, e.event)).collect();
+        assert_eq!(read, [(7, "new_broadcast".to_owned()), (8, "trucks_remaining_update".to_owned())]);
+        assert!(read_message("{\"user\": 1}").is_err());
+        assert!(read_message("[{\"user\": 1}]").is_err());
+    }
 }
