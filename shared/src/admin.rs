@@ -114,13 +114,18 @@ pub async fn require_verified(conn: &mut PgConnection, required: bool, transport
     .fetch_one(conn)
     .await?;
     if !verified {
-        return Err(Error::rejected(
-            403,
-            "TRANSPORTER_NOT_VERIFIED",
-            "your account is waiting for verification; you will see broadcasts once it is verified",
-        ));
+        return Err(not_verified());
     }
     Ok(())
+}
+
+/// A transporter's account still waits for verification where verification is required.
+pub fn not_verified() -> Error {
+    Error::rejected(
+        403,
+        "TRANSPORTER_NOT_VERIFIED",
+        "your account is waiting for verification; you will see broadcasts once it is verified",
+    )
 }
 
 fn require_reason(reason: &str) -> Result<&str> {

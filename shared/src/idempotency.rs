@@ -93,6 +93,18 @@ where
     Ok(stored)
 }
 
+/// Whether (user, scope, key) has a committed record: a request with it replays.
+pub async fn recorded(db: &PgPool, user: Uuid, scope: &str, key: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM idempotency_records WHERE user_id = $1 AND scope = $2 AND key = $3) AS "exists!""#,
+        user,
+        scope,
+        key
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 /// Deletes records older than `hours`.
 pub async fn prune(db: &PgPool, hours: i64) -> anyhow::Result<u64> {
     Ok(sqlx::query!(

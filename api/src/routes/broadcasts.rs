@@ -2,6 +2,7 @@
 //! and decline them and assign drivers. One code path serves bookings (one line) and orders.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -10,8 +11,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Serialize;
 use uuid::Uuid;
-use weelo_shared::admin;
-use weelo_shared::domain::machine::{BroadcastStatus, Draft, RawLine, RawPlace};
+use weelo_shared::domain::machine::{Broadcast, BroadcastStatus, Draft, RawLine, RawPlace};
 use weelo_shared::domain::{BroadcastId, Role, TruckRequestId, UserId, VehicleId};
 use weelo_shared::error::Error;
 use weelo_shared::idempotency::{self, Stored};
@@ -20,7 +20,7 @@ use weelo_shared::lifecycle::{self, Accepted};
 use weelo_shared::ratelimit;
 
 use super::security::BearerAuth;
-use super::{ApiTags, from_stored, page_limit, to_body};
+use super::{ApiTags, from_stored, page_limit, take, to_body};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -378,30 +378,22 @@ impl BroadcastApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
         body: Json<AcceptRequest>,
     ) -> Result<Json<Accepted>, ApiError<AcceptErrors>> {
+        let arrived = Instant::now();
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let key = idempotency::parse_key(Some(&key.0))?;
         let line = lifecycle::parse_line(body.line)?;
         let scope = format!("accept:{}", id.0);
         let hash = idempotency::request_hash(&scope, &to_body(&body.0)?);
         let (vehicle, driver) = (body.vehicle_id, body.driver_id);
-        {
-            let mut conn = state.db.acquire().await?;
-            admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
-            lifecycle::refuse_accept_early(&mut conn, UserId(transporter), BroadcastId(id.0), &scope, key).await?;
-        }
-        let stored = idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
-            let windows = (&state.config).into();
-            let accepted = lifecycle::accept(
-                tx,
-                UserId(transporter),
-                BroadcastId(id.0),
-                line,
-                VehicleId(vehicle),
-                driver.map(UserId),
-                windows,
-            )
-            .await?;
-            Ok(Stored { status: 200, body: to_body(&accepted)? })
+        let judge = |m: &Broadcast, i: usize| m.accept(i).map(drop);
+        let stored = take(&state, arrived, transporter, id.0, line, &scope, key, judge, async |sight| {
+            idempotency::run(&state.db, transporter, &scope, key, &hash, async |tx| {
+                let windows = (&state.config).into();
+                let (who, at, with) = (UserId(transporter), BroadcastId(id.0), VehicleId(vehicle));
+                let accepted = lifecycle::accept(tx, who, at, line, with, driver.map(UserId), windows, sight).await?;
+                Ok(Stored { status: 200, body: to_body(&accepted)? })
+            })
+            .await
         })
         .await?;
         Ok(Json(from_stored(stored)?))

@@ -3,6 +3,7 @@
 //! Every command takes an `Idempotency-Key`, so a retried tap never holds or confirms twice.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -11,14 +12,15 @@ use poem_openapi::{Object, OpenApi};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
-use weelo_shared::admin;
+use weelo_shared::domain::machine::Broadcast;
 use weelo_shared::domain::{BroadcastId, HoldId, Role, UserId};
 use weelo_shared::error::Error;
+use weelo_shared::idempotency;
 use weelo_shared::lifecycle;
 use weelo_shared::lifecycle::holds::{self, Crew, HoldBody, HoldWindows};
 
 use super::security::BearerAuth;
-use super::{ApiTags, keyed};
+use super::{ApiTags, keyed, take};
 use crate::error_set;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -107,21 +109,24 @@ impl HoldApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
         body: Json<HoldRequest>,
     ) -> Result<Json<HoldBody>, ApiError<HoldErrors>> {
+        let arrived = Instant::now();
         let transporter = auth.require(&[Role::Transporter])?.sub;
         let line = lifecycle::parse_line(body.line)?;
         let quantity = match body.quantity {
             q @ 1..=20 => q as u32,
             _ => return Err(Error::field("quantity", "must be 1 to 20").into()),
         };
-        {
-            let mut conn = state.db.acquire().await?;
-            admin::require_verified(&mut conn, state.config.require_verified_transporters, transporter).await?;
-        }
+        let parsed = idempotency::parse_key(Some(&key.0))?;
         let windows = HoldWindows::from(&state.config);
         let scope = format!("hold:{}", id.0);
-        Ok(keyed(&state.db, transporter, &scope, &key.0, &body.0, async |tx| {
-            let hold = holds::place(tx, UserId(transporter), BroadcastId(id.0), line, quantity, windows).await?;
-            holds::view(tx, UserId(transporter), HoldId(hold)).await
+        let judge = |m: &Broadcast, i: usize| m.hold(i, quantity).map(drop);
+        Ok(take(&state, arrived, transporter, id.0, line, &scope, parsed, judge, async |sight| {
+            keyed(&state.db, transporter, &scope, &key.0, &body.0, async |tx| {
+                let (who, at) = (UserId(transporter), BroadcastId(id.0));
+                let hold = holds::place(tx, who, at, line, quantity, windows, sight).await?;
+                holds::view(tx, who, HoldId(hold)).await
+            })
+            .await
         })
         .await?)
     }

@@ -10,11 +10,19 @@ pub mod presence;
 pub mod security;
 pub mod trips;
 
+use std::time::Instant;
+
 use poem_openapi::Tags;
 use poem_openapi::types::ParseFromJSON;
 use serde::Serialize;
+use uuid::Uuid;
+use weelo_shared::domain::machine::{Broadcast, Refusal};
+use weelo_shared::domain::{BroadcastId, UserId};
 use weelo_shared::error::Error;
-use weelo_shared::idempotency::Stored;
+use weelo_shared::idempotency::{self, Stored};
+use weelo_shared::lifecycle::{self, Early, gate::Sight};
+
+use crate::state::AppState;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -51,6 +59,47 @@ pub(crate) async fn keyed<T: ParseFromJSON + Serialize>(
     })
     .await?;
     Ok(poem_openapi::payload::Json(from_stored(stored)?))
+}
+
+/// One take of trucks of `line` (an accept or a hold) by a request that reached the handler at
+/// `arrived` (docs/DESIGN.md, "Contention"): most losers are refused by one query, the rest
+/// wait for the broadcast's turn in this process holding no connection, and those that arrived
+/// before the turn ahead of them saw `judge` refused are refused from that sight. `run` does the
+/// take under its idempotency key, filling in what it saw; a replay runs it without a turn.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn take<T>(
+    state: &AppState,
+    arrived: Instant,
+    transporter: Uuid,
+    broadcast: Uuid,
+    line: i32,
+    scope: &str,
+    key: Uuid,
+    judge: impl Fn(&Broadcast, usize) -> Result<(), Refusal>,
+    run: impl AsyncFnOnce(&mut Sight) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let verified = state.config.require_verified_transporters;
+    let early = {
+        let mut conn = state.db.acquire().await?;
+        lifecycle::refuse_take_early(&mut conn, UserId(transporter), BroadcastId(broadcast), line, scope, key, verified)
+            .await?
+    };
+    if early == Early::Replay {
+        return run(&mut Sight::default()).await;
+    }
+    let turn = state.gates.turn(BroadcastId(broadcast)).await;
+    if let Some(refused) = turn.refusal(arrived, line, judge) {
+        drop(turn);
+        // The first try of this key may have won since the early check: its answer, not the refusal.
+        if !idempotency::recorded(&state.db, transporter, scope, key).await? {
+            return Err(refused);
+        }
+        return run(&mut Sight::default()).await;
+    }
+    let mut sight = Sight::default();
+    let result = run(&mut sight).await;
+    turn.publish(sight, result.is_ok());
+    result
 }
 
 /// A response recorded under an idempotency key, read back as the operation's body.

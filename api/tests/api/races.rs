@@ -75,6 +75,51 @@ async fn two_hundred_accepts_on_ten_trucks_have_exactly_ten_winners() {
     }
 }
 
+/// Invariants 2 and 3 together: every racer sends its accept twice at once with one key (a
+/// retried tap), so retries wait behind the line's turn while it fills. Each key gets one
+/// answer: both 200 naming the same truck, or both 409; exactly 5 keys win.
+#[tokio::test]
+async fn retried_accepts_racing_a_filling_line_get_their_first_answer() {
+    let app = many_creates_app().await;
+    let (_, customer) = app.user("customer").await;
+    let transporters = app.transporters_with_vehicles(60, "open").await;
+    let ids: Vec<Uuid> = transporters.iter().map(|t| t.0).collect();
+    for run in 0..5 {
+        let mut vehicles = Vec::with_capacity(transporters.len());
+        for (id, _, first) in &transporters {
+            vehicles.push(if run == 0 { *first } else { app.vehicle_for(*id, "open").await });
+        }
+        let broadcast = app.open_broadcast(&customer, &[("open", 5, 1500)]).await;
+        app.notify(&broadcast, &ids).await;
+        let keys: Vec<String> = transporters.iter().map(|_| Uuid::new_v4().to_string()).collect();
+        let attempts = transporters.iter().zip(&vehicles).zip(&keys).flat_map(|(((_, token, _), vehicle), key)| {
+            [0, 1].map(|_| app.accept(token, &broadcast, 0, *vehicle, key.clone()))
+        });
+        let responses = futures::future::join_all(attempts).await;
+        let mut answers = Vec::with_capacity(responses.len());
+        for r in responses {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            answers.push((status, body));
+        }
+        let mut winners = 0;
+        for (pair, key) in answers.chunks(2).zip(&keys) {
+            let ((a, body_a), (b, body_b)) = (&pair[0], &pair[1]);
+            match (a, b) {
+                (200, 200) => {
+                    assert_eq!(body_a["truckRequestId"], body_b["truckRequestId"], "run {run}, key {key}");
+                    winners += 1;
+                }
+                (409, 409) => {}
+                _ => panic!("run {run}, key {key}: one key, two answers: {a} {body_a} / {b} {body_b}"),
+            }
+        }
+        assert_eq!(winners, 5, "run {run}");
+        let (status, filled, accepted, searching, _) = counts(&app, &broadcast).await;
+        assert_eq!((status.as_str(), filled, accepted, searching), ("fully_filled", 5, 5, 0), "run {run}");
+    }
+}
+
 /// Invariant 4: a cancel racing 50 accepts; whichever commits first wins.
 #[tokio::test]
 async fn cancel_racing_accepts_leaves_counts_that_agree_with_the_status() {

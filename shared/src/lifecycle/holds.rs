@@ -189,16 +189,19 @@ pub async fn place(
     line: i32,
     quantity: u32,
     w: HoldWindows,
+    sight: &mut super::gate::Sight,
 ) -> Result<Uuid> {
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
     transporter_access(conn, broadcast, transporter).await?;
+    let asked = std::time::Instant::now();
     let locked = lock(conn, broadcast).await?;
+    sight.locked(asked, &locked);
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
     let (index, kind) = locked.line(line);
-    let (_, got) = locked.machine.hold(index, quantity).map_err(|r| refusal(r, kind))?;
+    let (next, got) = locked.machine.hold(index, quantity).map_err(|r| refusal(r, kind))?;
     let kind = kind.ok_or_else(super::no_such_line)?;
     let id = Uuid::now_v7();
     let expires_at: DateTime<Utc> = sqlx::query_scalar!(
@@ -239,6 +242,7 @@ pub async fn place(
         log(conn, broadcast, Some(*t), Some("searching"), "held", actor, why::HELD).await?;
     }
     changed(conn, id, broadcast, HoldStatus::Active, expires_at).await?;
+    sight.leaves(&next, &locked.kinds);
     Ok(id)
 }
 

@@ -3,6 +3,7 @@
 //! (`domain::machine`) what happens, writes the answer with guarded statements, logs the
 //! transition and enqueues the outbox row, all in the caller's transaction.
 
+pub mod gate;
 pub mod holds;
 pub mod trips;
 pub mod views;
@@ -500,54 +501,79 @@ async fn vehicle_misfit(
     })
 }
 
-/// The refusal most losers of an accept race get, from one query and without a transaction:
-/// the broadcast is gone, filled or closed, or was never shown to this transporter. A request
-/// whose idempotency key is already recorded passes, so a replay still gets its first answer.
-pub async fn refuse_accept_early(
+/// What the early check found: a request to run, or a replay of an answer already recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Early {
+    Run,
+    Replay,
+}
+
+/// The refusal most losers of an accept or hold race get, from one query and without a
+/// transaction (docs/DESIGN.md, "Contention"): the transporter is unverified (where
+/// verification is required), the broadcast is gone, filled or closed, the line has no
+/// searching truck, or the broadcast was never shown to this transporter. A request whose
+/// idempotency key is already recorded is a replay: it still gets its first answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn refuse_take_early(
     conn: &mut PgConnection,
     transporter: UserId,
     broadcast: BroadcastId,
+    line: i32,
     scope: &str,
     key: Uuid,
-) -> Result<()> {
+    require_verified: bool,
+) -> Result<Early> {
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
-    let row: Option<(BroadcastStatus, bool, bool, bool)> = sqlx::query!(
-        r#"SELECT b.status AS "status: BroadcastStatus",
-                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = b.id AND n.transporter_id =
-                 $2) AS "notified!",
-                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = b.id AND d.transporter_id = $2)
+    let r = sqlx::query!(
+        r#"SELECT b.status AS "status?: BroadcastStatus",
+                EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.verified_at IS NOT NULL) AS "verified!",
+                EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = $1 AND n.transporter_id = $2)
+                 AS "notified!",
+                EXISTS (SELECT 1 FROM broadcast_declines d WHERE d.broadcast_id = $1 AND d.transporter_id = $2)
                  AS "declined!",
+                EXISTS (SELECT 1 FROM truck_requests t WHERE t.broadcast_id = $1 AND t.line_no = $5) AS "line!",
+                EXISTS (SELECT 1 FROM truck_requests t WHERE t.broadcast_id = $1 AND t.line_no = $5 AND t.status =
+                 'searching') AS "free!",
                 EXISTS (SELECT 1 FROM idempotency_records r WHERE r.user_id = $2 AND r.scope = $3 AND r.key = $4)
                  AS "replay!"
-         FROM broadcasts b WHERE b.id = $1"#,
+         FROM (VALUES (1)) AS one (x) LEFT JOIN broadcasts b ON b.id = $1"#,
         broadcast,
         transporter,
         scope,
-        key
+        key,
+        line
     )
-    .map(|r| (r.status, r.notified, r.declined, r.replay))
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
-    let Some((status, notified, declined, replay)) = row else { return Err(views::not_found()) };
-    if replay {
-        return Ok(());
+    // Verification first, as before any broadcast is looked at: an unverified account learns
+    // nothing of one.
+    if require_verified && !r.verified {
+        return Err(crate::admin::not_verified());
     }
-    if !notified {
+    let Some(status) = r.status else { return Err(views::not_found()) };
+    if r.replay {
+        return Ok(Early::Replay);
+    }
+    if !r.notified {
         return Err(views::not_found());
     }
-    if declined {
+    if r.declined {
         return Err(Error::rejected(409, "BROADCAST_DECLINED", "you declined this broadcast"));
     }
     match status {
         BroadcastStatus::FullyFilled => Err(filled()),
         s if !s.is_open() => Err(closed(s)),
-        _ => Ok(()),
+        _ if !r.line => Err(no_such_line()),
+        _ if !r.free => Err(refusal(Refusal::LineFilled, None)),
+        _ => Ok(Early::Run),
     }
 }
 
 /// Claims one searching truck of line `line` with the transporter's `vehicle` (docs/DESIGN.md,
 /// invariant 3: one conditional claim; the broadcast's count and status move in the same transaction).
+/// `sight` records what it saw for the broadcast's turn ("Contention").
+#[allow(clippy::too_many_arguments)]
 pub async fn accept(
     conn: &mut PgConnection,
     transporter: UserId,
@@ -556,6 +582,7 @@ pub async fn accept(
     vehicle: VehicleId,
     driver: Option<UserId>,
     windows: trips::Windows,
+    sight: &mut gate::Sight,
 ) -> Result<Accepted> {
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
@@ -566,7 +593,9 @@ pub async fn accept(
         check_driver(conn, transporter, d).await?;
     }
 
+    let asked = std::time::Instant::now();
     let locked = lock(conn, broadcast).await?;
+    sight.locked(asked, &locked);
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
@@ -626,6 +655,7 @@ pub async fn accept(
     };
     outbox::enqueue(conn, &OutboxEvent::TruckAccepted(event), None).await?;
     settle_taken(conn, broadcast, &locked, &next, actor, "ACCEPTED").await?;
+    sight.leaves(&next, &locked.kinds);
     let accepted = Accepted {
         truck_request_id: truck_request,
         broadcast_id: broadcast,
