@@ -87,18 +87,23 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         Take::Accept => (env_usize("BENCH_ACCEPTS", 500), "1. contention", "accept"),
         Take::Hold => (env_usize("BENCH_HOLDS", 50), "1b. hold contention", "hold"),
     };
-    let s = Stack::start("contention", &[("WEELO_DB_MAX_CONNECTIONS", "40")], 1).await?;
+    let workers = env_usize("BENCH_CONTENTION_WORKERS", 1);
+    let s = Stack::start("contention", &[("WEELO_DB_MAX_CONNECTIONS", "40")], workers).await?;
     let customer = testkit::user(&s.db, Role::Customer).await;
     let customer_token = s.token(customer, Role::Customer);
     let transporters = s.users(Role::Transporter, accepts).await?;
     let tokens: Vec<String> = transporters.iter().map(|t| s.token(*t, Role::Transporter)).collect();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut cold) = (Vec::new(), Vec::new());
     let (mut winners_ok, mut five_xx) = (true, 0usize);
     let mut winners_per_run = Vec::new();
-    for run in 0..runs {
+    let mut cpu_total: HashMap<String, f64> = HashMap::new();
+    // Run 0 opens the client's connections and grows the API's pool: reported on its own row,
+    // not mixed into the steady-state percentiles.
+    for run in 0..=runs {
         let broadcast = s.create(&customer_token, 19.0, 73.0, "open", 10, take == Take::Hold).await?;
         s.notify_all(broadcast, &transporters).await?;
         let vehicles = s.vehicles(&transporters, "open", run).await?;
+        let cpu_before = cpu_by_command();
         let started = Instant::now();
         let futs = tokens.iter().zip(&vehicles).map(|(token, vehicle)| {
             let (path, body) = match take {
@@ -123,18 +128,33 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         five_xx += results.iter().filter(|r| r.0 >= 500).count();
         winners_ok &= winners == 10;
         winners_per_run.push(winners);
-        latencies.extend(results.iter().map(|r| ms(r.1)));
-        eprintln!("{scenario} run {run}: {winners} winners, wall {:.0} ms", ms(wall));
+        let cpu_after = cpu_by_command();
+        if run == 0 {
+            cold.extend(results.iter().map(|r| ms(r.1)));
+        } else {
+            latencies.extend(results.iter().map(|r| ms(r.1)));
+            for (command, after) in &cpu_after {
+                *cpu_total.entry(command.clone()).or_insert(0.0) +=
+                    after - cpu_before.get(command).copied().unwrap_or(0.0);
+            }
+        }
+        let cpu = cpu_spent(&cpu_before, &cpu_after);
+        eprintln!("{scenario} run {run}: {winners} winners, wall {:.0} ms, CPU ms {cpu}", ms(wall));
     }
+    let cpu_per_run: Vec<String> = ["postgres", "weelo-api", "weelo-worker", "redis-server", "weelo-bench"]
+        .iter()
+        .map(|c| format!("{c} {:.0}", cpu_total.get(*c).copied().unwrap_or(0.0) / runs as f64))
+        .collect();
     let rss = s.rss();
     s.stop().await;
     let p50 = percentile(&mut latencies, 50.0);
     let p99 = percentile(&mut latencies, 99.0);
+    let (cold_p50, cold_p99) = (percentile(&mut cold, 50.0), percentile(&mut cold, 99.0));
     let pg = base.get("pgbench_update_insert_latency_ms").copied().unwrap_or(f64::NAN);
     Ok(vec![
         Row {
             scenario,
-            metric: format!("winners per run ({runs} runs x {accepts} {verb}s)"),
+            metric: format!("winners per run ({} runs x {accepts} {verb}s)", runs + 1),
             value: format!("{} ({})", if winners_ok { "always 10" } else { "NOT 10" }, summarize(&winners_per_run)),
             goal: "10".into(),
             baseline: String::new(),
@@ -142,10 +162,26 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         },
         Row {
             scenario,
-            metric: format!("{verb} latency p50 / p99"),
+            metric: format!("{verb} latency p50 / p99 ({runs} runs after the first)"),
             value: format!("{p50:.1} / {p99:.1} ms"),
             goal: "p99 < 50 ms (brief) / < 100 ms (issue)".into(),
             baseline: format!("pgbench update+insert {pg:.2} ms avg at 32 clients ({:.0}x)", p99 / pg),
+            rss: rss.clone(),
+        },
+        Row {
+            scenario,
+            metric: format!("{verb} latency p50 / p99, first run (new connections)"),
+            value: format!("{cold_p50:.1} / {cold_p99:.1} ms"),
+            goal: String::new(),
+            baseline: String::new(),
+            rss: rss.clone(),
+        },
+        Row {
+            scenario,
+            metric: format!("CPU per run of {accepts} {verb}s, ms ({workers} worker)"),
+            value: cpu_per_run.join(", "),
+            goal: String::new(),
+            baseline: "all on the same 2 cores".into(),
             rss: rss.clone(),
         },
         Row {
@@ -157,6 +193,32 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
             rss,
         },
     ])
+}
+
+/// CPU time (user + system, ms) of every process on the machine, summed by command name.
+fn cpu_by_command() -> HashMap<String, f64> {
+    let tick_ms = 1000.0 / 100.0; // USER_HZ
+    let mut by = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let comm = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks: f64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<f64>().ok()).sum();
+        *by.entry(comm).or_insert(0.0) += ticks * tick_ms;
+    }
+    by
+}
+
+/// What each command spent between two `cpu_by_command` readings, largest first (> 5 ms).
+fn cpu_spent(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> String {
+    let mut spent: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 5.0)
+        .collect();
+    spent.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+    spent.iter().map(|(k, d)| format!("{k} {d:.0}")).collect::<Vec<_>>().join(", ")
 }
 
 fn summarize(v: &[usize]) -> String {

@@ -395,8 +395,12 @@ async fn truck_accepted(state: &WorkerState, id: i64, e: outbox::TruckAccepted) 
         expires_at: view.expires_at,
     });
     notify(state, format!("outbox:{id}:accepted"), vec![e.customer_id], accepted).await?;
+    // The count is read now, not at the accept: once the broadcast is filled (or closed) its close
+    // event tells every transporter, so a burst of accepts relayed after the last one does not send
+    // each of them the same "0 left" again. The customer hears every count.
+    let open = view.status.is_open();
     let update = ClientEvent::TrucksRemainingUpdate(trucks_remaining(b, view));
-    let mut to = notified_transporters(state, b).await?;
+    let mut to = if open { notified_transporters(state, b).await? } else { Vec::new() };
     to.push(e.customer_id);
     notify(state, format!("outbox:{id}:remaining"), to, update).await
 }

@@ -145,6 +145,27 @@ async fn an_accept_tells_the_customer_and_the_other_transporters_what_is_left() 
     assert_eq!(update.payload["status"], "partially_filled");
 }
 
+#[tokio::test]
+async fn the_accept_that_fills_a_broadcast_tells_the_transporters_once_that_it_closed() {
+    let app = spawn_app().await;
+    let cache = Cache::new(&app.config).unwrap();
+    let (customer_id, customer) = app.user("customer").await;
+    let id = app.open_broadcast(&customer, &[("open", 1, 1500)]).await;
+    let t = app.transporters_with_vehicles(2, "open").await;
+    app.notify(&id, &[t[0].0, t[1].0]).await;
+    assert_eq!(app.accept(&t[0].1, &id, 0, t[0].2, Uuid::new_v4().to_string()).await.status(), 200);
+    app.run_pending_jobs().await;
+
+    let other = realtime::missed(&cache, t[1].0, 0).await.unwrap();
+    let names: Vec<&str> = other.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(names, ["new_broadcast", "broadcast_closed"], "no count update besides the close: {other:?}");
+    assert_eq!(other[1].payload["status"], "fully_filled");
+    let customer_log = realtime::missed(&cache, customer_id, 0).await.unwrap();
+    let update =
+        customer_log.iter().find(|e| e.event == "trucks_remaining_update").expect("the customer hears the count");
+    assert_eq!(update.payload["lines"][0]["remaining"], 0);
+}
+
 /// Who was told, in the order they were told, with the step that told them.
 async fn told_in_order(app: &crate::helpers::TestApp, broadcast: &str) -> Vec<(Uuid, i32)> {
     sqlx::query_as(
