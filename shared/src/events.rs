@@ -46,7 +46,8 @@ macro_rules! client_events {
 client_events! {
     /// To a transporter: a broadcast in reach (its own distance to the pickup merged in).
     NewBroadcast(NewBroadcast) = "new_broadcast", push: Some("New load near you");
-    /// To the notified transporters and the customer: what is still to be taken.
+    /// To the customer, and to the notified transporters while the broadcast is open: what is
+    /// still to be taken (a filled broadcast's close tells the transporters instead).
     TrucksRemainingUpdate(TrucksRemaining) = "trucks_remaining_update", push: None;
     /// To the customer: a transporter took one of its trucks.
     TruckRequestAccepted(TruckRequestAccepted) = "truck_request_accepted", push: Some("A truck accepted your request");

@@ -72,8 +72,11 @@ impl Gates {
     pub async fn turn(&self, broadcast: BroadcastId) -> Turn<'_> {
         let id = broadcast.uuid();
         let gate = locked(&self.open).entry(id).or_default().clone();
-        let guard = gate.turn.clone().lock_owned().await;
-        Turn { gates: self, id, gate, guard: Some(guard) }
+        let mut turn = Turn { gates: self, id, gate, guard: None };
+        // A request dropped while it waits (its client went away) drops `turn` here, which
+        // removes the gate when it was the last one waiting.
+        turn.guard = Some(turn.gate.turn.clone().lock_owned().await);
+        turn
     }
 
     /// Broadcasts with a request waiting for or holding a turn.
@@ -198,5 +201,19 @@ mod tests {
         rx.await.expect("the waiter got the turn");
         waiter.await.expect("waiter");
         assert!(gates.is_empty());
+
+        // A waiter whose request is dropped while it waits leaves nothing behind either.
+        let first = gates.turn(id).await;
+        let abandoned = {
+            let gates = gates.clone();
+            tokio::spawn(async move { drop(gates.turn(id).await) })
+        };
+        while Arc::strong_count(&locked(&gates.open)[&id.uuid()]) < 3 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
+        drop(first);
+        assert!(gates.is_empty(), "the abandoned waiter's gate is gone");
     }
 }

@@ -526,7 +526,7 @@ pub async fn refuse_take_early(
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
     let r = sqlx::query!(
-        r#"SELECT b.status AS "status?: BroadcastStatus",
+        r#"SELECT b.status AS "status?: BroadcastStatus", b.expires_at <= now() AS "overdue?",
                 EXISTS (SELECT 1 FROM users u WHERE u.id = $2 AND u.verified_at IS NOT NULL) AS "verified!",
                 EXISTS (SELECT 1 FROM broadcast_notifications n WHERE n.broadcast_id = $1 AND n.transporter_id = $2)
                  AS "notified!",
@@ -564,6 +564,8 @@ pub async fn refuse_take_early(
     match status {
         BroadcastStatus::FullyFilled => Err(filled()),
         s if !s.is_open() => Err(closed(s)),
+        // Open past its deadline: the expiry job has not run yet; refused as the transaction would.
+        _ if r.overdue == Some(true) => Err(closed(BroadcastStatus::Expired)),
         _ if !r.line => Err(no_such_line()),
         _ if !r.free => Err(refusal(Refusal::LineFilled, None)),
         _ => Ok(Early::Run),
