@@ -145,6 +145,7 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         .iter()
         .map(|c| format!("{c} {:.0}", cpu_total.get(*c).copied().unwrap_or(0.0) / runs as f64))
         .collect();
+    let refused_by = s.api_counters("take_refused_total").await;
     let rss = s.rss();
     s.stop().await;
     let p50 = percentile(&mut latencies, 50.0);
@@ -172,6 +173,14 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
             scenario,
             metric: format!("{verb} latency p50 / p99, first run (new connections)"),
             value: format!("{cold_p50:.1} / {cold_p99:.1} ms"),
+            goal: String::new(),
+            baseline: String::new(),
+            rss: rss.clone(),
+        },
+        Row {
+            scenario,
+            metric: "losers refused by (all runs)".into(),
+            value: refused_by,
             goal: String::new(),
             baseline: String::new(),
             rss: rss.clone(),

@@ -241,6 +241,21 @@ impl Stack {
         }
     }
 
+    /// Every series of counter `name` on the API's /metrics, as `labels value, ...`.
+    pub async fn api_counters(&self, name: &str) -> String {
+        let text = match self.client.get(format!("{}/metrics", self.api_url)).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => return format!("/metrics unreadable: {e}"),
+        };
+        let series: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .filter(|l| l.starts_with('{') || l.starts_with(' '))
+            .map(|l| l.replace('"', ""))
+            .collect();
+        if series.is_empty() { format!("no {name} series") } else { series.join(", ") }
+    }
+
     /// Peak RSS (VmHWM) of the API and the workers.
     pub fn rss(&self) -> String {
         let hwm = |pid: Option<u32>| -> String {

@@ -82,7 +82,8 @@ pub(crate) async fn take<T>(
     let early = {
         let mut conn = state.db.acquire().await?;
         lifecycle::refuse_take_early(&mut conn, UserId(transporter), BroadcastId(broadcast), line, scope, key, verified)
-            .await?
+            .await
+            .inspect_err(|e| count_refusal("early", e))?
     };
     if early == Early::Replay {
         return run(&mut Sight::default()).await;
@@ -92,14 +93,23 @@ pub(crate) async fn take<T>(
         drop(turn);
         // The first try of this key may have won since the early check: its answer, not the refusal.
         if !idempotency::recorded(&state.db, transporter, scope, key).await? {
+            count_refusal("sight", &refused);
             return Err(refused);
         }
         return run(&mut Sight::default()).await;
     }
     let mut sight = Sight::default();
-    let result = run(&mut sight).await;
+    let result = run(&mut sight).await.inspect_err(|e| count_refusal("transaction", e));
     turn.publish(sight, result.is_ok());
     result
+}
+
+/// `take_refused_total{by}`: where accepts and holds were refused (the early query, a sight of the
+/// broadcast's turn, or the transaction itself), so a hot broadcast's cost can be read off.
+fn count_refusal(by: &'static str, e: &Error) {
+    if matches!(e, Error::Rejected(_)) {
+        metrics::counter!("take_refused_total", "by" => by).increment(1);
+    }
 }
 
 /// A response recorded under an idempotency key, read back as the operation's body.

@@ -118,6 +118,9 @@ async fn retried_accepts_racing_a_filling_line_get_their_first_answer() {
         let (status, filled, accepted, searching, _) = counts(&app, &broadcast).await;
         assert_eq!((status.as_str(), filled, accepted, searching), ("fully_filled", 5, 5, 0), "run {run}");
     }
+    // Ops can read where the losers were refused.
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("take_refused_total{by=\""), "{text}");
 }
 
 /// Invariant 4: a cancel racing 50 accepts; whichever commits first wins.
