@@ -128,17 +128,16 @@ async fn contention(base: &HashMap<String, f64>, take: Take) -> anyhow::Result<V
         five_xx += results.iter().filter(|r| r.0 >= 500).count();
         winners_ok &= winners == 10;
         winners_per_run.push(winners);
-        let cpu_after = cpu_by_command();
+        let spent = cpu_spent(&cpu_before, &cpu_by_command());
         if run == 0 {
             cold.extend(results.iter().map(|r| ms(r.1)));
         } else {
             latencies.extend(results.iter().map(|r| ms(r.1)));
-            for (command, after) in &cpu_after {
-                *cpu_total.entry(command.clone()).or_insert(0.0) +=
-                    after - cpu_before.get(command).copied().unwrap_or(0.0);
+            for (command, spent_ms) in &spent {
+                *cpu_total.entry(command.clone()).or_insert(0.0) += spent_ms;
             }
         }
-        let cpu = cpu_spent(&cpu_before, &cpu_after);
+        let cpu = largest(&spent);
         eprintln!("{scenario} run {run}: {winners} winners, wall {:.0} ms, CPU ms {cpu}", ms(wall));
     }
     let cpu_per_run: Vec<String> = ["postgres", "weelo-api", "weelo-worker", "redis-server", "weelo-bench"]
@@ -219,15 +218,16 @@ fn cpu_by_command() -> HashMap<String, f64> {
     by
 }
 
-/// What each command spent between two `cpu_by_command` readings, largest first (> 5 ms).
-fn cpu_spent(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> String {
-    let mut spent: Vec<(String, f64)> = after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, d)| *d > 5.0)
-        .collect();
-    spent.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
-    spent.iter().map(|(k, d)| format!("{k} {d:.0}")).collect::<Vec<_>>().join(", ")
+/// What each command spent between two `cpu_by_command` readings (ms).
+fn cpu_spent(before: &HashMap<String, f64>, after: &HashMap<String, f64>) -> HashMap<String, f64> {
+    after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0))).collect()
+}
+
+/// The commands that spent more than 5 ms, largest first.
+fn largest(spent: &HashMap<String, f64>) -> String {
+    let mut big: Vec<(&String, &f64)> = spent.iter().filter(|(_, d)| **d > 5.0).collect();
+    big.sort_by(|a, b| b.1.partial_cmp(a.1).unwrap_or(std::cmp::Ordering::Equal));
+    big.iter().map(|(k, d)| format!("{k} {d:.0}")).collect::<Vec<_>>().join(", ")
 }
 
 fn summarize(v: &[usize]) -> String {

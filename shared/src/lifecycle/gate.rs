@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{LineKind, Locked, refusal};
 use crate::domain::BroadcastId;
 use crate::domain::machine::{Broadcast, Refusal};
-use crate::error::Error;
+use crate::error::{Error, Result};
 
 /// The turns of the broadcasts being taken right now in this process. An entry lives only while
 /// some request waits for its turn or holds it.
@@ -49,10 +50,14 @@ pub struct Sight {
 }
 
 impl Sight {
-    /// `asked` is the moment before the row lock was asked for: the state read under it held
-    /// when the lock was granted, later than that.
-    pub(super) fn locked(&mut self, asked: Instant, l: &Locked) {
+    /// Locks the broadcast (`lifecycle::lock`) and records what it read, stamped with the moment
+    /// before the lock was asked for: the state read under it held when the lock was granted,
+    /// later than that.
+    pub(super) async fn lock(&mut self, conn: &mut PgConnection, broadcast: Uuid) -> Result<Locked> {
+        let asked = Instant::now();
+        let l = super::lock(conn, broadcast).await?;
         self.locked = Some(Seen { at: asked, machine: l.machine.clone(), kinds: l.kinds.clone() });
+        Ok(l)
     }
 
     /// Called before the commit: if it commits, `machine` is the state at the commit, later than now.
@@ -80,12 +85,9 @@ impl Gates {
     }
 
     /// Broadcasts with a request waiting for or holding a turn.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         locked(&self.open).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -200,7 +202,7 @@ mod tests {
         drop(first);
         rx.await.expect("the waiter got the turn");
         waiter.await.expect("waiter");
-        assert!(gates.is_empty());
+        assert_eq!(gates.len(), 0);
 
         // A waiter whose request is dropped while it waits leaves nothing behind either.
         let first = gates.turn(id).await;
@@ -214,6 +216,6 @@ mod tests {
         abandoned.abort();
         assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
         drop(first);
-        assert!(gates.is_empty(), "the abandoned waiter's gate is gone");
+        assert_eq!(gates.len(), 0, "the abandoned waiter's gate is gone");
     }
 }

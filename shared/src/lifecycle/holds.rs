@@ -194,9 +194,7 @@ pub async fn place(
     let transporter = transporter.uuid();
     let broadcast = broadcast.uuid();
     transporter_access(conn, broadcast, transporter).await?;
-    let asked = std::time::Instant::now();
-    let locked = lock(conn, broadcast).await?;
-    sight.locked(asked, &locked);
+    let locked = sight.lock(conn, broadcast).await?;
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }

@@ -595,9 +595,7 @@ pub async fn accept(
         check_driver(conn, transporter, d).await?;
     }
 
-    let asked = std::time::Instant::now();
-    let locked = lock(conn, broadcast).await?;
-    sight.locked(asked, &locked);
+    let locked = sight.lock(conn, broadcast).await?;
     if locked.overdue && locked.machine.status.is_open() {
         return Err(closed(BroadcastStatus::Expired));
     }
